@@ -1,0 +1,284 @@
+//! [`RequestContext`]: what a request was, kept in every [`VippsError`](crate::VippsError).
+
+use std::fmt;
+
+use http::{Method, Request};
+
+use crate::{Environment, Hosts, Msn};
+
+/// Which Vipps MobilePay API a request is for, from its path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Api {
+    /// `/epayment/…`
+    EPayment,
+    /// `/ecomm/…` (legacy eCom).
+    ECom,
+    /// `/recurring/…`
+    Recurring,
+    /// `/checkout/…`
+    Checkout,
+    /// `/access-management-1.0/…`, `/vipps-login-…`: Login (OIDC).
+    Login,
+    /// `/accesstoken/get`, `/miami/v1/token`.
+    AccessToken,
+    /// `/management/…`, `/settlement/…`, `/report/…`, `/order-management/…`,
+    /// `/webhooks/…` and other merchant management APIs.
+    Management,
+    /// `/partner/…`
+    Partner,
+    /// Anything else.
+    #[default]
+    Other,
+}
+
+impl Api {
+    /// The API of a request path.
+    pub fn from_path(path: &str) -> Api {
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        match first.to_ascii_lowercase().as_str() {
+            "epayment" => Api::EPayment,
+            "ecomm" | "ecom" => Api::ECom,
+            "recurring" => Api::Recurring,
+            "checkout" => Api::Checkout,
+            "accesstoken" | "miami" => Api::AccessToken,
+            "access-management-1.0" | "vipps-login" | "vipps-userinfo-api" | "oauth2" => Api::Login,
+            "partner" => Api::Partner,
+            "management" | "settlement" | "report" | "order-management" | "webhooks" | "qr"
+            | "agreements" | "sideloading" => Api::Management,
+            _ => Api::Other,
+        }
+    }
+
+    /// A short name: `epayment`, `ecom`, …
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Api::EPayment => "epayment",
+            Api::ECom => "ecom",
+            Api::Recurring => "recurring",
+            Api::Checkout => "checkout",
+            Api::Login => "login",
+            Api::AccessToken => "accesstoken",
+            Api::Management => "management",
+            Api::Partner => "partner",
+            Api::Other => "other",
+        }
+    }
+
+    /// The API of a short name as written by [`Api::as_str`] (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Api> {
+        [
+            Api::EPayment,
+            Api::ECom,
+            Api::Recurring,
+            Api::Checkout,
+            Api::Login,
+            Api::AccessToken,
+            Api::Management,
+            Api::Partner,
+            Api::Other,
+        ]
+        .into_iter()
+        .find(|api| api.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The operation of a request, from its method and path, when it is a well-known one.
+pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
+    let m = method.as_str();
+    Some(match (Api::from_path(path), m, segments.as_slice()) {
+        (Api::AccessToken, "POST", _) => "get_access_token",
+        (Api::EPayment, "POST", [_, _, "payments"]) => "create_payment",
+        (Api::EPayment, "GET", [_, _, "payments", _]) => "get_payment",
+        (Api::EPayment, "GET", [_, _, "payments", _, "events"]) => "get_payment_events",
+        (Api::EPayment, "POST", [_, _, "payments", _, "capture"]) => "capture",
+        (Api::EPayment, "POST", [_, _, "payments", _, "refund"]) => "refund",
+        (Api::EPayment, "POST", [_, _, "payments", _, "cancel"]) => "cancel",
+        (Api::EPayment, "POST", [_, _, "payments", _, "approve"]) => "force_approve",
+        (Api::ECom, "POST", [_, _, "payments"]) => "initiate",
+        (Api::ECom, "POST", [_, _, "payments", _, "capture"]) => "capture",
+        (Api::ECom, "POST", [_, _, "payments", _, "refund"]) => "refund",
+        (Api::ECom, "PUT", [_, _, "payments", _, "cancel"]) => "cancel",
+        (Api::ECom, "GET", [_, _, "payments", _, "details"]) => "get_payment_details",
+        (Api::Recurring, "POST", [_, _, "agreements"]) => "draft_agreement",
+        (Api::Recurring, "GET", [_, _, "agreements", _]) => "get_agreement",
+        (Api::Recurring, "PATCH", [_, _, "agreements", _]) => "update_agreement",
+        (Api::Recurring, "POST", [_, _, "agreements", _, "charges"]) => "create_charge",
+        (Api::Recurring, "POST", [_, _, "agreements", _, "charges", _, "capture"]) => {
+            "capture_charge"
+        }
+        (Api::Recurring, "POST", [_, _, "agreements", _, "charges", _, "refund"]) => {
+            "refund_charge"
+        }
+        (Api::Checkout, "POST", [_, _, "session"]) => "create_session",
+        (Api::Checkout, "GET", [_, _, "session", _]) => "get_session",
+        _ => return None,
+    })
+}
+
+/// What a request was: its API and operation, method and path, host and
+/// environment, MSN and idempotency key. Kept in every [`VippsError`](crate::VippsError).
+///
+/// Holds no secret: no header value other than the MSN and the idempotency key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The API.
+    pub api: Api,
+    /// The well-known operation, if any.
+    pub operation: Option<&'static str>,
+    /// The method.
+    pub method: Option<Method>,
+    /// The path (no query), cut at 256 bytes.
+    pub path: Option<String>,
+    /// The host.
+    pub host: Option<String>,
+    /// The environment of the host.
+    pub environment: Option<Environment>,
+    /// The MSN of the `Merchant-Serial-Number` header or the `Msn` extension.
+    pub msn: Option<Msn>,
+    /// The `Idempotency-Key` header, if any (cut at 128 bytes).
+    pub idempotency_key: Option<String>,
+}
+
+/// The header carrying the merchant serial number.
+pub const MERCHANT_SERIAL_NUMBER: http::HeaderName =
+    http::HeaderName::from_static("merchant-serial-number");
+/// The idempotency key header.
+pub const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
+
+impl RequestContext {
+    /// The context of a request, with environments from `hosts`.
+    pub fn of<B>(request: &Request<B>, hosts: &Hosts) -> RequestContext {
+        let uri = request.uri();
+        let path = uri.path();
+        let msn = request
+            .headers()
+            .get(MERCHANT_SERIAL_NUMBER)
+            .and_then(|v| Msn::from_header(v).ok())
+            .or_else(|| request.extensions().get::<Msn>().copied());
+        RequestContext {
+            api: Api::from_path(path),
+            operation: operation(request.method(), path),
+            method: Some(request.method().clone()),
+            path: Some(cut(path, 256)),
+            host: uri.host().map(|h| cut(h, 256)),
+            environment: hosts.environment_of(uri),
+            msn,
+            idempotency_key: request
+                .headers()
+                .get(IDEMPOTENCY_KEY)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| cut(v, 128)),
+        }
+    }
+
+    /// `true` when nothing is known.
+    pub fn is_empty(&self) -> bool {
+        *self == RequestContext::default()
+    }
+
+    /// Fills the fields this context lacks from `other`.
+    pub fn fill_from(&mut self, other: &RequestContext) {
+        if self.api == Api::Other {
+            self.api = other.api;
+        }
+        self.operation = self.operation.or(other.operation);
+        if self.method.is_none() {
+            self.method.clone_from(&other.method);
+        }
+        if self.path.is_none() {
+            self.path.clone_from(&other.path);
+        }
+        if self.host.is_none() {
+            self.host.clone_from(&other.host);
+        }
+        self.environment = self.environment.or(other.environment);
+        self.msn = self.msn.or(other.msn);
+        if self.idempotency_key.is_none() {
+            self.idempotency_key.clone_from(&other.idempotency_key);
+        }
+    }
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+impl fmt::Display for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        match (self.api, self.operation) {
+            (Api::Other, None) => {}
+            (api, Some(op)) => parts.push(format!("{api} {op}")),
+            (api, None) => parts.push(api.to_string()),
+        }
+        if let (Some(m), Some(p)) = (&self.method, &self.path) {
+            parts.push(format!("{m} {p}"));
+        }
+        if let Some(msn) = self.msn {
+            parts.push(format!("MSN {msn}"));
+        }
+        match (self.environment, &self.host) {
+            (Some(env), _) => parts.push(format!("{env} environment")),
+            (None, Some(host)) => parts.push(format!("host {host}")),
+            _ => {}
+        }
+        if let Some(key) = &self.idempotency_key {
+            parts.push(format!("Idempotency-Key {key}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_of_request() {
+        let req =
+            Request::post("https://apitest.vipps.no/epayment/v1/payments/abc-12345678/capture?x=1")
+                .header("Merchant-Serial-Number", "123456")
+                .header("Idempotency-Key", "k-1")
+                .body(())
+                .unwrap();
+        let ctx = RequestContext::of(&req, &Hosts::default());
+        assert_eq!(ctx.api, Api::EPayment);
+        assert_eq!(ctx.operation, Some("capture"));
+        assert_eq!(ctx.environment, Some(Environment::Test));
+        assert_eq!(ctx.msn, Some("123456".parse().unwrap()));
+        assert_eq!(
+            ctx.path.as_deref(),
+            Some("/epayment/v1/payments/abc-12345678/capture")
+        );
+        let text = ctx.to_string();
+        assert!(text.contains("epayment capture"), "{text}");
+        assert!(text.contains("MSN 123456"), "{text}");
+    }
+
+    #[test]
+    fn apis() {
+        assert_eq!(Api::from_path("/ecomm/v2/payments"), Api::ECom);
+        assert_eq!(Api::from_path("/accesstoken/get"), Api::AccessToken);
+        assert_eq!(Api::from_path("/"), Api::Other);
+        assert_eq!(Api::from_name("ePayment"), Some(Api::EPayment));
+    }
+}

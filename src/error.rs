@@ -1,0 +1,945 @@
+//! [`VippsError`]: one diagnosed error for every Vipps MobilePay failure.
+//!
+//! Whatever went wrong (a request refused before sending, an error response, a
+//! failed token fetch, a transport error), the caller gets a [`VippsError`]. It
+//! says where the error arose ([`Origin`]), what the known cause is ([`Cause`],
+//! with a stable code such as `vipps::token_for_other_msn`), the evidence the
+//! diagnosis rests on, numbered steps to fix it and a link to the docs
+//! ([`Diagnosis`]), and the request's context ([`RequestContext`]). Error
+//! responses keep their status, headers and body bytes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use crate::context::RequestContext;
+use crate::diagnose::body::ErrorBody;
+
+/// A boxed error, as tower uses.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+const FAQ: &str = "https://developer.vippsmobilepay.com/docs/knowledge-base/common-errors/";
+const ACCESS_TOKEN: &str =
+    "https://developer.vippsmobilepay.com/docs/APIs/access-token-api/#get-an-access-token";
+const API_KEYS: &str =
+    "https://developer.vippsmobilepay.com/docs/knowledge-base/api-keys/#how-to-use-the-api-keys";
+const HTTP_HEADERS: &str = "https://developer.vippsmobilepay.com/docs/knowledge-base/http-headers/";
+const PARTNER_KEYS: &str = "https://developer.vippsmobilepay.com/docs/partner/partner-keys/";
+const TEST_ENV: &str = "https://developer.vippsmobilepay.com/docs/test-environment/";
+const EPAYMENT_ERRORS: &str =
+    "https://developer.vippsmobilepay.com/docs/APIs/epayment-api/faq/#what-do-all-the-errors-mean";
+const EPAYMENT_CREATE: &str =
+    "https://developer.vippsmobilepay.com/docs/APIs/epayment-api/api-guide/operations/create/";
+const EPAYMENT_ADJUST: &str =
+    "https://developer.vippsmobilepay.com/docs/APIs/epayment-api/api-guide/operations/capture/";
+const IDEMPOTENCY: &str =
+    "https://developer.vippsmobilepay.com/docs/knowledge-base/http-headers/#idempotency";
+const RATE_LIMITS: &str = "https://developer.vippsmobilepay.com/docs/knowledge-base/rate-limiting/";
+const API_PRODUCTS: &str = "https://developer.vippsmobilepay.com/docs/APIs/";
+const LOGIN: &str = "https://developer.vippsmobilepay.com/docs/APIs/login-api/";
+const STATUS_PAGE: &str = "https://developer.vippsmobilepay.com/docs/knowledge-base/status-page/";
+
+const STEP_BEARER: &str = "Send the token as `Authorization: Bearer <access token>`: the scheme `Bearer` with a capital B, one space, then the token (header values are case-sensitive).";
+const STEP_TOKEN_VALID: &str = "Make sure the access token is valid: fetched from `POST /accesstoken/get` with the keys of this MSN, in this environment, and not expired (1 hour in test, 24 hours in production).";
+const STEP_KEYS_FOR_MSN: &str = "Check that `client_id`, `client_secret` and `Ocp-Apim-Subscription-Key` are the keys of the MSN in the `Merchant-Serial-Number` header (portal.vipps.no > sales unit > API keys).";
+const STEP_SAME_SUB_KEY: &str = "Use the same `Ocp-Apim-Subscription-Key` for the access token call and for the API call; if you cache tokens, key the cache by subscription key and MSN too.";
+const STEP_ENVIRONMENT: &str = "Check the environment: test keys and MSNs only work on apitest.vipps.no, production keys only on api.vipps.no.";
+const STEP_PARTNER: &str = "With partner keys, send the `Merchant-Serial-Number` header with the MSN of a sales unit connected to your partner account.";
+const STEP_HEADER_VS_BODY: &str = "Do not mix up `Merchant-Serial-Number` (the HTTP header) and `merchantSerialNumber` (a field in some request bodies): they must name the same sales unit.";
+const STEP_READ_BODY: &str =
+    "Read the response body and headers: for most errors they say what went wrong.";
+const STEP_RETRY_SAME_KEY: &str =
+    "Retry later with the same `Idempotency-Key`, or read the payment back before trying again.";
+
+macro_rules! causes {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident => {
+            code: $code:literal,
+            summary: $summary:literal,
+            steps: [$($step:expr),* $(,)?],
+            docs: $docs:expr,
+            transient: $transient:literal $(,)?
+        }
+    ),* $(,)?) => {
+        /// A known cause of failure. Each has a stable [code](Cause::code), a
+        /// one-line [summary](Cause::summary), [steps](Cause::steps) to fix it and a
+        /// [docs link](Cause::docs_url).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Cause {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Cause {
+            /// Every cause, in declaration order.
+            pub const ALL: &'static [Cause] = &[$(Cause::$variant),*];
+
+            /// The stable code, `vipps::<snake_case>`. Part of the public API.
+            pub const fn code(self) -> &'static str {
+                match self { $(Cause::$variant => $code,)* }
+            }
+
+            /// One sentence saying what went wrong.
+            pub const fn summary(self) -> &'static str {
+                match self { $(Cause::$variant => $summary,)* }
+            }
+
+            /// The steps to fix it, most likely first.
+            pub const fn steps(self) -> &'static [&'static str] {
+                match self { $(Cause::$variant => &[$($step),*],)* }
+            }
+
+            /// The page of the Vipps MobilePay docs that explains it.
+            pub const fn docs_url(self) -> &'static str {
+                match self { $(Cause::$variant => $docs,)* }
+            }
+
+            /// Whether the same request may succeed later unchanged (rate limits,
+            /// server errors, timeouts, concurrent operations).
+            pub const fn is_transient(self) -> bool {
+                match self { $(Cause::$variant => $transient,)* }
+            }
+        }
+    };
+}
+
+causes! {
+    /// No `Authorization` header on an API call.
+    MissingAuthorization => {
+        code: "vipps::missing_authorization",
+        summary: "The request has no `Authorization` header; every API call needs `Authorization: Bearer <access token>`.",
+        steps: [STEP_BEARER, STEP_TOKEN_VALID],
+        docs: ACCESS_TOKEN,
+        transient: false,
+    },
+    /// `Authorization` without the `Bearer` scheme (a bare token, `Basic` credentials…).
+    BearerMissing => {
+        code: "vipps::bearer_missing",
+        summary: "The `Authorization` header does not use the `Bearer` scheme; Vipps MobilePay answers such requests with 401.",
+        steps: [STEP_BEARER, STEP_TOKEN_VALID],
+        docs: ACCESS_TOKEN,
+        transient: false,
+    },
+    /// `bearer`, `BEARER`: the scheme in the wrong case.
+    BearerWrongCase => {
+        code: "vipps::bearer_wrong_case",
+        summary: "The `Authorization` scheme is not spelled `Bearer`; it is case-sensitive in practice and `bearer <token>` fails with 401.",
+        steps: [STEP_BEARER],
+        docs: FAQ,
+        transient: false,
+    },
+    /// `Bearer` with a malformed token: empty, extra spaces, quotes, not a JWT.
+    MalformedAuthorization => {
+        code: "vipps::malformed_authorization",
+        summary: "The `Authorization: Bearer` header is malformed: the token is empty, padded, quoted or not a JWT.",
+        steps: [STEP_BEARER, "Send the `access_token` field of the token response as it is: no quotes, no extra spaces, no line breaks.", STEP_TOKEN_VALID],
+        docs: ACCESS_TOKEN,
+        transient: false,
+    },
+    /// The access token's `exp` is in the past.
+    AccessTokenExpired => {
+        code: "vipps::access_token_expired",
+        summary: "The access token has expired.",
+        steps: ["Fetch a new access token before the old one expires (1 hour in test, 24 hours in production); cache it with its expiry.", STEP_TOKEN_VALID],
+        docs: ACCESS_TOKEN,
+        transient: false,
+    },
+    /// 401 "Something went wrong": the access token is invalid.
+    InvalidAccessToken => {
+        code: "vipps::invalid_access_token",
+        summary: "Vipps MobilePay rejected the access token: it is malformed, expired, or was fetched for another MSN, subscription key or environment.",
+        steps: [STEP_TOKEN_VALID, STEP_BEARER, STEP_KEYS_FOR_MSN, STEP_SAME_SUB_KEY, STEP_ENVIRONMENT],
+        docs: FAQ,
+        transient: false,
+    },
+    /// A token minted for one MSN, sent for another.
+    TokenForOtherMsn => {
+        code: "vipps::token_for_other_msn",
+        summary: "The access token was fetched for another merchant serial number (MSN) than the one this request acts for.",
+        steps: ["Fetch the access token with the keys of the MSN in the `Merchant-Serial-Number` header; cache tokens per MSN.", STEP_KEYS_FOR_MSN, STEP_SAME_SUB_KEY],
+        docs: FAQ,
+        transient: false,
+    },
+    /// The subscription key differs from the one the token was fetched with.
+    SubscriptionKeyMismatch => {
+        code: "vipps::subscription_key_mismatch",
+        summary: "The `Ocp-Apim-Subscription-Key` differs from the subscription key the access token was fetched with.",
+        steps: [STEP_SAME_SUB_KEY, STEP_KEYS_FOR_MSN],
+        docs: FAQ,
+        transient: false,
+    },
+    /// Gateway: "Access denied due to invalid subscription key".
+    InvalidSubscriptionKey => {
+        code: "vipps::invalid_subscription_key",
+        summary: "The API gateway does not know the subscription key: it is wrong, from the other environment, or its subscription is not active.",
+        steps: [STEP_ENVIRONMENT, "Copy the `Ocp-Apim-Subscription-Key` of this sales unit again from portal.vipps.no (primary or secondary key) without spaces.", STEP_KEYS_FOR_MSN],
+        docs: API_KEYS,
+        transient: false,
+    },
+    /// Gateway: "Access denied due to missing subscription key".
+    MissingSubscriptionKey => {
+        code: "vipps::missing_subscription_key",
+        summary: "The request has no `Ocp-Apim-Subscription-Key` header.",
+        steps: ["Send the header `Ocp-Apim-Subscription-Key` with the subscription key of the sales unit on every call, the token call included.", STEP_SAME_SUB_KEY],
+        docs: HTTP_HEADERS,
+        transient: false,
+    },
+    /// The subscription key is empty or not a plausible key.
+    MalformedSubscriptionKey => {
+        code: "vipps::malformed_subscription_key",
+        summary: "The `Ocp-Apim-Subscription-Key` header is empty or malformed (spaces, quotes or line breaks in it).",
+        steps: ["Copy the subscription key again from portal.vipps.no and send it as it is, without quotes or whitespace.", STEP_SAME_SUB_KEY],
+        docs: API_KEYS,
+        transient: false,
+    },
+    /// Gateway: "Subscription not found".
+    SubscriptionNotFound => {
+        code: "vipps::subscription_not_found",
+        summary: "The API gateway found no subscription for this key and API: the key is unknown, or the sales unit has no access to this API product.",
+        steps: ["Check in portal.vipps.no that the sales unit has access to this API product.", STEP_ENVIRONMENT, STEP_KEYS_FOR_MSN],
+        docs: API_PRODUCTS,
+        transient: false,
+    },
+    /// Keys of one environment used on the other's host.
+    WrongEnvironment => {
+        code: "vipps::wrong_environment",
+        summary: "The keys or token belong to one environment and the request goes to the other: test and production are completely separate.",
+        steps: [STEP_ENVIRONMENT, "Use the base URL of the environment your keys belong to: https://apitest.vipps.no for test, https://api.vipps.no for production."],
+        docs: TEST_ENV,
+        transient: false,
+    },
+    /// The request's host belongs to no known environment.
+    UnknownHost => {
+        code: "vipps::unknown_host",
+        summary: "The request goes to a host that belongs to no Vipps MobilePay environment, so no keys or token are sent to it.",
+        steps: ["Send the request to https://apitest.vipps.no (test) or https://api.vipps.no (production).", "For an emulator or a proxy, register its host with `Keyring::builder().host(environment, \"host:port\")`."],
+        docs: API_PRODUCTS,
+        transient: false,
+    },
+    /// `client_id` / `client_secret` rejected (token endpoint, Login `invalid_client`).
+    InvalidClientCredentials => {
+        code: "vipps::invalid_client_credentials",
+        summary: "The client credentials (`client_id` and `client_secret`) were rejected.",
+        steps: ["Copy `client_id` and `client_secret` of this sales unit again from portal.vipps.no.", STEP_ENVIRONMENT, STEP_KEYS_FOR_MSN],
+        docs: API_KEYS,
+        transient: false,
+    },
+    /// No key set in the keyring for the request's MSN and environment.
+    NoKeysForMsn => {
+        code: "vipps::no_keys_for_msn",
+        summary: "There are no API keys for this merchant serial number (MSN) in this environment.",
+        steps: ["Add the keys of this MSN to the `Keyring`, or send the request for an MSN you have keys for.", STEP_ENVIRONMENT],
+        docs: API_KEYS,
+        transient: false,
+    },
+    /// The `Merchant-Serial-Number` header is not a valid MSN.
+    MalformedMsn => {
+        code: "vipps::malformed_msn",
+        summary: "The `Merchant-Serial-Number` header is not a merchant serial number (digits only).",
+        steps: ["Send the MSN of the sales unit as digits only, e.g. `Merchant-Serial-Number: 123456`."],
+        docs: HTTP_HEADERS,
+        transient: false,
+    },
+    /// `merchantSerialNumber` used as a header name.
+    MsnHeaderMisspelled => {
+        code: "vipps::msn_header_misspelled",
+        summary: "The MSN is sent in a header named `merchantSerialNumber`; the header is `Merchant-Serial-Number` (`merchantSerialNumber` is a body field).",
+        steps: [STEP_HEADER_VS_BODY, "Rename the header to `Merchant-Serial-Number`."],
+        docs: PARTNER_KEYS,
+        transient: false,
+    },
+    /// The body's `merchantSerialNumber` differs from the header.
+    MsnHeaderBodyMismatch => {
+        code: "vipps::msn_header_body_mismatch",
+        summary: "The `merchantSerialNumber` in the request body differs from the `Merchant-Serial-Number` header.",
+        steps: [STEP_HEADER_VS_BODY],
+        docs: PARTNER_KEYS,
+        transient: false,
+    },
+    /// Partner keys without a `Merchant-Serial-Number` header.
+    PartnerMissingMsnHeader => {
+        code: "vipps::partner_missing_msn_header",
+        summary: "Partner keys are used without the `Merchant-Serial-Number` header; Vipps MobilePay answers 403.",
+        steps: [STEP_PARTNER, STEP_HEADER_VS_BODY],
+        docs: PARTNER_KEYS,
+        transient: false,
+    },
+    /// Partner keys for an MSN not connected to the partner.
+    PartnerMsnNotConnected => {
+        code: "vipps::partner_msn_not_connected",
+        summary: "The MSN in `Merchant-Serial-Number` is not connected to these partner keys; partner keys only work for connected sales units.",
+        steps: [STEP_PARTNER, "Check in portal.vipps.no that the sales unit is connected to your partner account."],
+        docs: PARTNER_KEYS,
+        transient: false,
+    },
+    /// 403 "Merchant Not Allowed for Ecommerce Payment": a Login-only sales unit.
+    MerchantNotAllowedForEcommerce => {
+        code: "vipps::merchant_not_allowed_for_ecommerce",
+        summary: "The sales unit is only approved for the Login API, not for payments.",
+        steps: ["Order access to payments (\"Vipps på Nett\") for the sales unit on portal.vipps.no.", "Check that the MSN in `Merchant-Serial-Number` is the sales unit you meant."],
+        docs: FAQ,
+        transient: false,
+    },
+    /// Another 403: the keys may not use this API or sales unit.
+    Forbidden => {
+        code: "vipps::forbidden",
+        summary: "Vipps MobilePay refused access (403): the sales unit lacks this API product, or partner keys act for an MSN they may not.",
+        steps: ["Check in portal.vipps.no that the sales unit has access to this API product.", STEP_PARTNER],
+        docs: FAQ,
+        transient: false,
+    },
+    /// ePayment 4040, eCom `amount`: the amount is not a positive integer in minor units.
+    InvalidAmount => {
+        code: "vipps::invalid_amount",
+        summary: "The amount is invalid: amounts are positive integers in minor units (øre, cent), without decimals.",
+        steps: ["Send the amount in minor units as an integer: 100.50 NOK is `10050`.", STEP_READ_BODY],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// ePayment 6010: below the market's minimum.
+    AmountTooSmall => {
+        code: "vipps::amount_too_small",
+        summary: "The amount is below the minimum for the market (amounts are in minor units: 100 = 1.00 NOK).",
+        steps: ["Check that the amount is in minor units and at least the market's minimum."],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// ePayment 5040: the currency is not one of the sales unit's.
+    InvalidCurrency => {
+        code: "vipps::invalid_currency",
+        summary: "The currency is not valid for this sales unit (NOK, DKK or EUR, depending on the market).",
+        steps: ["Use the currency of the sales unit's market: NOK for Norway, DKK for Denmark, EUR for Finland."],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// ePayment 4070, eCom `Invalid MSISDN`: the phone number is not an MSISDN.
+    InvalidPhoneNumber => {
+        code: "vipps::invalid_phone_number",
+        summary: "The phone number is not in MSISDN format: country code and number, digits only, no `+`, no leading `00`, no spaces (e.g. `4712345678`).",
+        steps: ["Send the phone number as country code plus number, digits only: `4712345678`."],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// ePayment 4090, eCom `callbackPrefix`: a URL is not valid.
+    InvalidUrl => {
+        code: "vipps::invalid_url",
+        summary: "A URL in the request (`returnUrl`, `callbackUrl`, `callbackPrefix`…) is invalid: it must be an absolute `https://` URL.",
+        steps: ["Send absolute `https://` URLs for `returnUrl` and callbacks (http is only accepted for localhost in test).", STEP_READ_BODY],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// The payment `reference` is not `^[a-zA-Z0-9-]{8,64}$`.
+    InvalidReference => {
+        code: "vipps::invalid_reference",
+        summary: "The payment `reference` must be 8 to 64 characters of `a-z`, `A-Z`, `0-9` and `-`.",
+        steps: ["Use a reference matching `^[a-zA-Z0-9-]{8,64}$`, unique per MSN."],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// A field failed validation (problem details `extraDetails`, ePayment 4140…).
+    InvalidField => {
+        code: "vipps::invalid_field",
+        summary: "A field of the request failed validation or a required one is missing; the response names it.",
+        steps: [STEP_READ_BODY, "Compare the request with the API specification of this operation."],
+        docs: EPAYMENT_ERRORS,
+        transient: false,
+    },
+    /// A POST that needs an `Idempotency-Key` has none, or one too long.
+    MissingIdempotencyKey => {
+        code: "vipps::missing_idempotency_key",
+        summary: "This request needs an `Idempotency-Key` header of at most 50 characters.",
+        steps: ["Send a unique `Idempotency-Key` (a UUID) per logical operation, and reuse it when you retry the same operation.", "Or add `IdempotencyLayer` to the stack."],
+        docs: IDEMPOTENCY,
+        transient: false,
+    },
+    /// ePayment 409 / 4010 / 4020 / 4150: the idempotency key or reference was reused.
+    IdempotencyConflict => {
+        code: "vipps::idempotency_conflict",
+        summary: "The `Idempotency-Key` (or the reference) was already used with another request body.",
+        steps: ["Use a new `Idempotency-Key` for a new operation; reuse a key only to retry the same request with the same body.", "Use a new, unique reference for a new payment."],
+        docs: IDEMPOTENCY,
+        transient: false,
+    },
+    /// ePayment 5090: no payment with this reference for this MSN.
+    ReferenceNotFound => {
+        code: "vipps::reference_not_found",
+        summary: "No payment with this reference exists for this MSN: the reference is wrong, or it belongs to another MSN.",
+        steps: ["Check the reference, and that `Merchant-Serial-Number` is the MSN the payment was created with."],
+        docs: EPAYMENT_ERRORS,
+        transient: false,
+    },
+    /// ePayment 6090, eCom 61: capture exceeds the reserved amount.
+    CaptureExceedsReserved => {
+        code: "vipps::capture_exceeds_reserved",
+        summary: "The capture exceeds the reserved amount: you cannot capture more than the user accepted.",
+        steps: ["Read the payment (or its events) and capture at most the authorized amount minus what is already captured."],
+        docs: EPAYMENT_ADJUST,
+        transient: false,
+    },
+    /// ePayment 6150, eCom 71: refund exceeds what was captured.
+    RefundExceedsCaptured => {
+        code: "vipps::refund_exceeds_captured",
+        summary: "The refund exceeds the captured amount minus what is already refunded.",
+        steps: ["Read the payment's event log and refund at most captured minus refunded."],
+        docs: EPAYMENT_ADJUST,
+        transient: false,
+    },
+    /// ePayment 6080: capture before the user accepted.
+    CaptureBeforeReservation => {
+        code: "vipps::capture_before_reservation",
+        summary: "The payment is not reserved yet: the user must accept it before it can be captured.",
+        steps: ["Wait for the `AUTHORIZED` event (callback or polling) before capturing."],
+        docs: EPAYMENT_ADJUST,
+        transient: false,
+    },
+    /// ePayment 60xx–62xx: the operation does not fit the payment's state or period.
+    InvalidPaymentState => {
+        code: "vipps::invalid_payment_state",
+        summary: "The operation does not fit the payment's state (already captured, cancelled, refunded, or past its period).",
+        steps: ["Read the payment and its events, and only capture, refund or cancel what its state allows.", STEP_READ_BODY],
+        docs: EPAYMENT_ERRORS,
+        transient: false,
+    },
+    /// ePayment 50xx: the sales unit is not set up for this feature.
+    NotAllowedForMerchant => {
+        code: "vipps::not_allowed_for_merchant",
+        summary: "The sales unit is not set up for what the request asks (express, long-living payments, a currency, push messages…).",
+        steps: ["Check the sales unit's settings in portal.vipps.no, or leave that feature out of the request.", STEP_READ_BODY],
+        docs: EPAYMENT_ERRORS,
+        transient: false,
+    },
+    /// ePayment 7010, eCom 81: not a Vipps/MobilePay user, or cannot pay businesses.
+    UserUnknown => {
+        code: "vipps::user_unknown",
+        summary: "The phone number is not a Vipps or MobilePay user who can pay businesses (unknown, under 15, or wrongly formatted); no more details are given.",
+        steps: ["Check the phone number's format (MSISDN, e.g. `4712345678`); do not tell the customer more than that the payment could not start.", "In the test environment, use a test user from portal.vipps.no."],
+        docs: FAQ,
+        transient: false,
+    },
+    /// A test user that has not logged in to the test app, or a real user in test.
+    TestUserNotReady => {
+        code: "vipps::test_user_not_ready",
+        summary: "The user cannot pay in the test environment: real users do not exist there, and a new test user must log in to the test app first.",
+        steps: ["Use a test user from portal.vipps.no, and log in with it in the test app before paying."],
+        docs: TEST_ENV,
+        transient: false,
+    },
+    /// ePayment 423 / 6160: another operation on the payment is in progress.
+    ConcurrentOperation => {
+        code: "vipps::concurrent_operation",
+        summary: "Another operation on this payment is in progress.",
+        steps: ["Retry shortly with the same `Idempotency-Key`."],
+        docs: EPAYMENT_ERRORS,
+        transient: true,
+    },
+    /// 429: rate limited.
+    RateLimited => {
+        code: "vipps::rate_limited",
+        summary: "Rate limited: too many requests (create, capture, cancel and refund are limited per reference and MSN).",
+        steps: ["Wait for `Retry-After` (or back off) and retry with the same `Idempotency-Key`.", "Do not poll a payment more than needed; prefer callbacks."],
+        docs: RATE_LIMITS,
+        transient: true,
+    },
+    /// 5xx: a server-side failure.
+    ServerError => {
+        code: "vipps::server_error",
+        summary: "Vipps MobilePay failed to handle the request (5xx); an internal error may also come from a malformed request.",
+        steps: [STEP_RETRY_SAME_KEY, "Check the request against the API specification.", "Check the status page."],
+        docs: STATUS_PAGE,
+        transient: true,
+    },
+    /// A deadline passed before the answer came.
+    Timeout => {
+        code: "vipps::timeout",
+        summary: "No answer came before the deadline; the request may or may not have been carried out.",
+        steps: [STEP_RETRY_SAME_KEY],
+        docs: EPAYMENT_ERRORS,
+        transient: true,
+    },
+    /// The inner service failed: connection refused, reset, DNS, TLS.
+    Transport => {
+        code: "vipps::transport",
+        summary: "The request could not be carried to Vipps MobilePay or its answer could not be read (connection, DNS, TLS).",
+        steps: [STEP_RETRY_SAME_KEY, "Check network access to the API host."],
+        docs: STATUS_PAGE,
+        transient: true,
+    },
+    /// The token endpoint answered 2xx with something that is not a token.
+    InvalidTokenResponse => {
+        code: "vipps::invalid_token_response",
+        summary: "The access token endpoint answered with something that is not a token response.",
+        steps: ["Check that the token request goes to `POST /accesstoken/get` on the right host, not through a proxy that rewrites it.", STEP_ENVIRONMENT],
+        docs: ACCESS_TOKEN,
+        transient: true,
+    },
+    /// The token endpoint answered with a redirect, which is never followed.
+    UnexpectedRedirect => {
+        code: "vipps::unexpected_redirect",
+        summary: "The endpoint answered with a redirect; credentials are never sent after a redirect.",
+        steps: ["Send requests to the API host directly: https://apitest.vipps.no or https://api.vipps.no."],
+        docs: ACCESS_TOKEN,
+        transient: false,
+    },
+    /// `Vipps-System-*` headers missing or too long.
+    SystemHeaders => {
+        code: "vipps::system_headers",
+        summary: "The `Vipps-System-*` headers are missing or too long; they help support find your requests.",
+        steps: ["Send `Vipps-System-Name` and `Vipps-System-Version` (and the plugin headers for a plugin), short strings, on every call."],
+        docs: HTTP_HEADERS,
+        transient: false,
+    },
+    /// Login API OAuth error other than `invalid_client`.
+    LoginError => {
+        code: "vipps::login_error",
+        summary: "The Login API rejected the OAuth request (`invalid_grant`, `invalid_request`, `unauthorized_client`…).",
+        steps: ["Read `error` and `error_description`, and check the redirect URI, scopes and code of the OAuth flow."],
+        docs: LOGIN,
+        transient: false,
+    },
+    /// Nothing matched; the status, headers and body are kept.
+    Unknown => {
+        code: "vipps::unknown",
+        summary: "An error no rule recognises; the status, headers and body are kept in the error.",
+        steps: [STEP_READ_BODY, "Follow the checklist of the common-errors FAQ: Bearer prefix, keys for this MSN, the same subscription key, the environment, partner headers."],
+        docs: FAQ,
+        transient: false,
+    },
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A diagnosis: the [`Cause`], the evidence it rests on, and the parsed error body.
+///
+/// ```
+/// use tower_vipps::{Cause, Diagnosis};
+///
+/// let d = Diagnosis::new(Cause::BearerWrongCase).with_evidence("scheme is `bearer`");
+/// assert_eq!(d.code(), "vipps::bearer_wrong_case");
+/// assert!(d.steps()[0].contains("Bearer"));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnosis {
+    cause: Cause,
+    evidence: Vec<Cow<'static, str>>,
+    body: Option<ErrorBody>,
+}
+
+impl Diagnosis {
+    /// A diagnosis of a cause, with no evidence yet.
+    pub fn new(cause: Cause) -> Self {
+        Diagnosis {
+            cause,
+            evidence: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Adds one piece of evidence (never put a secret in it).
+    pub fn with_evidence(mut self, evidence: impl Into<Cow<'static, str>>) -> Self {
+        self.evidence.push(evidence.into());
+        self
+    }
+
+    /// Attaches the parsed error body.
+    pub fn with_body(mut self, body: ErrorBody) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// The cause.
+    pub fn cause(&self) -> Cause {
+        self.cause
+    }
+
+    /// The stable code of the cause.
+    pub fn code(&self) -> &'static str {
+        self.cause.code()
+    }
+
+    /// What the diagnosis rests on: the status, error codes, header facts.
+    pub fn evidence(&self) -> &[Cow<'static, str>] {
+        &self.evidence
+    }
+
+    /// The steps to fix it.
+    pub fn steps(&self) -> &'static [&'static str] {
+        self.cause.steps()
+    }
+
+    /// The docs link.
+    pub fn docs_url(&self) -> &'static str {
+        self.cause.docs_url()
+    }
+
+    /// The parsed error body, for error responses.
+    pub fn body(&self) -> Option<&ErrorBody> {
+        self.body.as_ref()
+    }
+
+    /// A multi-line report: cause, evidence, numbered steps, docs link.
+    pub fn report(&self) -> String {
+        let mut out = format!("{}\n  {}\n", self.code(), self.cause.summary());
+        if !self.evidence.is_empty() {
+            out.push_str("  evidence:\n");
+            for e in &self.evidence {
+                out.push_str(&format!("    - {e}\n"));
+            }
+        }
+        out.push_str("  to fix it:\n");
+        for (i, step) in self.steps().iter().enumerate() {
+            out.push_str(&format!("    {}. {step}\n", i + 1));
+        }
+        out.push_str(&format!("  docs: {}\n", self.docs_url()));
+        out
+    }
+}
+
+/// An error response, kept whole: status, headers and the body bytes (capped).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body bytes, at most [`crate::diagnose::BODY_CAP`].
+    pub body: Bytes,
+    /// `true` when the body was longer than the cap and cut.
+    pub truncated: bool,
+}
+
+/// Where a [`VippsError`] arose.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Origin {
+    /// Refused before sending: nothing went on the wire.
+    Refused,
+    /// Vipps MobilePay answered with an error status.
+    Response(ErrorResponse),
+    /// Fetching the access token failed; the token endpoint's error response, if
+    /// it answered.
+    Token(Option<ErrorResponse>),
+    /// The inner service failed (connection, timeout); see `source()`.
+    Transport,
+}
+
+struct Inner {
+    origin: Origin,
+    diagnosis: Diagnosis,
+    context: RequestContext,
+    source: Option<BoxError>,
+}
+
+/// The one error of tower-vipps: where it arose, a [`Diagnosis`] and the request's
+/// [`RequestContext`].
+///
+/// `Display` is one readable paragraph naming the cause and the first step; it never
+/// shows a secret. Reach it from a `tower::BoxError` with `downcast_ref`.
+///
+/// ```
+/// use tower_vipps::{Cause, Diagnosis, VippsError};
+///
+/// let err = VippsError::refused(Diagnosis::new(Cause::BearerWrongCase));
+/// assert_eq!(err.cause(), Cause::BearerWrongCase);
+/// assert!(err.to_string().contains("vipps::bearer_wrong_case"));
+/// let boxed: tower::BoxError = err.into();
+/// assert!(boxed.downcast_ref::<VippsError>().is_some());
+/// ```
+pub struct VippsError {
+    inner: Box<Inner>,
+}
+
+impl VippsError {
+    fn new(origin: Origin, diagnosis: Diagnosis, source: Option<BoxError>) -> Self {
+        VippsError {
+            inner: Box::new(Inner {
+                origin,
+                diagnosis,
+                context: RequestContext::default(),
+                source,
+            }),
+        }
+    }
+
+    /// A request refused before it was sent.
+    pub fn refused(diagnosis: Diagnosis) -> Self {
+        VippsError::new(Origin::Refused, diagnosis, None)
+    }
+
+    /// An error response.
+    pub fn from_response(response: ErrorResponse, diagnosis: Diagnosis) -> Self {
+        VippsError::new(Origin::Response(response), diagnosis, None)
+    }
+
+    /// A failed token fetch.
+    pub fn token(
+        response: Option<ErrorResponse>,
+        diagnosis: Diagnosis,
+        source: Option<BoxError>,
+    ) -> Self {
+        VippsError::new(Origin::Token(response), diagnosis, source)
+    }
+
+    /// A failure of the inner service (cause [`Cause::Transport`], or
+    /// [`Cause::Timeout`] when the source is a timeout).
+    pub fn transport(source: impl Into<BoxError>) -> Self {
+        let source = source.into();
+        let cause = if is_timeout(&*source) {
+            Cause::Timeout
+        } else {
+            Cause::Transport
+        };
+        VippsError::new(Origin::Transport, Diagnosis::new(cause), Some(source))
+    }
+
+    /// A transport-side error with a given diagnosis (a deadline, say).
+    pub fn transport_with(diagnosis: Diagnosis, source: Option<BoxError>) -> Self {
+        VippsError::new(Origin::Transport, diagnosis, source)
+    }
+
+    /// Turns any boxed error into a `VippsError`: itself if it is one, else a
+    /// transport error.
+    pub fn from_boxed(error: BoxError) -> Self {
+        match error.downcast::<VippsError>() {
+            Ok(err) => *err,
+            Err(other) => VippsError::transport(other),
+        }
+    }
+
+    /// Sets the request context.
+    pub fn with_context(mut self, context: RequestContext) -> Self {
+        self.inner.context = context;
+        self
+    }
+
+    /// Fills in what the context lacks from `context` (fields already set are kept).
+    pub fn fill_context(mut self, context: &RequestContext) -> Self {
+        self.inner.context.fill_from(context);
+        self
+    }
+
+    /// Where the error arose.
+    pub fn origin(&self) -> &Origin {
+        &self.inner.origin
+    }
+
+    /// `true` if the request was refused before sending.
+    pub fn is_refused(&self) -> bool {
+        matches!(self.inner.origin, Origin::Refused)
+    }
+
+    /// The diagnosis.
+    pub fn diagnosis(&self) -> &Diagnosis {
+        &self.inner.diagnosis
+    }
+
+    /// The cause.
+    pub fn cause(&self) -> Cause {
+        self.inner.diagnosis.cause
+    }
+
+    /// The stable code of the cause.
+    pub fn code(&self) -> &'static str {
+        self.inner.diagnosis.code()
+    }
+
+    /// Whether the same request may succeed later.
+    pub fn is_transient(&self) -> bool {
+        self.inner.diagnosis.cause.is_transient()
+    }
+
+    /// The request context.
+    pub fn context(&self) -> &RequestContext {
+        &self.inner.context
+    }
+
+    /// The error response, for errors that came with one.
+    pub fn error_response(&self) -> Option<&ErrorResponse> {
+        match &self.inner.origin {
+            Origin::Response(r) | Origin::Token(Some(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The response status, for errors that came with one.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.error_response().map(|r| r.status)
+    }
+
+    /// The response body bytes, for errors that came with one.
+    pub fn body(&self) -> Option<&Bytes> {
+        self.error_response().map(|r| &r.body)
+    }
+
+    /// The idempotency key of the request, to retry it later with the same key.
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.inner.context.idempotency_key.as_deref()
+    }
+
+    /// The `Retry-After` of the response, in seconds or as an HTTP date, as a delay
+    /// from now.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        let value = self
+            .error_response()?
+            .headers
+            .get(http::header::RETRY_AFTER)?;
+        parse_retry_after(value, std::time::SystemTime::now())
+    }
+}
+
+/// Parses a `Retry-After` header value (delay seconds or HTTP date) as a delay from
+/// `now`.
+pub fn parse_retry_after(
+    value: &http::HeaderValue,
+    now: std::time::SystemTime,
+) -> Option<std::time::Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(secs));
+    }
+    let date = httpdate::parse_http_date(text).ok()?;
+    Some(date.duration_since(now).unwrap_or_default())
+}
+
+fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if e.is::<tower::timeout::error::Elapsed>() || e.is::<tokio::time::error::Elapsed>() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
+}
+
+impl fmt::Debug for VippsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VippsError")
+            .field("code", &self.code())
+            .field("origin", &self.inner.origin)
+            .field("evidence", &self.inner.diagnosis.evidence)
+            .field("body", &self.inner.diagnosis.body)
+            .field("context", &self.inner.context)
+            .field("source", &self.inner.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for VippsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cause = self.cause();
+        match &self.inner.origin {
+            Origin::Refused => f.write_str("refused before sending: ")?,
+            Origin::Response(r) => write!(f, "Vipps MobilePay answered {}: ", r.status)?,
+            Origin::Token(Some(r)) => write!(f, "access token request failed with {}: ", r.status)?,
+            Origin::Token(None) => f.write_str("access token request failed: ")?,
+            Origin::Transport => f.write_str("request failed: ")?,
+        }
+        write!(f, "{} [{}]", cause.summary(), cause.code())?;
+        if let Some(first) = self.inner.diagnosis.evidence.first() {
+            write!(f, " Evidence: {first}.")?;
+        }
+        let ctx = &self.inner.context;
+        if !ctx.is_empty() {
+            write!(f, " Request: {ctx}.")?;
+        }
+        if let Some(step) = cause.steps().first() {
+            write!(f, " First step: {step}")?;
+        }
+        write!(f, " See {}", cause.docs_url())
+    }
+}
+
+impl std::error::Error for VippsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(feature = "miette")]
+impl miette::Diagnostic for VippsError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        let steps = self.cause().steps();
+        let text = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{}. {s}", i + 1))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Some(Box::new(text))
+    }
+
+    fn url<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.cause().docs_url()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for cause in Cause::ALL {
+            let code = cause.code();
+            assert!(code.starts_with("vipps::"), "{code}");
+            assert!(
+                code["vipps::".len()..]
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+            assert!(seen.insert(code), "duplicate {code}");
+            assert!(!cause.steps().is_empty(), "{code} has no steps");
+            assert!(cause.docs_url().starts_with("https://"), "{code}");
+        }
+    }
+
+    #[test]
+    fn display_names_cause_and_first_step() {
+        let err = VippsError::refused(
+            Diagnosis::new(Cause::BearerWrongCase).with_evidence("scheme is `bearer`"),
+        );
+        let text = err.to_string();
+        assert!(text.starts_with("refused before sending"));
+        assert!(text.contains("vipps::bearer_wrong_case"));
+        assert!(text.contains(Cause::BearerWrongCase.steps()[0]));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let v = http::HeaderValue::from_static("42");
+        assert_eq!(
+            parse_retry_after(&v, now),
+            Some(std::time::Duration::from_secs(42))
+        );
+        let later = now + std::time::Duration::from_secs(10);
+        let v = http::HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap();
+        assert_eq!(
+            parse_retry_after(&v, now),
+            Some(std::time::Duration::from_secs(10))
+        );
+        let v = http::HeaderValue::from_static("soon");
+        assert_eq!(parse_retry_after(&v, now), None);
+    }
+}

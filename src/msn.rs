@@ -1,0 +1,170 @@
+//! The merchant serial number.
+
+use std::fmt;
+use std::str::FromStr;
+
+use http::HeaderValue;
+
+/// A merchant serial number (MSN): the number of one sales unit.
+///
+/// Validated on construction: 1 to 10 ASCII digits, no leading zero, no sign, no
+/// whitespace. It is what goes into the `Merchant-Serial-Number` header.
+///
+/// ```
+/// use tower_vipps::Msn;
+///
+/// let msn: Msn = "123456".parse()?;
+/// assert_eq!(msn.get(), 123456);
+/// assert_eq!(msn.to_string(), "123456");
+/// assert!("12 3456".parse::<Msn>().is_err());
+/// # Ok::<(), tower_vipps::MsnError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Msn(u64);
+
+/// Why a string is not a valid [`Msn`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MsnError {
+    /// The string was empty.
+    #[error("the merchant serial number is empty")]
+    Empty,
+    /// A character other than an ASCII digit, at this byte offset.
+    #[error(
+        "the merchant serial number must be digits only; found a non-digit at position {position}"
+    )]
+    NotDigits {
+        /// Byte offset of the first offending character.
+        position: usize,
+    },
+    /// More than 10 digits.
+    #[error("the merchant serial number is {len} digits long; at most 10 are allowed")]
+    TooLong {
+        /// The length found.
+        len: usize,
+    },
+    /// Starts with `0`.
+    #[error("the merchant serial number must not start with 0")]
+    LeadingZero,
+}
+
+impl Msn {
+    /// The largest number of digits accepted.
+    pub const MAX_DIGITS: usize = 10;
+
+    /// Makes an MSN from its number. Fails for `0` and numbers over 10 digits.
+    pub fn new(value: u64) -> Result<Msn, MsnError> {
+        if value == 0 {
+            return Err(MsnError::LeadingZero);
+        }
+        if value > 9_999_999_999 {
+            return Err(MsnError::TooLong {
+                len: value.to_string().len(),
+            });
+        }
+        Ok(Msn(value))
+    }
+
+    /// Parses an MSN from bytes, as found in a header value.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Msn, MsnError> {
+        if bytes.is_empty() {
+            return Err(MsnError::Empty);
+        }
+        if let Some(position) = bytes.iter().position(|b| !b.is_ascii_digit()) {
+            return Err(MsnError::NotDigits { position });
+        }
+        if bytes.len() > Self::MAX_DIGITS {
+            return Err(MsnError::TooLong { len: bytes.len() });
+        }
+        if bytes[0] == b'0' {
+            return Err(MsnError::LeadingZero);
+        }
+        let value = bytes
+            .iter()
+            .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
+        Ok(Msn(value))
+    }
+
+    /// Parses the value of a `Merchant-Serial-Number` header.
+    pub fn from_header(value: &HeaderValue) -> Result<Msn, MsnError> {
+        Msn::from_bytes(value.as_bytes())
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The MSN as a header value.
+    pub fn to_header_value(self) -> HeaderValue {
+        HeaderValue::from(self.0)
+    }
+}
+
+impl FromStr for Msn {
+    type Err = MsnError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Msn::from_bytes(s.as_bytes())
+    }
+}
+
+impl TryFrom<u64> for Msn {
+    type Error = MsnError;
+    fn try_from(value: u64) -> Result<Self, Self::Error> {
+        Msn::new(value)
+    }
+}
+
+impl fmt::Display for Msn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for Msn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Msn({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid() {
+        for s in ["1", "123456", "9999999999", "212121"] {
+            let msn: Msn = s.parse().unwrap();
+            assert_eq!(msn.to_string(), s);
+            assert_eq!(Msn::from_header(&msn.to_header_value()).unwrap(), msn);
+        }
+    }
+
+    #[test]
+    fn invalid() {
+        assert_eq!("".parse::<Msn>(), Err(MsnError::Empty));
+        assert_eq!(
+            " 123".parse::<Msn>(),
+            Err(MsnError::NotDigits { position: 0 })
+        );
+        assert_eq!(
+            "12a".parse::<Msn>(),
+            Err(MsnError::NotDigits { position: 2 })
+        );
+        assert_eq!(
+            "-12".parse::<Msn>(),
+            Err(MsnError::NotDigits { position: 0 })
+        );
+        assert_eq!("0123".parse::<Msn>(), Err(MsnError::LeadingZero));
+        assert_eq!(
+            "12345678901".parse::<Msn>(),
+            Err(MsnError::TooLong { len: 11 })
+        );
+        assert_eq!(
+            "99999999999999999999999999".parse::<Msn>(),
+            Err(MsnError::TooLong { len: 26 })
+        );
+        assert!(Msn::new(0).is_err());
+        assert!(Msn::new(10_000_000_000).is_err());
+    }
+}
