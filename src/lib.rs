@@ -7,8 +7,11 @@ pub mod context;
 pub mod diagnose;
 mod environment;
 pub mod error;
+pub mod headers;
 mod keys;
 mod msn;
+pub mod replay;
+pub mod token;
 
 pub use context::{Api, RequestContext};
 pub use environment::{Environment, Hosts, ParseEnvironmentError};

@@ -1,0 +1,23 @@
+//! Names of the Vipps MobilePay HTTP headers.
+
+use http::HeaderName;
+
+pub use crate::context::{IDEMPOTENCY_KEY, MERCHANT_SERIAL_NUMBER};
+
+/// `Ocp-Apim-Subscription-Key`: the subscription key (secret).
+pub const OCP_APIM_SUBSCRIPTION_KEY: HeaderName =
+    HeaderName::from_static("ocp-apim-subscription-key");
+/// `client_id`, on the access token call.
+pub const CLIENT_ID: HeaderName = HeaderName::from_static("client_id");
+/// `client_secret`, on the access token call (secret).
+pub const CLIENT_SECRET: HeaderName = HeaderName::from_static("client_secret");
+/// `Vipps-System-Name`.
+pub const VIPPS_SYSTEM_NAME: HeaderName = HeaderName::from_static("vipps-system-name");
+/// `Vipps-System-Version`.
+pub const VIPPS_SYSTEM_VERSION: HeaderName = HeaderName::from_static("vipps-system-version");
+/// `Vipps-System-Plugin-Name`.
+pub const VIPPS_SYSTEM_PLUGIN_NAME: HeaderName =
+    HeaderName::from_static("vipps-system-plugin-name");
+/// `Vipps-System-Plugin-Version`.
+pub const VIPPS_SYSTEM_PLUGIN_VERSION: HeaderName =
+    HeaderName::from_static("vipps-system-plugin-version");
