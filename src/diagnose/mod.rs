@@ -2,5 +2,92 @@
 
 pub mod body;
 
+use bytes::{Bytes, BytesMut};
+use http_body::Body;
+use http_body_util::BodyExt;
+
+use crate::BoxError;
+
 /// The most bytes of an error body that are read and kept: 64 KiB.
 pub const BODY_CAP: usize = 64 * 1024;
+
+/// A body read up to a cap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capped {
+    /// The bytes read, at most the cap.
+    pub bytes: Bytes,
+    /// `true` when the body had more bytes than the cap; the rest was not read.
+    pub truncated: bool,
+}
+
+/// Reads a body, keeping at most `cap` bytes. Stops reading as soon as the cap is
+/// passed, so an endless body cannot exhaust memory. Trailers are ignored.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use http_body_util::Full;
+/// use tower_vipps::diagnose::read_capped;
+///
+/// let read = read_capped(Full::new(bytes::Bytes::from_static(b"hello world")), 5).await.unwrap();
+/// assert_eq!(&read.bytes[..], b"hello");
+/// assert!(read.truncated);
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub async fn read_capped<B>(body: B, cap: usize) -> Result<Capped, BoxError>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(Into::into)?;
+        if let Ok(data) = frame.into_data() {
+            use bytes::Buf;
+            let mut data = data;
+            let room = cap - buf.len();
+            let take = room.min(data.remaining());
+            buf.extend_from_slice(&data.copy_to_bytes(take));
+            if data.has_remaining() {
+                return Ok(Capped {
+                    bytes: buf.freeze(),
+                    truncated: true,
+                });
+            }
+        }
+    }
+    Ok(Capped {
+        bytes: buf.freeze(),
+        truncated: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{Full, StreamBody};
+
+    #[tokio::test]
+    async fn caps_endless_body() {
+        let endless = futures_util::stream::repeat_with(|| {
+            Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::from(vec![b'x'; 1000])))
+        });
+        let read = read_capped(StreamBody::new(endless), BODY_CAP)
+            .await
+            .unwrap();
+        assert_eq!(read.bytes.len(), BODY_CAP);
+        assert!(read.truncated);
+    }
+
+    #[tokio::test]
+    async fn exact_cap_is_not_truncated() {
+        let read = read_capped(Full::new(Bytes::from(vec![1u8; 10])), 10)
+            .await
+            .unwrap();
+        assert_eq!(read.bytes.len(), 10);
+        assert!(!read.truncated);
+    }
+}
