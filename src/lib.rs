@@ -10,6 +10,7 @@ pub mod error;
 pub mod headers;
 mod keys;
 mod msn;
+pub mod preflight;
 pub mod replay;
 pub mod token;
 
@@ -20,3 +21,4 @@ pub use keys::{
     Fingerprint, KeyError, KeyScope, KeySet, Keyring, KeyringBuilder, Lookup, Secret, SystemInfo,
 };
 pub use msn::{Msn, MsnError};
+pub use preflight::{Preflight, PreflightLayer};
