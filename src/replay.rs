@@ -100,7 +100,9 @@ pub fn peek_bytes<B: 'static>(body: &B) -> Option<PeekedBody<'_>> {
         let mut clone = full.clone();
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         return match std::pin::Pin::new(&mut clone).poll_frame(&mut cx) {
-            std::task::Poll::Ready(Some(Ok(frame))) => frame.into_data().ok().map(PeekedBody::Shared),
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                frame.into_data().ok().map(PeekedBody::Shared)
+            }
             std::task::Poll::Ready(None) => Some(PeekedBody::Borrowed(&[])),
             _ => None,
         };

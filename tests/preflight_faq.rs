@@ -88,8 +88,20 @@ impl World {
         let test = common::serve(handler.clone()).await;
         let prod = common::serve(handler).await;
         let keyring = Keyring::builder()
-            .merchant(Environment::Test, msn(MSN), "merchant-id", "secret", SUB_KEY)
-            .merchant(Environment::Production, msn(MSN), "prod-id", "secret", PROD_SUB_KEY)
+            .merchant(
+                Environment::Test,
+                msn(MSN),
+                "merchant-id",
+                "secret",
+                SUB_KEY,
+            )
+            .merchant(
+                Environment::Production,
+                msn(MSN),
+                "prod-id",
+                "secret",
+                PROD_SUB_KEY,
+            )
             .key_set(
                 KeySet::partner(Environment::Test, "partner-id", "secret", PARTNER_SUB_KEY)
                     .unwrap()
@@ -107,14 +119,31 @@ impl World {
         let partner = jwt("partner", exp);
         let expired = jwt("expired", 1_600_000_000);
         let tokens = Tokens(HashMap::from([
-            (good.clone(), minted(Environment::Test, SUB_KEY, Some(MSN), false)),
-            (other_msn.clone(), minted(Environment::Test, SUB_KEY, Some("654321"), false)),
-            (prod_token.clone(), minted(Environment::Production, PROD_SUB_KEY, Some(MSN), false)),
+            (
+                good.clone(),
+                minted(Environment::Test, SUB_KEY, Some(MSN), false),
+            ),
+            (
+                other_msn.clone(),
+                minted(Environment::Test, SUB_KEY, Some("654321"), false),
+            ),
+            (
+                prod_token.clone(),
+                minted(Environment::Production, PROD_SUB_KEY, Some(MSN), false),
+            ),
             (
                 other_key.clone(),
-                minted(Environment::Test, "ffffffffffffffffffffffffffffffff", Some(MSN), false),
+                minted(
+                    Environment::Test,
+                    "ffffffffffffffffffffffffffffffff",
+                    Some(MSN),
+                    false,
+                ),
             ),
-            (partner.clone(), minted(Environment::Test, PARTNER_SUB_KEY, None, true)),
+            (
+                partner.clone(),
+                minted(Environment::Test, PARTNER_SUB_KEY, None, true),
+            ),
         ]));
         let layer = PreflightLayer::new()
             .keyring(keyring)
@@ -154,7 +183,11 @@ impl World {
             .header("Authorization", format!("Bearer {}", self.good))
     }
 
-    async fn send(&self, layer: &PreflightLayer, req: http::Request<Full<Bytes>>) -> Result<(), VippsError> {
+    async fn send(
+        &self,
+        layer: &PreflightLayer,
+        req: http::Request<Full<Bytes>>,
+    ) -> Result<(), VippsError> {
         let mut svc = ServiceBuilder::new()
             .layer(layer.clone())
             .service(common::client::<Full<Bytes>>());
@@ -207,32 +240,50 @@ fn cases(w: &World) -> Vec<Case> {
         },
         Case {
             faq: "401: Basic credentials on an API call",
-            request: empty(w.base("GET", GET).header("Authorization", "Basic bWVyY2hhbnQtaWQ6c2VjcmV0")),
+            request: empty(
+                w.base("GET", GET)
+                    .header("Authorization", "Basic bWVyY2hhbnQtaWQ6c2VjcmV0"),
+            ),
             cause: Cause::BearerMissing,
         },
         Case {
             faq: "401: `bearer <token>` is not `Bearer <token>`",
-            request: empty(w.base("GET", GET).header("Authorization", format!("bearer {}", w.good))),
+            request: empty(
+                w.base("GET", GET)
+                    .header("Authorization", format!("bearer {}", w.good)),
+            ),
             cause: Cause::BearerWrongCase,
         },
         Case {
             faq: "401: `BEARER <token>`",
-            request: empty(w.base("GET", GET).header("Authorization", format!("BEARER {}", w.good))),
+            request: empty(
+                w.base("GET", GET)
+                    .header("Authorization", format!("BEARER {}", w.good)),
+            ),
             cause: Cause::BearerWrongCase,
         },
         Case {
             faq: "401: token in the wrong format (quoted)",
-            request: empty(w.base("GET", GET).header("Authorization", format!("Bearer \"{}\"", w.good))),
+            request: empty(
+                w.base("GET", GET)
+                    .header("Authorization", format!("Bearer \"{}\"", w.good)),
+            ),
             cause: Cause::MalformedAuthorization,
         },
         Case {
             faq: "401: token in the wrong format (two spaces)",
-            request: empty(w.base("GET", GET).header("Authorization", format!("Bearer  {}", w.good))),
+            request: empty(
+                w.base("GET", GET)
+                    .header("Authorization", format!("Bearer  {}", w.good)),
+            ),
             cause: Cause::MalformedAuthorization,
         },
         Case {
             faq: "401: token in the wrong format (not a JWT)",
-            request: empty(w.base("GET", GET).header("Authorization", "Bearer not-a-jwt")),
+            request: empty(
+                w.base("GET", GET)
+                    .header("Authorization", "Bearer not-a-jwt"),
+            ),
             cause: Cause::MalformedAuthorization,
         },
         Case {
@@ -242,7 +293,10 @@ fn cases(w: &World) -> Vec<Case> {
         },
         Case {
             faq: "401: the access token has expired",
-            request: empty(w.base("GET", GET).header("Authorization", bearer(&w.expired))),
+            request: empty(
+                w.base("GET", GET)
+                    .header("Authorization", bearer(&w.expired)),
+            ),
             cause: Cause::AccessTokenExpired,
         },
         Case {
@@ -285,12 +339,18 @@ fn cases(w: &World) -> Vec<Case> {
         },
         Case {
             faq: "401: not the same subscription key for the token and the call",
-            request: empty(w.base("GET", GET).header("Authorization", bearer(&w.other_key))),
+            request: empty(
+                w.base("GET", GET)
+                    .header("Authorization", bearer(&w.other_key)),
+            ),
             cause: Cause::SubscriptionKeyMismatch,
         },
         Case {
             faq: "401: a valid access token, but for a different MSN",
-            request: empty(w.base("GET", GET).header("Authorization", bearer(&w.other_msn))),
+            request: empty(
+                w.base("GET", GET)
+                    .header("Authorization", bearer(&w.other_msn)),
+            ),
             cause: Cause::TokenForOtherMsn,
         },
         Case {
@@ -316,9 +376,11 @@ fn cases(w: &World) -> Vec<Case> {
         Case {
             faq: "keys sent to a host of no environment",
             request: empty(
-                http::Request::get("http://127.0.0.1:9/epayment/v1/payments/acme-shop-123-order123abc")
-                    .header("Authorization", bearer(&w.good))
-                    .header("Ocp-Apim-Subscription-Key", SUB_KEY),
+                http::Request::get(
+                    "http://127.0.0.1:9/epayment/v1/payments/acme-shop-123-order123abc",
+                )
+                .header("Authorization", bearer(&w.good))
+                .header("Ocp-Apim-Subscription-Key", SUB_KEY),
             ),
             cause: Cause::UnknownHost,
         },
@@ -336,7 +398,11 @@ fn cases(w: &World) -> Vec<Case> {
             faq: "401: the body's `merchantSerialNumber` is not the header's",
             request: with_body(
                 w.authed("POST", "/ecomm/v2/payments"),
-                swap(INITIATE, "\"merchantSerialNumber\":\"123456\"", "\"merchantSerialNumber\":\"654321\""),
+                swap(
+                    INITIATE,
+                    "\"merchantSerialNumber\":\"123456\"",
+                    "\"merchantSerialNumber\":\"654321\"",
+                ),
             ),
             cause: Cause::MsnHeaderBodyMismatch,
         },
@@ -371,44 +437,69 @@ fn cases(w: &World) -> Vec<Case> {
         },
         Case {
             faq: "400 (4040): invalid amount, decimals",
-            request: with_body(w.authed("POST", PAYMENTS), swap(CREATE, "\"value\":1000", "\"value\":10.00")),
+            request: with_body(
+                w.authed("POST", PAYMENTS),
+                swap(CREATE, "\"value\":1000", "\"value\":10.00"),
+            ),
             cause: Cause::InvalidAmount,
         },
         Case {
             faq: "400 (eCom `amount`): invalid amount, zero",
-            request: with_body(w.authed("POST", "/ecomm/v2/payments"), swap(INITIATE, "\"amount\":20000", "\"amount\":0")),
+            request: with_body(
+                w.authed("POST", "/ecomm/v2/payments"),
+                swap(INITIATE, "\"amount\":20000", "\"amount\":0"),
+            ),
             cause: Cause::InvalidAmount,
         },
         Case {
             faq: "400 (4040): capture with a string amount",
-            request: with_body(w.authed("POST", CAPTURE_PATH), swap(CAPTURE, "1000", "\"1000\"")),
+            request: with_body(
+                w.authed("POST", CAPTURE_PATH),
+                swap(CAPTURE, "1000", "\"1000\""),
+            ),
             cause: Cause::InvalidAmount,
         },
         Case {
             faq: "400 (5040): invalid currency",
-            request: with_body(w.authed("POST", PAYMENTS), swap(CREATE, "\"NOK\"", "\"SEK\"")),
+            request: with_body(
+                w.authed("POST", PAYMENTS),
+                swap(CREATE, "\"NOK\"", "\"SEK\""),
+            ),
             cause: Cause::InvalidCurrency,
         },
         Case {
             faq: "400 (4070): phone number not MSISDN (`+47`)",
-            request: with_body(w.authed("POST", PAYMENTS), swap(CREATE, "4712345678", "+4712345678")),
+            request: with_body(
+                w.authed("POST", PAYMENTS),
+                swap(CREATE, "4712345678", "+4712345678"),
+            ),
             cause: Cause::InvalidPhoneNumber,
         },
         Case {
             faq: "400 (4070): phone number without country code",
-            request: with_body(w.authed("POST", PAYMENTS), swap(CREATE, "4712345678", "12345678")),
+            request: with_body(
+                w.authed("POST", PAYMENTS),
+                swap(CREATE, "4712345678", "12345678"),
+            ),
             cause: Cause::InvalidPhoneNumber,
         },
         Case {
             faq: "400 (eCom `mobileNumber`): Invalid MSISDN: 004712345678",
-            request: with_body(w.authed("POST", "/ecomm/v2/payments"), swap(INITIATE, "91234567", "004712345678")),
+            request: with_body(
+                w.authed("POST", "/ecomm/v2/payments"),
+                swap(INITIATE, "91234567", "004712345678"),
+            ),
             cause: Cause::InvalidPhoneNumber,
         },
         Case {
             faq: "400 (4090): the parameter htt://example.com is invalid",
             request: with_body(
                 w.authed("POST", PAYMENTS),
-                swap(CREATE, "https://example.com/redirect?orderId=acme-shop-123-order123abc", "htt://example.com"),
+                swap(
+                    CREATE,
+                    "https://example.com/redirect?orderId=acme-shop-123-order123abc",
+                    "htt://example.com",
+                ),
             ),
             cause: Cause::InvalidUrl,
         },
@@ -416,13 +507,20 @@ fn cases(w: &World) -> Vec<Case> {
             faq: "400: callbackPrefix is not valid (http)",
             request: with_body(
                 w.authed("POST", "/ecomm/v2/payments"),
-                swap(INITIATE, "https://example.com/vipps/callbacks", "http://example.com/vipps/callbacks"),
+                swap(
+                    INITIATE,
+                    "https://example.com/vipps/callbacks",
+                    "http://example.com/vipps/callbacks",
+                ),
             ),
             cause: Cause::InvalidUrl,
         },
         Case {
             faq: "400: the field Reference must match '^[a-zA-Z0-9-]{8,64}$'",
-            request: with_body(w.authed("POST", PAYMENTS), swap(CREATE, "acme-shop-123-order123abc", "order_1")),
+            request: with_body(
+                w.authed("POST", PAYMENTS),
+                swap(CREATE, "acme-shop-123-order123abc", "order_1"),
+            ),
             cause: Cause::InvalidReference,
         },
         Case {
@@ -460,24 +558,38 @@ async fn every_faq_failure_is_refused_unsent() {
     assert!(n >= 30, "{n} cases");
     let mut covered = std::collections::HashSet::new();
     for case in cases {
-        let err = w
-            .send(&w.layer, case.request)
-            .await
-            .expect_err(case.faq);
+        let err = w.send(&w.layer, case.request).await.expect_err(case.faq);
         assert!(err.is_refused(), "{}: {err}", case.faq);
         assert_eq!(err.cause(), case.cause, "{}: {err}", case.faq);
         assert!(!err.diagnosis().evidence().is_empty(), "{}", case.faq);
         // The context is filled; no secret is shown.
         assert!(err.context().method.is_some(), "{}", case.faq);
         let text = format!("{err} {err:?} {}", err.diagnosis().report());
-        for secret in [SUB_KEY, PROD_SUB_KEY, PARTNER_SUB_KEY, "c2lnbmF0dXJlLXNlY3JldC1wYXJ0LXh5eg"] {
+        for secret in [
+            SUB_KEY,
+            PROD_SUB_KEY,
+            PARTNER_SUB_KEY,
+            "c2lnbmF0dXJlLXNlY3JldC1wYXJ0LXh5eg",
+        ] {
             assert!(!text.contains(secret), "{}: {text}", case.faq);
         }
-        for token in [&w.good, &w.other_msn, &w.prod_token, &w.other_key, &w.partner, &w.expired] {
+        for token in [
+            &w.good,
+            &w.other_msn,
+            &w.prod_token,
+            &w.other_key,
+            &w.partner,
+            &w.expired,
+        ] {
             assert!(!text.contains(token.as_str()), "{}: {text}", case.faq);
         }
         covered.insert(case.cause);
-        assert_eq!(w.seen.load(Ordering::SeqCst), 0, "{} reached the server", case.faq);
+        assert_eq!(
+            w.seen.load(Ordering::SeqCst),
+            0,
+            "{} reached the server",
+            case.faq
+        );
     }
     assert!(covered.len() >= 20, "{covered:?}");
     assert_eq!(w.seen.load(Ordering::SeqCst), 0);
@@ -493,14 +605,26 @@ async fn valid_requests_reach_the_server() {
     let mut sent = 0;
     let requests = vec![
         empty(w.authed("GET", GET)),
-        empty(w.authed("GET", "/epayment/v1/payments/acme-shop-123-order123abc/events")),
+        empty(w.authed(
+            "GET",
+            "/epayment/v1/payments/acme-shop-123-order123abc/events",
+        )),
         with_body(w.authed("POST", PAYMENTS), CREATE),
         with_body(w.authed("POST", CAPTURE_PATH), CAPTURE),
         with_body(
-            w.authed("POST", "/epayment/v1/payments/acme-shop-123-order123abc/refund"),
+            w.authed(
+                "POST",
+                "/epayment/v1/payments/acme-shop-123-order123abc/refund",
+            ),
             r#"{"modificationAmount":{"value":500,"currency":"NOK"}}"#,
         ),
-        with_body(w.authed("POST", "/epayment/v1/payments/acme-shop-123-order123abc/cancel"), ""),
+        with_body(
+            w.authed(
+                "POST",
+                "/epayment/v1/payments/acme-shop-123-order123abc/cancel",
+            ),
+            "",
+        ),
         with_body(w.authed("POST", "/ecomm/v2/payments"), INITIATE),
         with_body(
             w.authed("POST", "/recurring/v3/agreements"),
@@ -561,14 +685,21 @@ async fn a_warning_is_logged_and_the_request_sent() {
         .header("Ocp-Apim-Subscription-Key", SUB_KEY)
         .header("Merchant-Serial-Number", MSN)
         .header("Idempotency-Key", "k-1")
-        .body(Full::new(Bytes::from(swap(CREATE, "\"value\":1000", "\"value\":50"))))
+        .body(Full::new(Bytes::from(swap(
+            CREATE,
+            "\"value\":1000",
+            "\"value\":50",
+        ))))
         .unwrap();
     w.send(&w.layer, req).await.unwrap();
     assert_eq!(w.seen.load(Ordering::SeqCst), 1);
     let logged = captured.text();
     assert!(logged.contains("vipps::system_headers"), "{logged}");
     assert!(logged.contains("vipps::amount_too_small"), "{logged}");
-    assert!(!logged.contains(SUB_KEY) && !logged.contains(w.good.as_str()), "{logged}");
+    assert!(
+        !logged.contains(SUB_KEY) && !logged.contains(w.good.as_str()),
+        "{logged}"
+    );
     // Turned off, nothing is logged.
     let quiet = w
         .layer

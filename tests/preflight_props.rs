@@ -78,9 +78,10 @@ fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| Value::from(n)),
-        any::<u64>().prop_map(|n| Value::from(n)),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         ".{0,20}".prop_map(Value::String),
         "[0-9+ ]{0,16}".prop_map(Value::String),
         "(https?|htt|myapp)://[a-z.]{0,12}(/[ -~]{0,10})?".prop_map(Value::String),
@@ -120,7 +121,8 @@ fn arb_header_value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..64),
         "[ -~]{0,64}".prop_map(String::into_bytes),
-        "(Bearer|bearer|Basic)?[ \t]{0,3}(eyJ)?[A-Za-z0-9_.=\"' -]{0,40}".prop_map(String::into_bytes),
+        "(Bearer|bearer|Basic)?[ \t]{0,3}(eyJ)?[A-Za-z0-9_.=\"' -]{0,40}"
+            .prop_map(String::into_bytes),
         "[0-9]{0,12}".prop_map(String::into_bytes),
     ]
 }
@@ -146,15 +148,23 @@ fn arb_uri() -> impl Strategy<Value = String> {
 }
 
 fn arb_minted() -> impl Strategy<Value = MintedFor> {
-    (any::<bool>(), any::<bool>(), proptest::option::of(1u64..9_999_999_999), ".{0,8}").prop_map(
-        |(prod, partner, msn, key)| MintedFor {
-            environment: if prod { Environment::Production } else { Environment::Test },
+    (
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of(1u64..9_999_999_999),
+        ".{0,8}",
+    )
+        .prop_map(|(prod, partner, msn, key)| MintedFor {
+            environment: if prod {
+                Environment::Production
+            } else {
+                Environment::Test
+            },
             client_id: Arc::from("id"),
             subscription_key: Fingerprint::of(key.as_bytes()),
             msn: msn.and_then(|m| Msn::new(m).ok()),
             partner,
-        },
-    )
+        })
 }
 
 const NAMES: [&str; 9] = [
@@ -169,11 +179,7 @@ const NAMES: [&str; 9] = [
     "content-type",
 ];
 
-fn build(
-    method: &str,
-    uri: &str,
-    headers: &[(usize, Vec<u8>)],
-) -> Option<http::request::Builder> {
+fn build(method: &str, uri: &str, headers: &[(usize, Vec<u8>)]) -> Option<http::request::Builder> {
     let uri: http::Uri = uri.parse().ok()?;
     let mut b = Request::builder().method(method).uri(uri);
     for (i, value) in headers {
@@ -264,7 +270,10 @@ async fn streaming_body_reaches_the_inner_service_whole() {
     });
     let mut svc = tower::Layer::layer(&PreflightLayer::new(), inner);
     let req = good("POST", "/epayment/v1/payments")
-        .body(Counting { polls: polls.clone(), inner: Full::new(Bytes::from(bad.clone())) })
+        .body(Counting {
+            polls: polls.clone(),
+            inner: Full::new(Bytes::from(bad.clone())),
+        })
         .unwrap();
     let seen = svc.ready().await.unwrap().call(req).await.unwrap();
     assert_eq!(&seen[..], bad.as_bytes());

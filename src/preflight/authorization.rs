@@ -43,10 +43,8 @@ pub(super) fn missing(f: &Facts<'_>) -> Option<Diagnosis> {
         return None;
     }
     Some(
-        Diagnosis::new(Cause::MissingAuthorization).with_evidence(format!(
-            "no `Authorization` header on a {} call",
-            f.api
-        )),
+        Diagnosis::new(Cause::MissingAuthorization)
+            .with_evidence(format!("no `Authorization` header on a {} call", f.api)),
     )
 }
 
@@ -119,8 +117,7 @@ pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
     if token.iter().any(|b| matches!(b, b'"' | b'\'')) {
         return diagnosis("the token is quoted or holds quotes".into());
     }
-    if let Some(last) = token.last().filter(|b| b.is_ascii_whitespace()) {
-        let _ = last;
+    if token.last().is_some_and(|b| b.is_ascii_whitespace()) {
         return diagnosis("whitespace after the token".into());
     }
     if token.iter().any(|b| b.is_ascii_whitespace()) {
@@ -150,18 +147,15 @@ pub(super) fn expired(f: &Facts<'_>) -> Option<Diagnosis> {
         return None;
     }
     let exp = jwt_exp(f.bearer_token?)?;
-    let now = f
-        .now
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
+    let now = f.now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
     let ago = now.checked_sub(exp)?;
     if ago <= EXPIRY_LEEWAY_SECS {
         return None;
     }
     Some(
-        Diagnosis::new(Cause::AccessTokenExpired)
-            .with_evidence(format!("the token's `exp` claim is {ago} seconds in the past")),
+        Diagnosis::new(Cause::AccessTokenExpired).with_evidence(format!(
+            "the token's `exp` claim is {ago} seconds in the past"
+        )),
     )
 }
 
@@ -230,13 +224,37 @@ mod tests {
     #[test]
     fn scheme_cases() {
         for (value, cause, evidence) in [
-            (format!("bearer {}", valid_jwt()), Cause::BearerWrongCase, "`bearer`"),
-            (format!("BEARER {}", valid_jwt()), Cause::BearerWrongCase, "`BEARER`"),
-            (format!("bEaReR {}", valid_jwt()), Cause::BearerWrongCase, "`bEaReR`"),
-            (format!("bearer{}", valid_jwt()), Cause::BearerWrongCase, "`bearer`"),
-            ("Basic dXNlcjpwYXNz".to_owned(), Cause::BearerMissing, "`Basic`"),
+            (
+                format!("bearer {}", valid_jwt()),
+                Cause::BearerWrongCase,
+                "`bearer`",
+            ),
+            (
+                format!("BEARER {}", valid_jwt()),
+                Cause::BearerWrongCase,
+                "`BEARER`",
+            ),
+            (
+                format!("bEaReR {}", valid_jwt()),
+                Cause::BearerWrongCase,
+                "`bEaReR`",
+            ),
+            (
+                format!("bearer{}", valid_jwt()),
+                Cause::BearerWrongCase,
+                "`bearer`",
+            ),
+            (
+                "Basic dXNlcjpwYXNz".to_owned(),
+                Cause::BearerMissing,
+                "`Basic`",
+            ),
             (valid_jwt(), Cause::BearerMissing, "bare token"),
-            (format!("Token {}", valid_jwt()), Cause::BearerMissing, "`Token`"),
+            (
+                format!("Token {}", valid_jwt()),
+                Cause::BearerMissing,
+                "`Token`",
+            ),
             ("x".repeat(40), Cause::BearerMissing, "does not start"),
         ] {
             let err = refused(epayment_get().header("Authorization", value.as_str()));
@@ -261,7 +279,10 @@ mod tests {
             (format!("Bearer \"{jwt}\""), "quote"),
             (format!("Bearer '{jwt}'"), "quote"),
             (format!("Bearer {jwt} "), "whitespace after"),
-            (format!("Bearer {} {}", &jwt[..10], &jwt[10..]), "whitespace inside"),
+            (
+                format!("Bearer {} {}", &jwt[..10], &jwt[10..]),
+                "whitespace inside",
+            ),
             ("Bearer abc.def".to_owned(), "1 dot, expected 2"),
             ("Bearer abcdef".to_owned(), "0 dots, expected 2"),
             ("Bearer a.b.c.d".to_owned(), "3 dots"),
@@ -311,7 +332,11 @@ mod tests {
         let just = jwt_with_exp(Some(now - 60));
         assert_passes(epayment_get().header("Authorization", bearer(just)));
         // Garbage payloads are tolerated.
-        for token in ["eyJhbGciOiJub25lIn0.bm90IGpzb24.sig", "eyJ.e30.sig", "eyJ.eyJleHAiOiJ4In0.sig"] {
+        for token in [
+            "eyJhbGciOiJub25lIn0.bm90IGpzb24.sig",
+            "eyJ.e30.sig",
+            "eyJ.eyJleHAiOiJ4In0.sig",
+        ] {
             assert_passes(epayment_get().header("Authorization", bearer(token.to_owned())));
         }
         assert_eq!(super::jwt_exp("a.eyJleHAiOjEuNWUzfQ.c"), Some(1500));

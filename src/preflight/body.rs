@@ -20,8 +20,8 @@
 use serde_json::Value;
 
 use super::{Facts, shown_word};
-use crate::context::Api;
 use crate::Environment;
+use crate::context::Api;
 use crate::{Cause, Diagnosis};
 
 /// The longest URL accepted.
@@ -69,13 +69,37 @@ fn amount_fields(kind: Kind) -> &'static [AmountField] {
     const I64: i64 = i64::MAX;
     const I32: i64 = i32::MAX as i64;
     match kind {
-        Kind::EPaymentCreate => &[AmountField { path: "amount.value", min: 1, max: I64 }],
-        Kind::EPaymentAdjust => &[AmountField { path: "modificationAmount.value", min: 1, max: I64 }],
-        Kind::EComInitiate => &[AmountField { path: "transaction.amount", min: 1, max: I32 }],
+        Kind::EPaymentCreate => &[AmountField {
+            path: "amount.value",
+            min: 1,
+            max: I64,
+        }],
+        Kind::EPaymentAdjust => &[AmountField {
+            path: "modificationAmount.value",
+            min: 1,
+            max: I64,
+        }],
+        Kind::EComInitiate => &[AmountField {
+            path: "transaction.amount",
+            min: 1,
+            max: I32,
+        }],
         Kind::RecurringAgreement => &[
-            AmountField { path: "pricing.amount", min: 0, max: I64 },
-            AmountField { path: "pricing.suggestedMaxAmount", min: 0, max: I64 },
-            AmountField { path: "initialCharge.amount", min: 0, max: I64 },
+            AmountField {
+                path: "pricing.amount",
+                min: 0,
+                max: I64,
+            },
+            AmountField {
+                path: "pricing.suggestedMaxAmount",
+                min: 0,
+                max: I64,
+            },
+            AmountField {
+                path: "initialCharge.amount",
+                min: 0,
+                max: I64,
+            },
         ],
     }
 }
@@ -93,12 +117,18 @@ fn currency_fields(kind: Kind) -> &'static [&'static str] {
 pub(super) fn amount(f: &Facts<'_>) -> Option<Diagnosis> {
     let (kind, json) = known(f)?;
     for field in amount_fields(kind) {
-        let Some(value) = at(json, field.path) else { continue };
+        let Some(value) = at(json, field.path) else {
+            continue;
+        };
         let problem = match value {
             Value::Null => continue,
             Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-                (Some(v), _) if v < field.min => format!("is {v}; the least allowed is {}", field.min),
-                (Some(v), _) if v > field.max => format!("is {v}; the most allowed is {}", field.max),
+                (Some(v), _) if v < field.min => {
+                    format!("is {v}; the least allowed is {}", field.min)
+                }
+                (Some(v), _) if v > field.max => {
+                    format!("is {v}; the most allowed is {}", field.max)
+                }
                 (Some(_), _) => continue,
                 (None, Some(v)) => format!("is {v}; the most allowed is {}", field.max),
                 (None, None) => format!(
@@ -109,7 +139,8 @@ pub(super) fn amount(f: &Facts<'_>) -> Option<Diagnosis> {
             _ => "is not a number".to_owned(),
         };
         return Some(
-            Diagnosis::new(Cause::InvalidAmount).with_evidence(format!("`{}` {problem}", field.path)),
+            Diagnosis::new(Cause::InvalidAmount)
+                .with_evidence(format!("`{}` {problem}", field.path)),
         );
     }
     None
@@ -136,7 +167,9 @@ pub(super) fn amount_too_small(f: &Facts<'_>) -> Option<Diagnosis> {
 pub(super) fn currency(f: &Facts<'_>) -> Option<Diagnosis> {
     let (kind, json) = known(f)?;
     for path in currency_fields(kind) {
-        let Some(value) = at(json, path) else { continue };
+        let Some(value) = at(json, path) else {
+            continue;
+        };
         let problem = match value {
             Value::Null => continue,
             Value::String(s) if matches!(s.as_str(), "NOK" | "DKK" | "EUR") => continue,
@@ -146,9 +179,11 @@ pub(super) fn currency(f: &Facts<'_>) -> Option<Diagnosis> {
             },
             _ => "is not a string".to_owned(),
         };
-        return Some(Diagnosis::new(Cause::InvalidCurrency).with_evidence(format!(
-            "`{path}` {problem}; expected `NOK`, `DKK` or `EUR`"
-        )));
+        return Some(
+            Diagnosis::new(Cause::InvalidCurrency).with_evidence(format!(
+                "`{path}` {problem}; expected `NOK`, `DKK` or `EUR`"
+            )),
+        );
     }
     None
 }
@@ -168,10 +203,12 @@ pub(super) fn phone_number(f: &Facts<'_>) -> Option<Diagnosis> {
         Value::String(s) => s.as_str(),
         Value::Number(n) => {
             // A JSON number: the API wants a string, and a leading 0 is lost.
-            return Some(Diagnosis::new(Cause::InvalidPhoneNumber).with_evidence(format!(
-                "`{path}` is a JSON number ({} digits), not a string",
-                n.to_string().len()
-            )));
+            return Some(
+                Diagnosis::new(Cause::InvalidPhoneNumber).with_evidence(format!(
+                    "`{path}` is a JSON number ({} digits), not a string",
+                    n.to_string().len()
+                )),
+            );
         }
         _ => "\u{0}",
     };
@@ -227,7 +264,9 @@ pub(crate) fn ecom_mobile_problem(s: &str) -> Option<String> {
     if n == 8 || (n == 10 && s.starts_with("47")) {
         return None;
     }
-    Some(format!("has {n} digits; the eCom API takes a Norwegian number of 8 digits"))
+    Some(format!(
+        "has {n} digits; the eCom API takes a Norwegian number of 8 digits"
+    ))
 }
 
 /// Problems common to every phone format: `+`, `00`, spaces, other characters, a
@@ -241,7 +280,10 @@ fn shape_problem(s: &str) -> Option<String> {
         "starts with `00`: write the country code without it, digits only (4712345678)"
     } else if s.bytes().any(|b| b.is_ascii_whitespace()) {
         "holds spaces: digits only"
-    } else if s.bytes().any(|b| b == b'-' || b == b'(' || b == b')' || b == b'.') {
+    } else if s
+        .bytes()
+        .any(|b| b == b'-' || b == b'(' || b == b')' || b == b'.')
+    {
         "holds separators: digits only"
     } else if !s.bytes().all(|b| b.is_ascii_digit()) {
         "holds characters other than digits"
@@ -279,7 +321,9 @@ pub(super) fn url(f: &Facts<'_>) -> Option<Diagnosis> {
     };
     let production = f.environment == Some(Environment::Production);
     for path in fields {
-        let Some(value) = at(json, path) else { continue };
+        let Some(value) = at(json, path) else {
+            continue;
+        };
         let problem = match value {
             Value::Null => continue,
             Value::String(s) => match url_problem(s, app_scheme_ok(path), production) {
@@ -288,7 +332,9 @@ pub(super) fn url(f: &Facts<'_>) -> Option<Diagnosis> {
             },
             _ => "is not a string".to_owned(),
         };
-        return Some(Diagnosis::new(Cause::InvalidUrl).with_evidence(format!("`{path}` {problem}")));
+        return Some(
+            Diagnosis::new(Cause::InvalidUrl).with_evidence(format!("`{path}` {problem}")),
+        );
     }
     None
 }
@@ -336,7 +382,10 @@ pub(crate) fn url_problem(s: &str, app_scheme_ok: bool, production: bool) -> Opt
                 Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
                 _ => host,
             };
-            let local = matches!(name.to_ascii_lowercase().as_str(), "localhost" | "127.0.0.1" | "[::1]");
+            let local = matches!(
+                name.to_ascii_lowercase().as_str(),
+                "localhost" | "127.0.0.1" | "[::1]"
+            );
             if local && !production {
                 None
             } else if local {
@@ -360,7 +409,11 @@ pub(crate) fn url_problem(s: &str, app_scheme_ok: bool, production: bool) -> Opt
 /// `htt`, `htps`, `hhtps`, `httpss`, `https2`…: a typo of `http(s)`, never an app
 /// scheme.
 fn looks_like_http_typo(scheme: &str) -> bool {
-    scheme.len() <= 7 && (scheme.starts_with("ht") || scheme.starts_with("hh") || scheme.ends_with("tps") || scheme.ends_with("ttp"))
+    scheme.len() <= 7
+        && (scheme.starts_with("ht")
+            || scheme.starts_with("hh")
+            || scheme.ends_with("tps")
+            || scheme.ends_with("ttp"))
 }
 
 /// An ePayment `reference` or eCom `orderId` with forbidden characters or out of
@@ -378,13 +431,18 @@ pub(super) fn reference(f: &Facts<'_>) -> Option<Diagnosis> {
         Value::String(s) => reference_problem(s, min, max)?,
         _ => "is not a string".to_owned(),
     };
-    Some(Diagnosis::new(Cause::InvalidReference).with_evidence(format!(
-        "`{path}` {problem}; it must match `^[a-zA-Z0-9-]{{{min},{max}}}$`"
-    )))
+    Some(
+        Diagnosis::new(Cause::InvalidReference).with_evidence(format!(
+            "`{path}` {problem}; it must match `^[a-zA-Z0-9-]{{{min},{max}}}$`"
+        )),
+    )
 }
 
 fn reference_problem(s: &str, min: usize, max: usize) -> Option<String> {
-    if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
         let shown = if c.is_ascii_graphic() {
             format!("`{c}`")
         } else if c == ' ' {
@@ -445,7 +503,9 @@ mod tests {
     }
 
     fn agreement() -> http::request::Builder {
-        good(http::Request::post(format!("{TEST}/recurring/v3/agreements")))
+        good(http::Request::post(format!(
+            "{TEST}/recurring/v3/agreements"
+        )))
     }
 
     fn with(body: &str, from: &str, to: &str) -> String {
@@ -493,18 +553,32 @@ mod tests {
             let err = refuses(create(), &with(CREATE, from, to), Cause::InvalidAmount);
             assert!(err.diagnosis().evidence()[0].starts_with("`amount.value`"));
         }
-        refuses(initiate(), &with(INITIATE, "\"amount\": 1234", "\"amount\": 2147483648"), Cause::InvalidAmount);
-        refuses(agreement(), &with(AGREEMENT, "49900", "-1"), Cause::InvalidAmount);
+        refuses(
+            initiate(),
+            &with(INITIATE, "\"amount\": 1234", "\"amount\": 2147483648"),
+            Cause::InvalidAmount,
+        );
+        refuses(
+            agreement(),
+            &with(AGREEMENT, "49900", "-1"),
+            Cause::InvalidAmount,
+        );
         refuses(
             capture(),
             r#"{"modificationAmount":{"value":99.5,"currency":"NOK"}}"#,
             Cause::InvalidAmount,
         );
         // Near misses: the largest eCom amount, a free agreement, an unknown body.
-        assert_passes_body(initiate(), &with(INITIATE, "\"amount\": 1234", "\"amount\": 2147483647"), &[]);
+        assert_passes_body(
+            initiate(),
+            &with(INITIATE, "\"amount\": 1234", "\"amount\": 2147483647"),
+            &[],
+        );
         assert_passes_body(agreement(), &with(AGREEMENT, "49900", "0"), &[]);
         assert_passes_body(
-            good(http::Request::post(format!("{TEST}/epayment/v1/payments/abcdefgh-1/cancel"))),
+            good(http::Request::post(format!(
+                "{TEST}/epayment/v1/payments/abcdefgh-1/cancel"
+            ))),
             r#"{"value": -1}"#,
             &[],
         );
@@ -516,9 +590,17 @@ mod tests {
         refuses(create(), &body, Cause::AmountTooSmall);
         // By default it only warns.
         run(&PreflightLayer::new(), create(), &body).unwrap();
-        assert_passes_body(create(), &with(CREATE, "\"value\": 1000", "\"value\": 100"), &[]);
+        assert_passes_body(
+            create(),
+            &with(CREATE, "\"value\": 1000", "\"value\": 100"),
+            &[],
+        );
         // DKK has its own minimum: not judged.
-        let dkk = with(with(CREATE, "\"value\": 1000", "\"value\": 99").as_str(), "NOK", "DKK");
+        let dkk = with(
+            with(CREATE, "\"value\": 1000", "\"value\": 99").as_str(),
+            "NOK",
+            "DKK",
+        );
         assert_passes_body(create(), &dkk, &[]);
     }
 
@@ -533,7 +615,11 @@ mod tests {
             refuses(create(), &body, Cause::InvalidCurrency);
         }
         for ok in ["DKK", "EUR"] {
-            assert_passes_body(create(), &with(CREATE, "NOK", ok), &[RuleId::AmountTooSmall]);
+            assert_passes_body(
+                create(),
+                &with(CREATE, "NOK", ok),
+                &[RuleId::AmountTooSmall],
+            );
         }
     }
 
@@ -561,19 +647,39 @@ mod tests {
                 assert_no_secret(&err, bad);
             }
         }
-        for good in ["4712345678", "4591234567", "358401234567", "35840123456", "46701234567", "4412345678", "15551234567"] {
+        for good in [
+            "4712345678",
+            "4591234567",
+            "358401234567",
+            "35840123456",
+            "46701234567",
+            "4412345678",
+            "15551234567",
+        ] {
             assert_eq!(msisdn_problem(good), None, "{good}");
             assert_passes_body(create(), &with(CREATE, "4712345678", good), &[]);
         }
-        refuses(create(), &with(CREATE, "\"4712345678\"", "4712345678"), Cause::InvalidPhoneNumber);
+        refuses(
+            create(),
+            &with(CREATE, "\"4712345678\"", "4712345678"),
+            Cause::InvalidPhoneNumber,
+        );
         // eCom: 8 digits.
         assert_eq!(ecom_mobile_problem("48059528"), None);
         assert_eq!(ecom_mobile_problem("4748059528"), None);
         for bad in ["004748059528", "+4748059528", "4805952", "4848059528"] {
             assert!(ecom_mobile_problem(bad).is_some(), "{bad}");
         }
-        refuses(initiate(), &with(INITIATE, "48059528", "004712345678"), Cause::InvalidPhoneNumber);
-        refuses(agreement(), &with(AGREEMENT, "4791234567", "91234567"), Cause::InvalidPhoneNumber);
+        refuses(
+            initiate(),
+            &with(INITIATE, "48059528", "004712345678"),
+            Cause::InvalidPhoneNumber,
+        );
+        refuses(
+            agreement(),
+            &with(AGREEMENT, "4791234567", "91234567"),
+            Cause::InvalidPhoneNumber,
+        );
     }
 
     #[test]
@@ -591,13 +697,21 @@ mod tests {
             "hhttps://example.com",
         ] {
             assert!(url_problem(bad, false, false).is_some(), "{bad}");
-            let body = with(CREATE, "https://example.com/redirect?orderId=acme-shop-123-order123abc", bad);
+            let body = with(
+                CREATE,
+                "https://example.com/redirect?orderId=acme-shop-123-order123abc",
+                bad,
+            );
             refuses(create(), &body, Cause::InvalidUrl);
         }
         let long = format!("https://example.com/{}", "a".repeat(2100));
         refuses(
             create(),
-            &with(CREATE, "https://example.com/redirect?orderId=acme-shop-123-order123abc", &long),
+            &with(
+                CREATE,
+                "https://example.com/redirect?orderId=acme-shop-123-order123abc",
+                &long,
+            ),
             Cause::InvalidUrl,
         );
         for ok in [
@@ -613,29 +727,81 @@ mod tests {
         assert!(url_problem("http://localhost/x", false, true).is_some());
         // App schemes where the API allows them.
         let native = with(
-            with(CREATE, "https://example.com/redirect?orderId=acme-shop-123-order123abc", "myapp://return").as_str(),
+            with(
+                CREATE,
+                "https://example.com/redirect?orderId=acme-shop-123-order123abc",
+                "myapp://return",
+            )
+            .as_str(),
             "WEB_REDIRECT",
             "NATIVE_REDIRECT",
         );
         assert_passes_body(create(), &native, &[]);
-        assert_passes_body(initiate(), &with(INITIATE, "https://fallback.com/", "vipps-demo://fallback"), &[]);
+        assert_passes_body(
+            initiate(),
+            &with(INITIATE, "https://fallback.com/", "vipps-demo://fallback"),
+            &[],
+        );
         let not_app = with(INITIATE, "\"isApp\": true", "\"isApp\": false");
-        refuses(initiate(), &with(&not_app, "https://fallback.com/", "vipps-demo://fallback"), Cause::InvalidUrl);
-        refuses(initiate(), &with(INITIATE, "https://www.callback.com/", "http://www.callback.com/"), Cause::InvalidUrl);
-        refuses(agreement(), &with(AGREEMENT, "https://example.com/agreement", "example.com"), Cause::InvalidUrl);
+        refuses(
+            initiate(),
+            &with(&not_app, "https://fallback.com/", "vipps-demo://fallback"),
+            Cause::InvalidUrl,
+        );
+        refuses(
+            initiate(),
+            &with(
+                INITIATE,
+                "https://www.callback.com/",
+                "http://www.callback.com/",
+            ),
+            Cause::InvalidUrl,
+        );
+        refuses(
+            agreement(),
+            &with(AGREEMENT, "https://example.com/agreement", "example.com"),
+            Cause::InvalidUrl,
+        );
     }
 
     #[test]
     fn references() {
-        for bad in ["short", "acme_shop_123", "acme shop 1234", "æøå-12345678", &"a".repeat(65)] {
-            let err = refuses(create(), &with(CREATE, "acme-shop-123-order123abc", bad), Cause::InvalidReference);
+        for bad in [
+            "short",
+            "acme_shop_123",
+            "acme shop 1234",
+            "æøå-12345678",
+            &"a".repeat(65),
+        ] {
+            let err = refuses(
+                create(),
+                &with(CREATE, "acme-shop-123-order123abc", bad),
+                Cause::InvalidReference,
+            );
             assert!(err.diagnosis().evidence()[0].contains("{8,64}"));
         }
-        for ok in ["12345678", &"a".repeat(64), "577531734343670112", "A-B-C-D-E"] {
-            assert_passes_body(create(), &with(CREATE, "acme-shop-123-order123abc", ok), &[]);
+        for ok in [
+            "12345678",
+            &"a".repeat(64),
+            "577531734343670112",
+            "A-B-C-D-E",
+        ] {
+            assert_passes_body(
+                create(),
+                &with(CREATE, "acme-shop-123-order123abc", ok),
+                &[],
+            );
         }
-        refuses(initiate(), &with(INITIATE, "id170", &"o".repeat(51)), Cause::InvalidReference);
-        refuses(initiate(), &with(INITIATE, "id170", "id/170"), Cause::InvalidReference);
+        refuses(
+            initiate(),
+            &with(INITIATE, "id170", &"o".repeat(51)),
+            Cause::InvalidReference,
+        );
+        refuses(
+            initiate(),
+            &with(INITIATE, "id170", "id/170"),
+            Cause::InvalidReference,
+        );
         assert_passes_body(initiate(), &with(INITIATE, "id170", "1"), &[]);
     }
 
@@ -643,7 +809,12 @@ mod tests {
     fn streaming_and_oversized_bodies_are_not_read() {
         // Over the cap: the body rules do not run.
         let layer = strict(PreflightLayer::new().body_cap(16), &[]);
-        run(&layer, create(), &with(CREATE, "\"value\": 1000", "\"value\": 0")).unwrap();
+        run(
+            &layer,
+            create(),
+            &with(CREATE, "\"value\": 1000", "\"value\": 0"),
+        )
+        .unwrap();
         // Not JSON: ignored.
         assert_passes_body(create(), "amount=0", &[]);
         assert_passes_body(create(), "{not json", &[]);

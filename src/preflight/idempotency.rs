@@ -63,7 +63,9 @@ mod tests {
         }
         let err = run(
             &layer,
-            capture().header("Idempotency-Key", "a").header("Idempotency-Key", "b"),
+            capture()
+                .header("Idempotency-Key", "a")
+                .header("Idempotency-Key", "b"),
             BODY,
         )
         .unwrap_err();
@@ -73,7 +75,11 @@ mod tests {
     #[test]
     fn near_misses() {
         // 50 characters exactly; a GET needs none; eCom is not checked.
-        assert_passes_body(capture().header("Idempotency-Key", "k".repeat(50)), BODY, &[]);
+        assert_passes_body(
+            capture().header("Idempotency-Key", "k".repeat(50)),
+            BODY,
+            &[],
+        );
         assert_passes(epayment_get().header("Authorization", bearer(valid_jwt())));
         let ecom = base(http::Request::post(format!(
             "{TEST}/ecomm/v2/payments/order-1/capture"

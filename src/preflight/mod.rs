@@ -586,7 +586,8 @@ impl<'a> Facts<'a> {
             _ => None,
         };
         let mut sub_key_sets = Vec::new();
-        if let (Some(keyring), Some(value)) = (&config.keyring, headers.get(OCP_APIM_SUBSCRIPTION_KEY))
+        if let (Some(keyring), Some(value)) =
+            (&config.keyring, headers.get(OCP_APIM_SUBSCRIPTION_KEY))
         {
             sub_key_sets.extend(
                 keyring
@@ -602,11 +603,16 @@ impl<'a> Facts<'a> {
             .cloned()
             .or_else(|| {
                 let minted = minted.as_ref()?;
-                config.keyring.as_ref()?.key_sets().find(|k| {
-                    k.environment() == minted.environment
-                        && *k.client_id() == *minted.client_id
-                        && k.subscription_key_fingerprint() == minted.subscription_key
-                }).cloned()
+                config
+                    .keyring
+                    .as_ref()?
+                    .key_sets()
+                    .find(|k| {
+                        k.environment() == minted.environment
+                            && *k.client_id() == *minted.client_id
+                            && k.subscription_key_fingerprint() == minted.subscription_key
+                    })
+                    .cloned()
             });
         let body = peek_bytes(request.body()).filter(|b| b.len() <= config.body_cap);
         let json = match &body {

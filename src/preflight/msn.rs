@@ -50,9 +50,11 @@ pub(super) fn misspelled(f: &Facts<'_>) -> Option<Diagnosis> {
         "merchantserialnumber" => "merchantSerialNumber",
         other => other,
     };
-    Some(Diagnosis::new(Cause::MsnHeaderMisspelled).with_evidence(format!(
-        "a `{shown}` header and no `Merchant-Serial-Number` header"
-    )))
+    Some(
+        Diagnosis::new(Cause::MsnHeaderMisspelled).with_evidence(format!(
+            "a `{shown}` header and no `Merchant-Serial-Number` header"
+        )),
+    )
 }
 
 /// Partner keys (the subscription key is the partner's, or the token was minted
@@ -69,8 +71,9 @@ pub(super) fn partner_missing_header(f: &Facts<'_>) -> Option<Diagnosis> {
         return None;
     };
     Some(
-        Diagnosis::new(Cause::PartnerMissingMsnHeader)
-            .with_evidence(format!("{how}, and there is no `Merchant-Serial-Number` header")),
+        Diagnosis::new(Cause::PartnerMissingMsnHeader).with_evidence(format!(
+            "{how}, and there is no `Merchant-Serial-Number` header"
+        )),
     )
 }
 
@@ -100,10 +103,12 @@ pub(super) fn partner_not_connected(f: &Facts<'_>) -> Option<Diagnosis> {
     if connected.contains(&header) {
         return None;
     }
-    Some(Diagnosis::new(Cause::PartnerMsnNotConnected).with_evidence(format!(
-        "MSN {header} is not among the {} MSNs listed for these partner keys",
-        connected.len()
-    )))
+    Some(
+        Diagnosis::new(Cause::PartnerMsnNotConnected).with_evidence(format!(
+            "MSN {header} is not among the {} MSNs listed for these partner keys",
+            connected.len()
+        )),
+    )
 }
 
 /// A buffered JSON body whose `merchantSerialNumber` (top level, or
@@ -142,8 +147,8 @@ pub(super) fn body_mismatch(f: &Facts<'_>) -> Option<Diagnosis> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
     use super::super::PreflightLayer;
+    use super::super::test_support::*;
     use crate::{Cause, Environment};
 
     fn get(msn_header: Option<&str>) -> http::request::Builder {
@@ -234,24 +239,26 @@ mod tests {
             token.clone(),
             minted(Environment::Test, SUB_KEY, Some("654321"), false),
         )]);
-        let b = base(http::Request::get(format!("{TEST}/epayment/v1/payments/abcdefgh-1")))
-            .header("Authorization", bearer(token.clone()));
+        let b = base(http::Request::get(format!(
+            "{TEST}/epayment/v1/payments/abcdefgh-1"
+        )))
+        .header("Authorization", bearer(token.clone()));
         let err = run(&layer, b, "").unwrap_err();
         assert_eq!(err.cause(), Cause::TokenForOtherMsn);
         let ev = &err.diagnosis().evidence()[0];
         assert!(ev.contains("654321") && ev.contains("123456"), "{ev}");
         assert_no_secret(&err, &token);
         // An unknown token: nothing to say.
-        let b = base(http::Request::get(format!("{TEST}/epayment/v1/payments/abcdefgh-1")))
-            .header("Authorization", bearer(valid_jwt()));
+        let b = base(http::Request::get(format!(
+            "{TEST}/epayment/v1/payments/abcdefgh-1"
+        )))
+        .header("Authorization", bearer(valid_jwt()));
         run(&layer, b, "").unwrap();
     }
 
     #[test]
     fn body_mismatch() {
-        let initiate = || {
-            good(http::Request::post(format!("{TEST}/ecomm/v2/payments")))
-        };
+        let initiate = || good(http::Request::post(format!("{TEST}/ecomm/v2/payments")));
         let body = |msn: &str| {
             format!(
                 r#"{{"customerInfo":{{"mobileNumber":"91234567"}},"merchantInfo":{{"callbackPrefix":"https://example.com/vipps","fallBack":"https://example.com/fallback","merchantSerialNumber":{msn}}},"transaction":{{"amount":20000,"orderId":"order-123","transactionText":"One pair of socks"}}}}"#
@@ -268,8 +275,15 @@ mod tests {
         assert_passes_body(initiate(), &body("\"123456\""), &[]);
         assert_passes_body(initiate(), &body("123456"), &[]);
         // Top level, on any API.
-        let b = good(http::Request::post(format!("{TEST}/recurring/v3/agreements/agr_1/charges")));
-        let err = run(&layer, b, r#"{"merchantSerialNumber":"999999","amount":100}"#).unwrap_err();
+        let b = good(http::Request::post(format!(
+            "{TEST}/recurring/v3/agreements/agr_1/charges"
+        )));
+        let err = run(
+            &layer,
+            b,
+            r#"{"merchantSerialNumber":"999999","amount":100}"#,
+        )
+        .unwrap_err();
         assert_eq!(err.cause(), Cause::MsnHeaderBodyMismatch);
     }
 }

@@ -15,7 +15,11 @@ use crate::{Cause, Diagnosis, Fingerprint};
 fn requires_key(f: &Facts<'_>) -> bool {
     match f.api {
         Api::EPayment | Api::ECom | Api::Recurring | Api::Checkout => true,
-        Api::AccessToken => f.uri.path().trim_start_matches('/').starts_with("accesstoken"),
+        Api::AccessToken => f
+            .uri
+            .path()
+            .trim_start_matches('/')
+            .starts_with("accesstoken"),
         _ => false,
     }
 }
@@ -80,9 +84,11 @@ mod tests {
     use crate::{Cause, Environment};
 
     fn without_key() -> http::request::Builder {
-        http::Request::get(format!("{TEST}/epayment/v1/payments/acme-shop-123-order123abc"))
-            .header("Authorization", bearer(valid_jwt()))
-            .header("Merchant-Serial-Number", MSN)
+        http::Request::get(format!(
+            "{TEST}/epayment/v1/payments/acme-shop-123-order123abc"
+        ))
+        .header("Authorization", bearer(valid_jwt()))
+        .header("Merchant-Serial-Number", MSN)
     }
 
     #[test]
@@ -116,7 +122,10 @@ mod tests {
             );
             let err = refused(b);
             assert_eq!(err.cause(), Cause::MalformedSubscriptionKey, "{value:?}");
-            assert!(err.diagnosis().evidence()[0].contains(evidence), "{value:?}");
+            assert!(
+                err.diagnosis().evidence()[0].contains(evidence),
+                "{value:?}"
+            );
             assert_no_secret(&err, value);
         }
         let b = without_key()
@@ -134,11 +143,13 @@ mod tests {
     fn near_misses() {
         // Any printable key passes without a keyring: dashes, mixed case, short.
         for key in ["abc", "A-b_C.d", SUB_KEY] {
-            let b = http::Request::get(format!("{TEST}/epayment/v1/payments/acme-shop-123-order123abc"))
-                .header("Authorization", bearer(valid_jwt()))
-                .header("Ocp-Apim-Subscription-Key", key)
-                .header("Vipps-System-Name", "acme")
-                .header("Vipps-System-Version", "1");
+            let b = http::Request::get(format!(
+                "{TEST}/epayment/v1/payments/acme-shop-123-order123abc"
+            ))
+            .header("Authorization", bearer(valid_jwt()))
+            .header("Ocp-Apim-Subscription-Key", key)
+            .header("Vipps-System-Name", "acme")
+            .header("Vipps-System-Version", "1");
             assert_passes(b);
         }
     }
@@ -150,8 +161,10 @@ mod tests {
             token.clone(),
             minted(Environment::Test, SUB_KEY, Some(MSN), false),
         )]);
-        let ok = base(http::Request::get(format!("{TEST}/epayment/v1/payments/abcdefgh-1")))
-            .header("Authorization", bearer(token.clone()));
+        let ok = base(http::Request::get(format!(
+            "{TEST}/epayment/v1/payments/abcdefgh-1"
+        )))
+        .header("Authorization", bearer(token.clone()));
         run(&layer, ok, "").unwrap();
         let other = "99999999999999999999999999999999";
         let b = http::Request::get(format!("{TEST}/epayment/v1/payments/abcdefgh-1"))

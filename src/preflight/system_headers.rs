@@ -54,9 +54,11 @@ mod tests {
     use crate::Cause;
 
     fn bare() -> http::request::Builder {
-        http::Request::get(format!("{TEST}/epayment/v1/payments/acme-shop-123-order123abc"))
-            .header("Authorization", bearer(valid_jwt()))
-            .header("Ocp-Apim-Subscription-Key", SUB_KEY)
+        http::Request::get(format!(
+            "{TEST}/epayment/v1/payments/acme-shop-123-order123abc"
+        ))
+        .header("Authorization", bearer(valid_jwt()))
+        .header("Ocp-Apim-Subscription-Key", SUB_KEY)
     }
 
     #[test]
@@ -94,7 +96,10 @@ mod tests {
             .with_writer(captured.clone())
             .with_ansi(false)
             .finish();
-        (captured.clone(), tracing::subscriber::set_default(subscriber))
+        (
+            captured.clone(),
+            tracing::subscriber::set_default(subscriber),
+        )
     }
 
     #[derive(Clone, Default)]

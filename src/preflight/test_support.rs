@@ -136,7 +136,13 @@ pub fn assert_no_secret(err: &VippsError, secret: &str) {
 /// partner keys in test listing 222222 and 333333 (PARTNER_SUB_KEY).
 pub fn keyring() -> Keyring {
     Keyring::builder()
-        .merchant(Environment::Test, msn(MSN), "merchant-id", "merchant-secret", SUB_KEY)
+        .merchant(
+            Environment::Test,
+            msn(MSN),
+            "merchant-id",
+            "merchant-secret",
+            SUB_KEY,
+        )
         .merchant(
             Environment::Production,
             msn(MSN),
@@ -145,9 +151,14 @@ pub fn keyring() -> Keyring {
             PROD_SUB_KEY,
         )
         .key_set(
-            KeySet::partner(Environment::Test, "partner-id", "partner-secret", PARTNER_SUB_KEY)
-                .unwrap()
-                .connected_msns([msn("222222"), msn("333333")]),
+            KeySet::partner(
+                Environment::Test,
+                "partner-id",
+                "partner-secret",
+                PARTNER_SUB_KEY,
+            )
+            .unwrap()
+            .connected_msns([msn("222222"), msn("333333")]),
         )
         .build()
         .unwrap()
@@ -163,7 +174,12 @@ impl KnownTokens for MapTokens {
     }
 }
 
-pub fn minted(environment: Environment, sub_key: &str, msn_: Option<&str>, partner: bool) -> MintedFor {
+pub fn minted(
+    environment: Environment,
+    sub_key: &str,
+    msn_: Option<&str>,
+    partner: bool,
+) -> MintedFor {
     MintedFor {
         environment,
         client_id: Arc::from(if partner { "partner-id" } else { "merchant-id" }),
