@@ -57,6 +57,7 @@ mod body;
 mod environment;
 mod idempotency;
 mod msn;
+mod sparse;
 mod subscription_key;
 mod system_headers;
 
@@ -621,7 +622,7 @@ impl<'a> Facts<'a> {
                     || (headers.contains_key(MERCHANT_SERIAL_NUMBER)
                         && contains(bytes, b"merchantSerialNumber"));
                 if wanted && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-                    serde_json::from_slice(bytes).ok()
+                    sparse::parse(bytes)
                 } else {
                     None
                 }
