@@ -410,6 +410,8 @@ impl PreflightLayer {
                     tracing::warn!(
                         rule = id.name(),
                         code = diagnosis.code(),
+                        api = facts.api.as_str(),
+                        operation = facts.operation.unwrap_or(""),
                         evidence = %evidence,
                         "Vipps MobilePay preflight: this request will likely fail or be hard to trace; sending it anyway"
                     );
