@@ -724,6 +724,13 @@ impl VippsError {
         self
     }
 
+    /// Adds one piece of evidence to the diagnosis (never put a secret in it); the
+    /// retry layer says here why it stopped retrying.
+    pub fn with_evidence(mut self, evidence: impl Into<Cow<'static, str>>) -> Self {
+        self.inner.diagnosis.evidence.push(evidence.into());
+        self
+    }
+
     /// Where the error arose.
     pub fn origin(&self) -> &Origin {
         &self.inner.origin

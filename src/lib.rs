@@ -8,9 +8,12 @@ pub mod diagnose;
 mod environment;
 pub mod error;
 pub mod headers;
+pub mod idempotency;
 mod keys;
 mod msn;
 pub mod replay;
+pub mod retry;
+pub mod timeout;
 pub mod token;
 
 pub use context::{Api, RequestContext};
