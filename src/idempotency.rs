@@ -6,7 +6,7 @@
 //! that has no key a fresh one (a UUID v4, 36 characters; Vipps allows 50) and
 //! keeps the caller's key when there is one. The key is written into the request
 //! *once*, so every retry below this layer (see [`crate::retry`]) carries the same
-//! key, and it is put in the [`RequestContext`](crate::RequestContext) of any
+//! key, and it is put in the [`RequestContext`] of any
 //! [`VippsError`] that comes back, so a caller can try again later with the same
 //! key ([`VippsError::idempotency_key`]).
 //!
