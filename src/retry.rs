@@ -22,7 +22,9 @@
 //! - at most [`max_retries`](RetryPolicy::max_retries) retries per call;
 //! - a `Retry-After` (seconds or HTTP date) is waited out exactly, up to
 //!   [`retry_after_cap`](RetryPolicy::retry_after_cap); past the cap the policy stops
-//!   and the failure (e.g. [`Cause::RateLimited`]) goes to the caller;
+//!   and the failure (e.g. [`Cause::RateLimited`]) goes to the caller; so does a
+//!   wait that would end past the call's [total deadline](crate::timeout::TimeoutLayer::total)
+//!   (a [`CallDeadline`] extension), rather than a timeout after a useless wait;
 //! - otherwise exponential backoff with *full jitter*: the wait before retry `n`
 //!   (from 0) is uniform in `[0, min(max_delay, base_delay * 2^n)]`;
 //! - a retry [budget](RetryPolicy::budget) shared by every clone of the policy: each
@@ -137,6 +139,7 @@ use tower_service::Service;
 
 use crate::context::IDEMPOTENCY_KEY;
 use crate::error::parse_retry_after;
+use crate::timeout::CallDeadline;
 use crate::{BoxError, Cause, Origin, VippsError};
 
 /// The statuses worth retrying: `429`, `502`, `503`, `504`.
@@ -181,6 +184,8 @@ enum Stop {
     PastCap(Duration),
     /// The retry budget is spent.
     Budget,
+    /// The wait would end past the call's total deadline.
+    PastDeadline(Duration),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,9 +297,10 @@ impl RetryPolicy {
         Duration::from_nanos(fastrand::u64(0..=ceiling))
     }
 
-    /// The decision for one failure, given the request's safety. Withdraws from
-    /// the budget when it decides to retry.
-    fn decide(&self, failure: Option<Failure>, safe: bool) -> Decision {
+    /// The decision for one failure, given the request's safety and the time left
+    /// before the call's total deadline. Withdraws from the budget when it decides
+    /// to retry.
+    fn decide(&self, failure: Option<Failure>, safe: bool, left: Option<Duration>) -> Decision {
         let Some(failure) = failure else {
             return Decision::Stop(Stop::Final);
         };
@@ -311,6 +317,10 @@ impl RetryPolicy {
             Failure::Status(_, Some(after)) => after,
             _ => self.backoff(self.attempts),
         };
+        if left.is_some_and(|left| delay >= left) {
+            // Waiting would only end in a timeout; the caller gets the real failure.
+            return Decision::Stop(Stop::PastDeadline(delay));
+        }
         if !self.budget.withdraw() {
             return Decision::Stop(Stop::Budget);
         }
@@ -344,13 +354,11 @@ fn failure_of_error(err: &VippsError) -> Option<Failure> {
 /// `ConnectionRefused`, `AddrNotAvailable`, `HostUnreachable` or
 /// `NetworkUnreachable`, for the hyper-util legacy client's connect error
 /// (`client error (Connect)`, whose `is_connect()` is `true`), and with the `reqwest`
-/// feature for a `reqwest::Error` whose `is_connect()` is `true`. A timeout is never
-/// "nothing sent" here: the request may have gone out.
+/// feature for a `reqwest::Error` whose `is_connect()` is `true`. A timeout is
+/// "nothing sent" only when it is the connector's (a connect timeout); a deadline
+/// of the [timeout layer](crate::timeout) is not: the request may have gone out.
 pub fn nothing_sent(err: &VippsError) -> bool {
     use std::io::ErrorKind;
-    if err.cause() == Cause::Timeout {
-        return false;
-    }
     let mut current: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
     while let Some(e) = current {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
@@ -392,7 +400,11 @@ impl<B: 'static, R> Policy<Request<B>, Response<R>, VippsError> for RetryPolicy 
             Ok(res) => failure_of_status(res.status(), res.headers()),
             Err(err) => failure_of_error(err),
         };
-        let decision = self.decide(failure, safe_to_repeat(req));
+        let left = req
+            .extensions()
+            .get::<CallDeadline>()
+            .map(|d| d.0.saturating_duration_since(tokio::time::Instant::now()));
+        let decision = self.decide(failure, safe_to_repeat(req), left);
         let attempt = self.attempts + 1;
         match decision {
             Decision::Retry(delay) => {
@@ -411,7 +423,8 @@ impl<B: 'static, R> Policy<Request<B>, Response<R>, VippsError> for RetryPolicy 
                     tracing::debug!(attempt, stop = ?stop, failure = ?failure, "vipps: not retrying");
                 }
                 if let Err(err) = result {
-                    if let Some(why) = stop_evidence(stop, attempt, self.retry_after_cap) {
+                    let method = req.method();
+                    if let Some(why) = stop_evidence(stop, attempt, self.retry_after_cap, method) {
                         let taken = std::mem::replace(
                             err,
                             VippsError::refused(crate::Diagnosis::new(Cause::Unknown)),
@@ -435,9 +448,15 @@ impl<B: 'static, R> Policy<Request<B>, Response<R>, VippsError> for RetryPolicy 
     }
 }
 
-fn stop_evidence(stop: Stop, attempt: u32, cap: Duration) -> Option<String> {
+fn stop_evidence(stop: Stop, attempt: u32, cap: Duration, method: &Method) -> Option<String> {
     Some(match stop {
-        Stop::Final | Stop::NotSafe => return None,
+        Stop::Final => return None,
+        Stop::NotSafe => {
+            format!("not retried: a {method} without an `Idempotency-Key` is not safe to repeat")
+        }
+        Stop::PastDeadline(wait) => format!(
+            "not retried: waiting {wait:?} would pass the total deadline (attempt {attempt})"
+        ),
         Stop::Exhausted => format!("gave up after {attempt} attempts"),
         Stop::PastCap(after) => format!(
             "not retried: Retry-After of {after:?} is past the cap of {cap:?} (attempt {attempt})"
@@ -772,10 +791,13 @@ mod tests {
             .retry_after_cap(Duration::from_secs(5))
             .shared_budget(budget.clone());
         let transient = Some(Failure::Status(StatusCode::SERVICE_UNAVAILABLE, None));
-        assert!(matches!(policy.decide(transient, true), Decision::Retry(_)));
+        assert!(matches!(
+            policy.decide(transient, true, None),
+            Decision::Retry(_)
+        ));
         policy.attempts = 2;
         assert_eq!(
-            policy.decide(transient, true),
+            policy.decide(transient, true, None),
             Decision::Stop(Stop::Exhausted)
         );
         policy.attempts = 0;
@@ -786,25 +808,40 @@ mod tests {
             ))
         };
         assert_eq!(
-            policy.decide(after(5), true),
+            policy.decide(after(5), true, None),
             Decision::Retry(Duration::from_secs(5))
         );
         assert_eq!(
-            policy.decide(after(6), true),
+            policy.decide(after(6), true, None),
             Decision::Stop(Stop::PastCap(Duration::from_secs(6)))
         );
         assert_eq!(
-            policy.decide(transient, false),
+            policy.decide(transient, false, None),
             Decision::Stop(Stop::NotSafe)
         );
         let withdrawn = budget.withdrawals.load(Ordering::SeqCst);
         assert_eq!(withdrawn, 2, "only decisions to retry withdraw");
 
+        // The call's total deadline: a wait that would pass it is not started.
+        let left = |s| Some(Duration::from_secs(s));
+        assert_eq!(
+            policy.decide(after(5), true, left(5)),
+            Decision::Stop(Stop::PastDeadline(Duration::from_secs(5)))
+        );
+        assert_eq!(
+            policy.decide(after(5), true, left(6)),
+            Decision::Retry(Duration::from_secs(5))
+        );
+        assert_eq!(budget.withdrawals.load(Ordering::SeqCst), 3);
+
         let deny = RetryPolicy::new().budget(Counting {
             deny: true,
             ..Counting::default()
         });
-        assert_eq!(deny.decide(transient, true), Decision::Stop(Stop::Budget));
+        assert_eq!(
+            deny.decide(transient, true, None),
+            Decision::Stop(Stop::Budget)
+        );
     }
 
     #[test]
@@ -856,6 +893,16 @@ mod tests {
                 .any(|e| e.contains("past the cap of 30s")),
             "{:?}",
             err.diagnosis().evidence()
+        );
+
+        let mut res: Result<Response<()>, VippsError> = Err(error_response(503, HeaderMap::new()));
+        let mut req = Request::post("https://apitest.vipps.no/epayment/v1/payments")
+            .body(String::new())
+            .unwrap();
+        assert!(RetryPolicy::new().retry(&mut req, &mut res).is_none());
+        assert_eq!(
+            res.unwrap_err().diagnosis().evidence(),
+            ["not retried: a POST without an `Idempotency-Key` is not safe to repeat"]
         );
     }
 

@@ -8,6 +8,10 @@
 //! - [`TimeoutLayer::total`] goes *above* it, so the whole logical call (every
 //!   attempt and every wait between them) ends by the deadline.
 //!
+//! The total deadline also puts a [`CallDeadline`] into the request's extensions:
+//! the retry policy will not start a wait (backoff or `Retry-After`) that would end
+//! past it, and returns the failure it has instead of a timeout later.
+//!
 //! When the deadline passes, the inner future is dropped at once (the request in
 //! flight is cancelled, no task is left behind) and the call fails with a
 //! [`VippsError`] of cause [`Cause::Timeout`] (transient: "the request may or may not
@@ -74,6 +78,13 @@ impl fmt::Display for Deadline {
         })
     }
 }
+
+/// The instant a call's total deadline passes: a request extension set by
+/// [`TimeoutLayer::total`] (the earliest one wins when several are stacked). The
+/// [retry policy](crate::retry::RetryPolicy) reads it so that it does not start a
+/// wait that would end past the deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallDeadline(pub tokio::time::Instant);
 
 /// Fails a call with [`Cause::Timeout`] when it takes longer than a deadline; see
 /// the [module docs](self).
@@ -177,7 +188,14 @@ where
             .map_err(|e| VippsError::from_boxed(e.into()))
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if self.layer.deadline == Deadline::Total {
+            let at = tokio::time::Instant::now() + self.layer.duration;
+            let earlier = req.extensions().get::<CallDeadline>().map(|d| d.0);
+            if earlier.is_none_or(|earlier| at < earlier) {
+                req.extensions_mut().insert(CallDeadline(at));
+            }
+        }
         let context = RequestContext::of(&req, &self.layer.hosts);
         ResponseFuture {
             inner: Some(self.inner.call(req)),

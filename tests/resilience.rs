@@ -634,3 +634,27 @@ async fn a_timed_out_attempt_is_retried_with_the_same_key() {
     assert_eq!(err.cause(), Cause::Timeout);
     assert_eq!(seen2.hits(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_past_the_total_deadline_is_not_started() {
+    let (server, seen) = scripted(&[(429, &[("retry-after", "10")]), (200, &[])]).await;
+    let svc = ServiceBuilder::new()
+        .layer(IdempotencyLayer::new())
+        .layer(TimeoutLayer::total(Duration::from_secs(5)))
+        .layer(RetryLayer::new(fast_policy()))
+        .service(diagnosed(hyper_client()));
+    let start = Instant::now();
+    let err = svc.oneshot(post(&server, None)).await.unwrap_err();
+    // At once, with the real failure, not a timeout 5 s later.
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(err.cause(), Cause::RateLimited);
+    assert_eq!(seen.hits(), 1);
+    assert!(
+        err.diagnosis()
+            .evidence()
+            .iter()
+            .any(|e| e == "not retried: waiting 10s would pass the total deadline (attempt 1)"),
+        "{:?}",
+        err.diagnosis().evidence()
+    );
+}
