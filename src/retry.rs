@@ -153,11 +153,12 @@ pub const RETRY_STATUSES: [StatusCode; 4] = [
 /// Whether a request may be sent twice without being carried out twice: a `GET` or
 /// `HEAD`, or any request with a non-empty `Idempotency-Key`.
 pub fn safe_to_repeat<B>(request: &Request<B>) -> bool {
-    matches!(*request.method(), Method::GET | Method::HEAD)
-        || request
-            .headers()
-            .get(IDEMPOTENCY_KEY)
-            .is_some_and(|k| !k.is_empty())
+    safe(request.method(), request.headers())
+}
+
+fn safe(method: &Method, headers: &HeaderMap) -> bool {
+    matches!(*method, Method::GET | Method::HEAD)
+        || headers.get(IDEMPOTENCY_KEY).is_some_and(|k| !k.is_empty())
 }
 
 /// A transient failure, as the policy sees it.
@@ -328,6 +329,67 @@ impl RetryPolicy {
     }
 }
 
+/// The outcome of one attempt, for an adapter that runs its own retry loop (a
+/// `reqwest_middleware` middleware, say) with [`RetryPolicy::next_delay`].
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome<'a> {
+    /// A response came: its status and headers (a success is never retried).
+    Response(StatusCode, &'a HeaderMap),
+    /// The attempt failed.
+    Error(&'a VippsError),
+}
+
+impl RetryPolicy {
+    /// For adapters: call once per logical call, before its first attempt (it
+    /// deposits into the retry budget). `tower::retry` does this through
+    /// `clone_request`.
+    pub fn start_call(&mut self) {
+        self.attempts = 0;
+        self.budget.deposit();
+    }
+
+    /// For adapters: what to do after an attempt of a request with this method and
+    /// these headers. `Some(delay)`: wait that long, then send the same request
+    /// again (only if its body can be sent twice); `None`: stop and hand the outcome
+    /// to the caller. `deadline` is the call's total deadline, if any. Counts the
+    /// retry and withdraws from the budget; when it stops on an error it returns
+    /// the reason to add as evidence.
+    pub fn next_delay(
+        &mut self,
+        method: &Method,
+        headers: &HeaderMap,
+        deadline: Option<tokio::time::Instant>,
+        outcome: Outcome<'_>,
+    ) -> Result<Duration, Option<String>> {
+        let failure = match outcome {
+            Outcome::Response(status, headers) => failure_of_status(status, headers),
+            Outcome::Error(err) => failure_of_error(err),
+        };
+        let safe = safe(method, headers);
+        let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+        let attempt = self.attempts + 1;
+        match self.decide(failure, safe, left) {
+            Decision::Retry(delay) => {
+                self.attempts += 1;
+                tracing::debug!(
+                    attempt,
+                    retry = self.attempts,
+                    delay_ms = delay.as_millis() as u64,
+                    failure = ?failure,
+                    "vipps: retrying"
+                );
+                Ok(delay)
+            }
+            Decision::Stop(stop) => {
+                if stop != Stop::Final {
+                    tracing::debug!(attempt, stop = ?stop, failure = ?failure, "vipps: not retrying");
+                }
+                Err(stop_evidence(stop, attempt, self.retry_after_cap, method))
+            }
+        }
+    }
+}
+
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     parse_retry_after(headers.get(http::header::RETRY_AFTER)?, SystemTime::now())
 }
@@ -396,41 +458,20 @@ impl<B: 'static, R> Policy<Request<B>, Response<R>, VippsError> for RetryPolicy 
         req: &mut Request<B>,
         result: &mut Result<Response<R>, VippsError>,
     ) -> Option<Self::Future> {
-        let failure = match result {
-            Ok(res) => failure_of_status(res.status(), res.headers()),
-            Err(err) => failure_of_error(err),
+        let deadline = req.extensions().get::<CallDeadline>().map(|d| d.0);
+        let outcome = match result {
+            Ok(res) => Outcome::Response(res.status(), res.headers()),
+            Err(err) => Outcome::Error(err),
         };
-        let left = req
-            .extensions()
-            .get::<CallDeadline>()
-            .map(|d| d.0.saturating_duration_since(tokio::time::Instant::now()));
-        let decision = self.decide(failure, safe_to_repeat(req), left);
-        let attempt = self.attempts + 1;
-        match decision {
-            Decision::Retry(delay) => {
-                self.attempts += 1;
-                tracing::debug!(
-                    attempt,
-                    retry = self.attempts,
-                    delay_ms = delay.as_millis() as u64,
-                    failure = ?failure,
-                    "vipps: retrying"
-                );
-                Some(tokio::time::sleep(delay))
-            }
-            Decision::Stop(stop) => {
-                if stop != Stop::Final {
-                    tracing::debug!(attempt, stop = ?stop, failure = ?failure, "vipps: not retrying");
-                }
-                if let Err(err) = result {
-                    let method = req.method();
-                    if let Some(why) = stop_evidence(stop, attempt, self.retry_after_cap, method) {
-                        let taken = std::mem::replace(
-                            err,
-                            VippsError::refused(crate::Diagnosis::new(Cause::Unknown)),
-                        );
-                        *err = taken.with_evidence(why);
-                    }
+        match self.next_delay(req.method(), req.headers(), deadline, outcome) {
+            Ok(delay) => Some(tokio::time::sleep(delay)),
+            Err(why) => {
+                if let (Err(err), Some(why)) = (result, why) {
+                    let taken = std::mem::replace(
+                        err,
+                        VippsError::refused(crate::Diagnosis::new(Cause::Unknown)),
+                    );
+                    *err = taken.with_evidence(why);
                 }
                 None
             }
@@ -608,7 +649,7 @@ mod tests {
     }
 
     #[derive(Clone, Copy, Debug)]
-    enum Outcome {
+    enum Case {
         /// A plain response with this status.
         Plain(u16),
         /// A `VippsError` made from a response with this status (Diagnose below).
@@ -637,20 +678,20 @@ mod tests {
         )
     }
 
-    fn result(outcome: Outcome) -> Result<Response<()>, VippsError> {
+    fn result(outcome: Case) -> Result<Response<()>, VippsError> {
         let io = |kind| VippsError::transport(std::io::Error::new(kind, "io"));
         match outcome {
-            Outcome::Plain(s) => Ok(Response::builder().status(s).body(()).unwrap()),
-            Outcome::Diagnosed(s) => Err(error_response(s, HeaderMap::new())),
-            Outcome::ConnectRefused => Err(io(std::io::ErrorKind::ConnectionRefused)),
-            Outcome::Reset => Err(io(std::io::ErrorKind::ConnectionReset)),
-            Outcome::Timeout => Err(io(std::io::ErrorKind::TimedOut)),
-            Outcome::Refused => Err(VippsError::refused(Diagnosis::new(Cause::BearerMissing))),
+            Case::Plain(s) => Ok(Response::builder().status(s).body(()).unwrap()),
+            Case::Diagnosed(s) => Err(error_response(s, HeaderMap::new())),
+            Case::ConnectRefused => Err(io(std::io::ErrorKind::ConnectionRefused)),
+            Case::Reset => Err(io(std::io::ErrorKind::ConnectionReset)),
+            Case::Timeout => Err(io(std::io::ErrorKind::TimedOut)),
+            Case::Refused => Err(VippsError::refused(Diagnosis::new(Cause::BearerMissing))),
         }
     }
 
     /// Runs one decision through the `Policy` methods, as `tower::retry` does.
-    fn would_retry(method: &Method, key: bool, body: Body, outcome: Outcome) -> bool {
+    fn would_retry(method: &Method, key: bool, body: Body, outcome: Case) -> bool {
         let mut req = Request::builder()
             .method(method.clone())
             .uri("https://apitest.vipps.no/epayment/v1/payments");
@@ -676,7 +717,7 @@ mod tests {
         }
     }
 
-    fn decide_on<B: 'static>(mut req: Request<B>, outcome: Outcome) -> bool {
+    fn decide_on<B: 'static>(mut req: Request<B>, outcome: Case) -> bool {
         let budget = Arc::new(Counting::default());
         let mut policy = RetryPolicy::new().shared_budget(budget.clone());
         let cloned = Policy::<_, Response<()>, VippsError>::clone_request(&mut policy, &req);
@@ -696,7 +737,7 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        use Outcome::*;
+        use Case::*;
         let methods = [
             Method::GET,
             Method::HEAD,
@@ -904,6 +945,44 @@ mod tests {
             res.unwrap_err().diagnosis().evidence(),
             ["not retried: a POST without an `Idempotency-Key` is not safe to repeat"]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_adapter_loop_gets_the_same_decisions() {
+        let budget = Arc::new(Counting::default());
+        let mut policy = RetryPolicy::new()
+            .max_retries(2)
+            .shared_budget(budget.clone());
+        let mut headers = HeaderMap::new();
+        headers.insert(IDEMPOTENCY_KEY, "k".parse().unwrap());
+        let none = HeaderMap::new();
+        policy.start_call();
+        let unavailable = Outcome::Response(StatusCode::SERVICE_UNAVAILABLE, &none);
+        assert!(
+            policy
+                .next_delay(&Method::POST, &headers, None, unavailable)
+                .is_ok()
+        );
+        assert!(
+            policy
+                .next_delay(&Method::POST, &headers, None, unavailable)
+                .is_ok()
+        );
+        assert_eq!(
+            policy.next_delay(&Method::POST, &headers, None, unavailable),
+            Err(Some("gave up after 3 attempts".into()))
+        );
+        policy.start_call();
+        assert_eq!(
+            policy.next_delay(&Method::POST, &none, None, unavailable),
+            Err(Some(
+                "not retried: a POST without an `Idempotency-Key` is not safe to repeat".into()
+            ))
+        );
+        let ok = Outcome::Response(StatusCode::OK, &none);
+        assert_eq!(policy.next_delay(&Method::GET, &none, None, ok), Err(None));
+        assert_eq!(budget.deposits.load(Ordering::SeqCst), 2);
+        assert_eq!(budget.withdrawals.load(Ordering::SeqCst), 2);
     }
 
     #[test]
