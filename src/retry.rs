@@ -113,12 +113,15 @@
 //! 3. **Diagnose** above Retry: it diagnoses the final answer only (one error body
 //!    read, not one per attempt) and the policy classifies the plain statuses. The
 //!    policy also works with Diagnose below it (it reads status and `Retry-After`
-//!    from the [`VippsError`]), so either order is correct.
+//!    from the [`VippsError`]), so either order is correct; below, every failed
+//!    attempt's body is read, and in exchange the final error says why the retries
+//!    stopped ("gave up after 4 attempts", "Retry-After … past the cap").
 //! 4. **Auth above Retry**: the token is looked up once per logical call and all
 //!    attempts carry it; Auth's own stale-token replay (once, on a `401`, which
 //!    Retry never retries) then runs at most once per logical call. Below Retry, each
 //!    attempt would go through Auth, and a call could refresh and replay up to
-//!    `max_retries + 1` times.
+//!    `max_retries + 1` times. (The token handed out must outlive the call: Auth's
+//!    refresh-ahead margin should exceed the total deadline.)
 //! 5. **Retry**, then 6. **the per-attempt deadline** below it, so a hung attempt
 //!    ends as a transient [`Cause::Timeout`] that Retry may repeat (with the same
 //!    key).
