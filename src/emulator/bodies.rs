@@ -354,10 +354,7 @@ mod tests {
         let text = include_str!("../../tests/data/error-corpus.jsonl");
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            if v["cause"] == cause
-                && v["api"] != "ecom"
-                && (status == 0 || v["status"] == status)
-            {
+            if v["cause"] == cause && v["api"] != "ecom" && (status == 0 || v["status"] == status) {
                 return v;
             }
         }
@@ -419,7 +416,11 @@ mod tests {
         same_but_trace(&text(customer_not_found(p)).await, "vipps::user_unknown");
         same_but_trace(&text(invalid_reference(p)).await, "vipps::invalid_field");
         same_but_trace(
-            &text(idempotency_conflict(p, "49ca711a-acee-4d01-993b-9487112e1def")).await,
+            &text(idempotency_conflict(
+                p,
+                "49ca711a-acee-4d01-993b-9487112e1def",
+            ))
+            .await,
             "vipps::idempotency_conflict",
         );
         same_but_trace(&text(internal_error(p)).await, "vipps::server_error");

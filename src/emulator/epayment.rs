@@ -188,11 +188,12 @@ impl Payments {
         match call.endpoint {
             Endpoint::GetPayment | Endpoint::PaymentEvents => self.read(call),
             Endpoint::ForceApprove => self.approve_call(call),
-            Endpoint::CreatePayment
-            | Endpoint::Capture
-            | Endpoint::Refund
-            | Endpoint::Cancel => self.idempotent(call),
-            Endpoint::AccessToken | Endpoint::Other => bodies::respond(404, bodies::JSON, bodies::NOT_FOUND),
+            Endpoint::CreatePayment | Endpoint::Capture | Endpoint::Refund | Endpoint::Cancel => {
+                self.idempotent(call)
+            }
+            Endpoint::AccessToken | Endpoint::Other => {
+                bodies::respond(404, bodies::JSON, bodies::NOT_FOUND)
+            }
         }
     }
 
@@ -407,9 +408,9 @@ impl Payments {
     fn modify(&mut self, call: &Call<'_>, key: &str) -> Response<Body> {
         let instance = call.instance();
         let reference = call.reference();
-        let Some(payment) = self
-            .payments
-            .get_mut(&(call.environment, call.msn, reference.to_owned()))
+        let Some(payment) =
+            self.payments
+                .get_mut(&(call.environment, call.msn, reference.to_owned()))
         else {
             return not_found(call, reference);
         };
@@ -524,7 +525,11 @@ pub(crate) fn valid_msisdn(p: &str) -> bool {
 /// An absolute `https://` URL with a host; in the test environment also
 /// `http://localhost` and `http://127.0.0.1`.
 pub(crate) fn valid_url(url: &str, environment: Environment) -> bool {
-    if url.len() > 2048 || url.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if url.len() > 2048
+        || url
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return false;
     }
     let Ok(uri) = url.parse::<http::Uri>() else {
@@ -583,7 +588,10 @@ mod tests {
         assert!(!valid_url("htt://example.com", Environment::Test));
         assert!(!valid_url("http://example.com", Environment::Test));
         assert!(valid_url("http://localhost:3000/x", Environment::Test));
-        assert!(!valid_url("http://localhost:3000/x", Environment::Production));
+        assert!(!valid_url(
+            "http://localhost:3000/x",
+            Environment::Production
+        ));
         assert!(!valid_url("https://", Environment::Test));
         assert!(!valid_url("/relative", Environment::Test));
     }

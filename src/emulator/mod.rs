@@ -122,9 +122,8 @@ use tokio::task::JoinHandle;
 pub use presets::{
     ALL_CREDENTIALS, Credentials, NOT_LOGGED_IN_USER, PRODUCTION_LOGIN_ONLY,
     PRODUCTION_LOGIN_ONLY_MSN, PRODUCTION_MERCHANT, PRODUCTION_MSN, PRODUCTION_PARTNER,
-    PRODUCTION_PARTNER_MSNS, READY_USER, Role, TEST_LOGIN_ONLY, TEST_LOGIN_ONLY_MSN,
-    TEST_MERCHANT, TEST_MSN, TEST_PARTNER, TEST_PARTNER_MSNS, UNDER_15_USER, UNKNOWN_USER,
-    WAITING_USER,
+    PRODUCTION_PARTNER_MSNS, READY_USER, Role, TEST_LOGIN_ONLY, TEST_LOGIN_ONLY_MSN, TEST_MERCHANT,
+    TEST_MSN, TEST_PARTNER, TEST_PARTNER_MSNS, UNDER_15_USER, UNKNOWN_USER, WAITING_USER,
 };
 pub use server::REQUEST_BODY_CAP;
 
@@ -380,7 +379,12 @@ impl Faults {
 
     /// The next `times` requests to `endpoint` answer `429` with `Retry-After`
     /// (rounded down to whole seconds).
-    pub fn rate_limit_next(&self, endpoint: Endpoint, times: usize, retry_after: Duration) -> &Self {
+    pub fn rate_limit_next(
+        &self,
+        endpoint: Endpoint,
+        times: usize,
+        retry_after: Duration,
+    ) -> &Self {
         self.inject(endpoint, Fault::TooManyRequests { retry_after }, times)
     }
 
@@ -605,12 +609,7 @@ impl EmulatorBuilder {
             (production, Environment::Production),
         ]
         .map(|(listener, env)| {
-            tokio::spawn(server::run(
-                listener,
-                env,
-                shared.clone(),
-                stop_rx.clone(),
-            ))
+            tokio::spawn(server::run(listener, env, shared.clone(), stop_rx.clone()))
         });
         Ok(Emulator {
             shared,
@@ -724,7 +723,12 @@ impl Emulator {
 
     /// The requests seen for every endpoint.
     pub fn counts(&self) -> Counts {
-        Counts(self.shared.counts.each_ref().map(|c| c.load(Ordering::Relaxed)))
+        Counts(
+            self.shared
+                .counts
+                .each_ref()
+                .map(|c| c.load(Ordering::Relaxed)),
+        )
     }
 
     /// Sets every count to zero and empties the request log.

@@ -118,7 +118,8 @@ impl std::fmt::Debug for Credentials {
         if let Some(msn) = self.msn() {
             d.field("msn", &msn);
         }
-        d.field("client_id", &self.client_id).finish_non_exhaustive()
+        d.field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -29,8 +29,13 @@ pub const REQUEST_BODY_CAP: usize = 64 * 1024;
 /// Which keys a subscription key belongs to.
 #[derive(Clone, Debug)]
 pub(crate) enum KeyKind {
-    Merchant { msn: Msn, ecommerce: bool },
-    Partner { connected: Option<Arc<HashSet<Msn>>> },
+    Merchant {
+        msn: Msn,
+        ecommerce: bool,
+    },
+    Partner {
+        connected: Option<Arc<HashSet<Msn>>>,
+    },
 }
 
 /// One registered key set.
@@ -178,7 +183,11 @@ async fn answer(
         Err(ReadError::Broken) => return Err(Dropped),
     };
     if endpoint == Endpoint::AccessToken {
-        let delay = shared.faults.lock().map(|f| f.token_delay).unwrap_or_default();
+        let delay = shared
+            .faults
+            .lock()
+            .map(|f| f.token_delay)
+            .unwrap_or_default();
         if !delay.is_zero() {
             let mut stop = shared.stop.clone();
             tokio::select! {
@@ -187,11 +196,17 @@ async fn answer(
             }
         }
     }
-    let instance = parts.uri.path().strip_prefix("/epayment").unwrap_or(parts.uri.path());
+    let instance = parts
+        .uri
+        .path()
+        .strip_prefix("/epayment")
+        .unwrap_or(parts.uri.path());
     match shared.take_fault(endpoint) {
         Some(Fault::DropConnection) => return Err(Dropped),
         Some(Fault::InternalError) => return Ok(bodies::internal_error(instance)),
-        Some(Fault::BadGateway) => return Ok(bodies::respond(502, bodies::HTML, bodies::BAD_GATEWAY)),
+        Some(Fault::BadGateway) => {
+            return Ok(bodies::respond(502, bodies::HTML, bodies::BAD_GATEWAY));
+        }
         Some(Fault::TooManyRequests { retry_after }) => {
             return Ok(bodies::rate_limited(retry_after.as_secs()));
         }
