@@ -1,5 +1,8 @@
 //! The HTTP side: listeners, connections, and the gateway checks of each request.
 
+// A refusal is the response itself; it is built once per request, never hot.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
