@@ -418,6 +418,20 @@ async fn api_calls_are_checked_in_the_gateways_order() {
         .assert(401, "application/json", INVALID_KEY);
     refused(get().keys(keys).bearer(&prod).send().await);
 
+    // A key without an ePayment subscription gets tokens, not API calls.
+    let unsubscribed = emulator::TEST_UNSUBSCRIBED;
+    let its_token = h.token(unsubscribed).await;
+    get()
+        .keys(unsubscribed)
+        .bearer(&its_token)
+        .send()
+        .await
+        .assert(
+            401,
+            "application/json",
+            "{\"statusCode\": 401, \"message\": \"Subscription not found.\"}",
+        );
+
     // Everything right: the API answers (the payment does not exist).
     let found = get()
         .keys(keys)
@@ -432,8 +446,8 @@ async fn api_calls_are_checked_in_the_gateways_order() {
     );
     assert_eq!(found.json()["instance"], "/v1/payments/no-such-payment-1");
 
-    assert_eq!(h.emu.count(Endpoint::GetPayment), 14);
-    assert_eq!(h.emu.count(Endpoint::AccessToken), 3);
+    assert_eq!(h.emu.count(Endpoint::GetPayment), 15);
+    assert_eq!(h.emu.count(Endpoint::AccessToken), 4);
 }
 
 #[tokio::test(start_paused = true)]
@@ -1193,7 +1207,7 @@ async fn hosts_keyring_and_presets() {
     }
     let keyring = h.emu.keyring();
     assert_eq!(keyring.hosts(), &hosts);
-    assert_eq!(keyring.key_sets().count(), 6);
+    assert_eq!(keyring.key_sets().count(), 8);
     let found = keyring
         .find(Test, Some(emulator::TEST_MSN.try_into().unwrap()))
         .unwrap();
@@ -1274,4 +1288,77 @@ async fn shutdown_and_drop_stop_listening() {
         tokio::task::yield_now().await;
     }
     assert!(refused);
+}
+
+#[tokio::test]
+async fn garbage_never_breaks_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let h = Harness::new().await;
+    let keys = emulator::TEST_MERCHANT;
+    let token = h.token(keys).await;
+    // Not HTTP at all.
+    for junk in [
+        &b"\x00\x01\x02garbage\r\n\r\n"[..],
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"POST /accesstoken/get HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(h.emu.addr(Test))
+            .await
+            .unwrap();
+        stream.write_all(junk).await.unwrap();
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf).await;
+    }
+    // Random bodies and headers on every endpoint.
+    let mut rng = fastrand::Rng::with_seed(7);
+    let paths = [
+        "/accesstoken/get",
+        "/epayment/v1/payments",
+        "/epayment/v1/payments/abcdefgh-1",
+        "/epayment/v1/payments/abcdefgh-1/events",
+        "/epayment/v1/payments/abcdefgh-1/capture",
+        "/epayment/v1/payments/abcdefgh-1/refund",
+        "/epayment/v1/payments/abcdefgh-1/cancel",
+        "/epayment/v1/test/payments/abcdefgh-1/approve",
+    ];
+    let jsonish: [&[u8]; 6] = [
+        b"{\"amount\":{\"value\":1e400,\"currency\":\"NOK\"}}",
+        b"{\"modificationAmount\":{\"value\":18446744073709551616,\"currency\":\"NOK\"}}",
+        b"{\"modificationAmount\":null}",
+        b"{\"reference\":[],\"amount\":\"x\"}",
+        b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+        b"",
+    ];
+    for i in 0..200 {
+        let path = paths[rng.usize(..paths.len())];
+        let method = if rng.bool() {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let body: Vec<u8> = if i % 2 == 0 {
+            jsonish[rng.usize(..jsonish.len())].to_vec()
+        } else {
+            (0..rng.usize(..300)).map(|_| rng.u8(..)).collect()
+        };
+        let mut call = h.call(Test, method, path).raw(body);
+        if rng.bool() {
+            call = call.keys(keys).bearer(&token);
+        }
+        if rng.bool() {
+            call = call.header_bytes("Merchant-Serial-Number", &[rng.u8(0x80..)]);
+        }
+        if rng.bool() {
+            call = call.key(&format!("k{i}"));
+        }
+        let answer = call.send().await;
+        assert!(
+            answer.status.as_u16() >= 200 && answer.status.as_u16() < 500,
+            "{}",
+            answer.body
+        );
+    }
+    // Still answering.
+    assert_eq!(h.token(keys).await.split('.').count(), 3);
 }

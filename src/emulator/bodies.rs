@@ -14,6 +14,8 @@ pub(crate) const HTML: &str = "text/html";
 
 pub(crate) const MISSING_SUBSCRIPTION_KEY: &str = "{\"statusCode\": 401, \"message\": \"Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.\"}";
 pub(crate) const INVALID_SUBSCRIPTION_KEY: &str = "{\"statusCode\": 401, \"message\": \"Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.\"}";
+pub(crate) const SUBSCRIPTION_NOT_FOUND: &str =
+    "{\"statusCode\": 401, \"message\": \"Subscription not found.\"}";
 pub(crate) const INVALID_TOKEN: &str = "Something went wrong, please try again later";
 pub(crate) const NOT_ALLOWED_FOR_ECOMMERCE: &str = "Merchant Not Allowed for Ecommerce Payment";
 pub(crate) const INVALID_CLIENT: &str = "{\"error\": \"invalid_client\", \"error_description\": \"Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).\"}";
@@ -390,6 +392,10 @@ mod tests {
         assert_eq!(
             INVALID_SUBSCRIPTION_KEY,
             corpus("vipps::invalid_subscription_key")["body"]
+        );
+        assert_eq!(
+            SUBSCRIPTION_NOT_FOUND,
+            corpus("vipps::subscription_not_found")["body"]
         );
         assert_eq!(INVALID_TOKEN, corpus("vipps::invalid_access_token")["body"]);
         assert_eq!(

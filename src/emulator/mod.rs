@@ -63,7 +63,9 @@
 //!
 //! 1. No `Ocp-Apim-Subscription-Key`: `401` `application/json`, "Access denied due
 //!    to missing subscription key…". An unknown key, or one of the other
-//!    environment: `401`, "Access denied due to invalid subscription key…".
+//!    environment: `401`, "Access denied due to invalid subscription key…". A key
+//!    without an ePayment subscription ([`TEST_UNSUBSCRIBED`]): `401`
+//!    "Subscription not found.".
 //! 2. `Authorization` missing, not exactly `Bearer <token>`, not minted here,
 //!    expired, or minted for another MSN, subscription key or environment: `401`
 //!    `text/plain` `Something went wrong, please try again later`.
@@ -122,8 +124,10 @@ use tokio::task::JoinHandle;
 pub use presets::{
     ALL_CREDENTIALS, Credentials, NOT_LOGGED_IN_USER, PRODUCTION_LOGIN_ONLY,
     PRODUCTION_LOGIN_ONLY_MSN, PRODUCTION_MERCHANT, PRODUCTION_MSN, PRODUCTION_PARTNER,
-    PRODUCTION_PARTNER_MSNS, READY_USER, Role, TEST_LOGIN_ONLY, TEST_LOGIN_ONLY_MSN, TEST_MERCHANT,
-    TEST_MSN, TEST_PARTNER, TEST_PARTNER_MSNS, UNDER_15_USER, UNKNOWN_USER, WAITING_USER,
+    PRODUCTION_PARTNER_MSNS, PRODUCTION_UNSUBSCRIBED, PRODUCTION_UNSUBSCRIBED_MSN, READY_USER,
+    Role, TEST_LOGIN_ONLY, TEST_LOGIN_ONLY_MSN, TEST_MERCHANT, TEST_MSN, TEST_PARTNER,
+    TEST_PARTNER_MSNS, TEST_UNSUBSCRIBED, TEST_UNSUBSCRIBED_MSN, UNDER_15_USER, UNKNOWN_USER,
+    WAITING_USER,
 };
 pub use server::REQUEST_BODY_CAP;
 
@@ -547,7 +551,7 @@ impl EmulatorBuilder {
                 },
                 role => KeyKind::Merchant {
                     msn: preset.msn().expect("merchant presets have an MSN"),
-                    ecommerce: role == Role::Merchant,
+                    ecommerce: role != Role::LoginOnly,
                 },
             };
             keys.insert(
@@ -558,6 +562,7 @@ impl EmulatorBuilder {
                     client_secret: preset.client_secret().to_owned(),
                     subscription_key: preset.subscription_key().to_owned(),
                     kind,
+                    subscribed: preset.role() != Role::Unsubscribed,
                 },
             );
         }
@@ -579,6 +584,7 @@ impl EmulatorBuilder {
                     client_secret: set.client_secret().expose().to_owned(),
                     subscription_key: set.subscription_key().expose().to_owned(),
                     kind,
+                    subscribed: true,
                 },
             );
         }
@@ -678,7 +684,7 @@ impl Emulator {
     }
 
     /// A keyring with every preset key set of both environments (merchant,
-    /// Login-only merchant, partner; see [`Credentials::key_set`]) and
+    /// Login-only merchant, partner, unsubscribed; see [`Credentials::key_set`]) and
     /// [`Emulator::hosts`]. Requests must name their MSN.
     pub fn keyring(&self) -> Keyring {
         ALL_CREDENTIALS

@@ -15,6 +15,10 @@ pub enum Role {
     LoginOnly,
     /// Partner keys, valid for the connected MSNs ([`Credentials::connected_msns`]).
     Partner,
+    /// Merchant keys whose subscription key gets tokens but has no active
+    /// subscription to the ePayment API product: API calls answer `401`
+    /// `{"statusCode": 401, "message": "Subscription not found."}`.
+    Unsubscribed,
 }
 
 /// A preset key set of the emulator: `client_id`, `client_secret`,
@@ -56,7 +60,7 @@ impl Credentials {
     pub fn msn(&self) -> Option<Msn> {
         match self.role {
             Role::Partner => None,
-            Role::Merchant | Role::LoginOnly => Msn::new(self.msn).ok(),
+            Role::Merchant | Role::LoginOnly | Role::Unsubscribed => Msn::new(self.msn).ok(),
         }
     }
 
@@ -131,6 +135,10 @@ pub const TEST_LOGIN_ONLY_MSN: u64 = 123457;
 pub const PRODUCTION_MSN: u64 = 654321;
 /// The MSN of [`PRODUCTION_LOGIN_ONLY`]: `654322`.
 pub const PRODUCTION_LOGIN_ONLY_MSN: u64 = 654322;
+/// The MSN of [`TEST_UNSUBSCRIBED`]: `123458`.
+pub const TEST_UNSUBSCRIBED_MSN: u64 = 123458;
+/// The MSN of [`PRODUCTION_UNSUBSCRIBED`]: `654323`.
+pub const PRODUCTION_UNSUBSCRIBED_MSN: u64 = 654323;
 /// The 1,000 test MSNs connected to [`TEST_PARTNER`]: `300000..=300999`.
 pub const TEST_PARTNER_MSNS: RangeInclusive<u64> = 300_000..=300_999;
 /// The 1,000 production MSNs connected to [`PRODUCTION_PARTNER`]:
@@ -203,14 +211,39 @@ pub const PRODUCTION_PARTNER: Credentials = Credentials {
     subscription_key: "d0d000000000000000000000000000ff",
 };
 
+/// Merchant keys of MSN [`TEST_UNSUBSCRIBED_MSN`] (`123458`) in the test
+/// environment, whose subscription key has no active ePayment subscription: the
+/// token call works, API calls answer `401` "Subscription not found.".
+pub const TEST_UNSUBSCRIBED: Credentials = Credentials {
+    environment: Environment::Test,
+    role: Role::Unsubscribed,
+    msn: TEST_UNSUBSCRIBED_MSN,
+    client_id: "7e570000-0000-4000-8000-000000123458",
+    client_secret: "emulator-test-unsubscribed-123458-secret",
+    subscription_key: "7e570000000000000000000000123458",
+};
+
+/// Merchant keys of MSN [`PRODUCTION_UNSUBSCRIBED_MSN`] (`654323`) in production,
+/// whose subscription key has no active ePayment subscription.
+pub const PRODUCTION_UNSUBSCRIBED: Credentials = Credentials {
+    environment: Environment::Production,
+    role: Role::Unsubscribed,
+    msn: PRODUCTION_UNSUBSCRIBED_MSN,
+    client_id: "d0d00000-0000-4000-8000-000000654323",
+    client_secret: "emulator-production-unsubscribed-654323-secret",
+    subscription_key: "d0d00000000000000000000000654323",
+};
+
 /// Every preset key set.
-pub const ALL_CREDENTIALS: [Credentials; 6] = [
+pub const ALL_CREDENTIALS: [Credentials; 8] = [
     TEST_MERCHANT,
     TEST_LOGIN_ONLY,
     TEST_PARTNER,
+    TEST_UNSUBSCRIBED,
     PRODUCTION_MERCHANT,
     PRODUCTION_LOGIN_ONLY,
     PRODUCTION_PARTNER,
+    PRODUCTION_UNSUBSCRIBED,
 ];
 
 /// A test user who has logged in to the test app: a payment to this number is

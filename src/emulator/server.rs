@@ -29,6 +29,9 @@ use crate::{Environment, Msn};
 /// The most bytes of a request body that are read.
 pub const REQUEST_BODY_CAP: usize = 64 * 1024;
 
+/// How long a shutdown waits for a connection's request in progress.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Which keys a subscription key belongs to.
 #[derive(Clone, Debug)]
 pub(crate) enum KeyKind {
@@ -49,6 +52,8 @@ pub(crate) struct KeyEntry {
     pub client_secret: String,
     pub subscription_key: String,
     pub kind: KeyKind,
+    /// Whether the subscription key is subscribed to the ePayment API product.
+    pub subscribed: bool,
 }
 
 impl KeyEntry {
@@ -116,8 +121,11 @@ pub(crate) async fn run(
                     tokio::select! {
                         _ = conn.as_mut() => {}
                         _ = stopped(&mut stop) => {
+                            // Let a request in progress finish, within a bound: a
+                            // client that never completes its request cannot hang
+                            // the shutdown.
                             conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
+                            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
                         }
                     }
                 });
@@ -362,6 +370,13 @@ fn authenticate(
 ) -> Result<Msn, Response<Body>> {
     let headers = &parts.headers;
     let entry = subscription(shared, environment, headers)?;
+    if !entry.subscribed {
+        return Err(bodies::respond(
+            401,
+            bodies::JSON,
+            bodies::SUBSCRIPTION_NOT_FOUND,
+        ));
+    }
     let invalid_token = || bodies::respond(401, bodies::TEXT, bodies::INVALID_TOKEN);
     let claims = header_str(headers, &http::header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer "))
