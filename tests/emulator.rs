@@ -1362,3 +1362,13 @@ async fn garbage_never_breaks_it() {
     // Still answering.
     assert_eq!(h.token(keys).await.split('.').count(), 3);
 }
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn is<T: Send + Sync + 'static>() {}
+    is::<Emulator>();
+    is::<emulator::Faults>();
+    is::<emulator::Counts>();
+    is::<emulator::SeenRequest>();
+    is::<Credentials>();
+}

@@ -384,6 +384,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_diagnose_parser_reads_every_body() {
+        use crate::diagnose::body::ErrorBody;
+        for text in [
+            MISSING_SUBSCRIPTION_KEY,
+            INVALID_SUBSCRIPTION_KEY,
+            SUBSCRIPTION_NOT_FOUND,
+            NOT_FOUND,
+            TOO_LARGE,
+        ] {
+            assert!(
+                matches!(ErrorBody::parse(text.as_bytes()), ErrorBody::Gateway(_)),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            ErrorBody::parse(INVALID_CLIENT.as_bytes()),
+            ErrorBody::OAuth(_)
+        ));
+        assert!(matches!(
+            ErrorBody::parse(INVALID_TOKEN.as_bytes()),
+            ErrorBody::Text(_)
+        ));
+        assert!(matches!(
+            ErrorBody::parse(BAD_GATEWAY.as_bytes()),
+            ErrorBody::Html(_)
+        ));
+        let body = text(forbidden("/v1/payments", PARTNER_MSN_REQUIRED)).await;
+        let ErrorBody::Problem(p) = ErrorBody::parse(body.as_bytes()) else {
+            panic!("{body}")
+        };
+        assert_eq!(p.detail.as_deref(), Some(PARTNER_MSN_REQUIRED));
+        let body = text(test_user_not_ready("/v1/payments")).await;
+        let ErrorBody::Problem(p) = ErrorBody::parse(body.as_bytes()) else {
+            panic!("{body}")
+        };
+        assert_eq!(p.error_code(), Some(10020));
+        let body = text(invalid_amount("/v1/payments")).await;
+        let ErrorBody::Problem(p) = ErrorBody::parse(body.as_bytes()) else {
+            panic!("{body}")
+        };
+        assert_eq!(p.error_code(), Some(4040));
+        assert!(p.detail.unwrap().contains("\u{f8}re"));
+    }
+
+    #[tokio::test]
     async fn bodies_match_the_corpus() {
         assert_eq!(
             MISSING_SUBSCRIPTION_KEY,

@@ -100,6 +100,34 @@
 //! request was never sent.
 //!
 //! Request bodies are read up to 64 KiB (`413` beyond). Garbage never panics.
+//!
+//! # Presets
+//!
+//! Fake keys known only to the emulator (each a [`Credentials`] const):
+//!
+//! | const | environment | MSN | what it is |
+//! | --- | --- | --- | --- |
+//! | [`TEST_MERCHANT`] | test | [`TEST_MSN`] `123456` | ePayment, NOK |
+//! | [`TEST_LOGIN_ONLY`] | test | [`TEST_LOGIN_ONLY_MSN`] `123457` | Login API only (`403` on ePayment) |
+//! | [`TEST_UNSUBSCRIBED`] | test | [`TEST_UNSUBSCRIBED_MSN`] `123458` | tokens, but `401` "Subscription not found." |
+//! | [`TEST_PARTNER`] | test | [`TEST_PARTNER_MSNS`] `300000..=300999` | partner keys |
+//! | [`PRODUCTION_MERCHANT`] | production | [`PRODUCTION_MSN`] `654321` | ePayment, NOK |
+//! | [`PRODUCTION_LOGIN_ONLY`] | production | [`PRODUCTION_LOGIN_ONLY_MSN`] `654322` | Login API only |
+//! | [`PRODUCTION_UNSUBSCRIBED`] | production | [`PRODUCTION_UNSUBSCRIBED_MSN`] `654323` | tokens, but `401` "Subscription not found." |
+//! | [`PRODUCTION_PARTNER`] | production | [`PRODUCTION_PARTNER_MSNS`] `400000..=400999` | partner keys |
+//!
+//! Users, by `customer.phoneNumber` (the same in both environments):
+//!
+//! | const | number | a new payment |
+//! | --- | --- | --- |
+//! | [`READY_USER`] | `4791000001` | `AUTHORIZED` at once |
+//! | [`WAITING_USER`] | `4791000002` | `CREATED` until approved ([`Emulator::approve`] or the test API) |
+//! | [`NOT_LOGGED_IN_USER`] | `4791000003` | `400`, code 10020: must log in to the test app, be 15 |
+//! | [`UNDER_15_USER`] | `4791000004` | `400`, code 7010 (Customer not found) |
+//! | [`UNKNOWN_USER`] | `4799999999` (and any other valid number) | `400`, code 7010 |
+//!
+//! A payment without `customer.phoneNumber` (the user types it on the landing page)
+//! stays `CREATED` until approved.
 
 mod bodies;
 mod epayment;
