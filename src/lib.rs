@@ -5,6 +5,9 @@
 
 pub mod context;
 pub mod diagnose;
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
 mod environment;
 pub mod error;
 pub mod headers;
