@@ -1,6 +1,14 @@
-//! Diagnosis of error responses.
+//! Diagnosis of error responses: [`classify`] (a pure function from a response to
+//! a [`Diagnosis`](crate::Diagnosis)), the body parsers of [`body`], and
+//! [`DiagnoseLayer`] / [`Diagnose`], which turn error responses into
+//! [`VippsError`](crate::VippsError).
 
 pub mod body;
+mod catalog;
+mod layer;
+
+pub use catalog::classify;
+pub use layer::{Diagnose, DiagnoseLayer, ResponseFuture};
 
 use bytes::{Bytes, BytesMut};
 use http_body::Body;
