@@ -68,6 +68,21 @@ async fn streaming_server(
     (addr, task)
 }
 
+#[test]
+fn futures_and_services_are_send_and_sync() {
+    fn send<T: Send>(_: &T) {}
+    fn sync<T: Sync>(_: &T) {}
+    let mut service = DiagnoseLayer::new().layer(common::client::<Empty<Bytes>>());
+    send(&service);
+    sync(&service);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let future = tower::Service::call(&mut service, empty_get("http://127.0.0.1:9/".into()));
+    send(&future);
+}
+
 #[tokio::test]
 async fn success_streams_through_unbuffered() {
     let (tx, rx) = mpsc::channel::<Bytes>(1);
