@@ -168,6 +168,11 @@ async fn error_status_becomes_vipps_error_with_body_kept() {
         "{text}"
     );
     assert!(text.contains("MSN 123456"), "{text}");
+    assert!(
+        text.contains(" Evidence: ePayment ErrorCode 6090. "),
+        "{text}"
+    );
+    assert!(!text.contains("status 400"), "{text}");
 }
 
 #[tokio::test]
@@ -400,4 +405,45 @@ async fn tracing_names_code_and_msn_but_no_secret() {
         assert!(!format!("{err:?}").contains(secret), "{err:?}");
         assert!(!err.to_string().contains(secret));
     }
+}
+
+#[tokio::test]
+async fn display_is_one_paragraph_naming_cause_evidence_and_first_step() {
+    let server = common::serve(|_req| async {
+        common::respond(
+            401,
+            "application/json",
+            r#"{"statusCode":401,"message":"Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."}"#,
+        )
+    })
+    .await;
+    let err = Diagnose::new(common::client::<Empty<Bytes>>())
+        .oneshot(empty_get(format!(
+            "{}/epayment/v1/payments/abc",
+            server.base_url()
+        )))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains('\n'), "{text}");
+    assert!(
+        text.starts_with("Vipps MobilePay answered 401 Unauthorized: "),
+        "{text}"
+    );
+    assert!(text.contains("[vipps::invalid_subscription_key]"), "{text}");
+    assert!(
+        text.contains(" Evidence: gateway message: Access denied due to invalid subscription key."),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            " First step: {}",
+            Cause::InvalidSubscriptionKey.steps()[0]
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(Cause::InvalidSubscriptionKey.docs_url()),
+        "{text}"
+    );
 }
