@@ -563,6 +563,18 @@ const VARIANTS: &[(&str, u16, &str, &str)] = &[
         "vipps::invalid_client_credentials",
     ),
     ("accesstoken", 401, "", "vipps::invalid_client_credentials"),
+    (
+        "epayment",
+        401,
+        r#"{"error":"invalid_token","error_description":"The token is expired"}"#,
+        "vipps::access_token_expired",
+    ),
+    (
+        "other",
+        401,
+        r#"{"error":"invalid_token"}"#,
+        "vipps::invalid_access_token",
+    ),
     // Unknown stays unknown.
     ("epayment", 418, "I'm a teapot", "vipps::unknown"),
     ("epayment", 404, "", "vipps::unknown"),

@@ -99,6 +99,13 @@ fn decide(
         }
         ErrorBody::OAuth(oauth) => {
             let error = oauth.error.trim().to_ascii_lowercase();
+            if error == "invalid_token" && context.api != Api::AccessToken {
+                return if text.has_any(&["expired"]) {
+                    Cause::AccessTokenExpired
+                } else {
+                    Cause::InvalidAccessToken
+                };
+            }
             if matches!(error.as_str(), "invalid_client" | "unauthorized_client")
                 || context.api == Api::AccessToken
             {
