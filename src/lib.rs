@@ -20,6 +20,7 @@ pub mod timeout;
 pub mod token;
 
 pub use context::{Api, RequestContext};
+pub use diagnose::{Diagnose, DiagnoseLayer};
 pub use environment::{Environment, Hosts, ParseEnvironmentError};
 pub use error::{BoxError, Cause, Diagnosis, ErrorResponse, Origin, VippsError};
 pub use keys::{
