@@ -10,15 +10,19 @@ use crate::{Cause, Diagnosis};
 /// The longest `Idempotency-Key` the ePayment API accepts.
 pub(crate) const MAX_IDEMPOTENCY_KEY: usize = 50;
 
-/// An ePayment `POST` (create, capture, refund, cancel, approve) without an
-/// `Idempotency-Key`, with an empty one, one longer than 50 characters, or two.
-/// Other APIs are not checked: the reference documents the requirement for
-/// ePayment only.
+/// An ePayment create, capture, refund or cancel (the `POST`s the reference names)
+/// without an `Idempotency-Key`, with an empty one, one longer than 50
+/// characters, or two. Other calls are not checked: the reference documents the
+/// requirement for these only (the test-only force-approve, Recurring charges and
+/// eCom calls are left alone rather than risk a false refusal).
 pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
     if f.api != Api::EPayment || f.method != Method::POST {
         return None;
     }
-    let what = f.operation.unwrap_or("POST");
+    let what = match f.operation {
+        Some(op @ ("create_payment" | "capture" | "refund" | "cancel")) => op,
+        _ => return None,
+    };
     let evidence = match f.headers.get(IDEMPOTENCY_KEY) {
         None => format!("no `Idempotency-Key` header on the ePayment {what} call"),
         Some(_) if count(f.headers, IDEMPOTENCY_KEY) > 1 => {
@@ -81,6 +85,12 @@ mod tests {
             &[],
         );
         assert_passes(epayment_get().header("Authorization", bearer(valid_jwt())));
+        // The test-only force approve is not one of the four.
+        let approve = base(http::Request::post(format!(
+            "{TEST}/epayment/v1/test/payments/acme-shop-123-order123abc/approve"
+        )))
+        .header("Authorization", bearer(valid_jwt()));
+        assert_passes_body(approve, "{}", &[]);
         let ecom = base(http::Request::post(format!(
             "{TEST}/ecomm/v2/payments/order-1/capture"
         )))

@@ -180,7 +180,7 @@ rules! {
     /// A buffered JSON body whose `merchantSerialNumber` (top level or
     /// `merchantInfo.merchantSerialNumber`) differs from the header. Refuse.
     MsnHeaderBodyMismatch => msn::body_mismatch, Refuse;
-    /// No `Idempotency-Key` on an ePayment `POST`, or one longer than 50
+    /// No `Idempotency-Key` on an ePayment create, capture, refund or cancel, or one longer than 50
     /// characters. Refuse.
     IdempotencyKey => idempotency::idempotency_key, Refuse;
     /// A well-known body (ePayment create, capture, refund; eCom initiate; Recurring
