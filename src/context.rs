@@ -105,7 +105,7 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
         (Api::EPayment, "POST", [_, _, "payments", _, "capture"]) => "capture",
         (Api::EPayment, "POST", [_, _, "payments", _, "refund"]) => "refund",
         (Api::EPayment, "POST", [_, _, "payments", _, "cancel"]) => "cancel",
-        (Api::EPayment, "POST", [_, _, "payments", _, "approve"]) => "force_approve",
+        (Api::EPayment, "POST", [_, _, "test", "payments", _, "approve"]) => "force_approve",
         (Api::ECom, "POST", [_, _, "payments"]) => "initiate",
         (Api::ECom, "POST", [_, _, "payments", _, "capture"]) => "capture",
         (Api::ECom, "POST", [_, _, "payments", _, "refund"]) => "refund",

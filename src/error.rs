@@ -724,6 +724,13 @@ impl VippsError {
         self
     }
 
+    /// Adds one piece of evidence to the diagnosis (never put a secret in it); the
+    /// retry layer says here why it stopped retrying.
+    pub fn with_evidence(mut self, evidence: impl Into<Cow<'static, str>>) -> Self {
+        self.inner.diagnosis.evidence.push(evidence.into());
+        self
+    }
+
     /// Where the error arose.
     pub fn origin(&self) -> &Origin {
         &self.inner.origin
@@ -847,8 +854,17 @@ impl fmt::Display for VippsError {
             Origin::Transport => f.write_str("request failed: ")?,
         }
         write!(f, "{} [{}]", cause.summary(), cause.code())?;
-        if let Some(first) = self.inner.diagnosis.evidence.first() {
-            write!(f, " Evidence: {first}.")?;
+        // The status is already named above: quote the first other evidence.
+        let has_status = self.status().is_some();
+        let first = self
+            .inner
+            .diagnosis
+            .evidence
+            .iter()
+            .find(|e| !(has_status && e.starts_with("status ")));
+        if let Some(first) = first {
+            write!(f, " Evidence: {}", first.trim_end_matches('.'))?;
+            f.write_str(".")?;
         }
         let ctx = &self.inner.context;
         if !ctx.is_empty() {

@@ -41,6 +41,79 @@ pub fn try_clone_body<B: 'static>(body: &B) -> Option<B> {
     None
 }
 
+/// The bytes of a buffered body, seen without consuming it: borrowed from the body,
+/// or a shared handle on its [`Bytes`] (no copy). Dereferences to `[u8]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeekedBody<'a> {
+    /// Borrowed from the body (`String`, `Vec<u8>`, `Bytes`, `&'static str`, empty bodies).
+    Borrowed(&'a [u8]),
+    /// The body's own `Bytes`, shared (a `Full<Bytes>`).
+    Shared(Bytes),
+}
+
+impl std::ops::Deref for PeekedBody<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            PeekedBody::Borrowed(b) => b,
+            PeekedBody::Shared(b) => b,
+        }
+    }
+}
+
+/// The bytes of `body` if it is one of the buffered types [`try_clone_body`] can
+/// clone, without consuming or copying it; `None` for any other (streaming) body,
+/// which is never polled.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use tower_vipps::replay::peek_bytes;
+///
+/// let body = Full::new(Bytes::from_static(b"{\"a\":1}"));
+/// assert_eq!(&*peek_bytes(&body).unwrap(), b"{\"a\":1}");
+/// assert_eq!(&*peek_bytes(&String::from("x")).unwrap(), b"x");
+/// assert!(peek_bytes(&http_body_util::Empty::<Bytes>::new()).unwrap().is_empty());
+/// ```
+pub fn peek_bytes<B: 'static>(body: &B) -> Option<PeekedBody<'_>> {
+    let any = body as &dyn Any;
+    if let Some(s) = any.downcast_ref::<String>() {
+        return Some(PeekedBody::Borrowed(s.as_bytes()));
+    }
+    if let Some(v) = any.downcast_ref::<Vec<u8>>() {
+        return Some(PeekedBody::Borrowed(v));
+    }
+    if let Some(b) = any.downcast_ref::<Bytes>() {
+        return Some(PeekedBody::Borrowed(b));
+    }
+    if let Some(s) = any.downcast_ref::<&'static str>() {
+        return Some(PeekedBody::Borrowed(s.as_bytes()));
+    }
+    if any.is::<()>() || any.is::<Empty<Bytes>>() {
+        return Some(PeekedBody::Borrowed(&[]));
+    }
+    if let Some(full) = any.downcast_ref::<Full<Bytes>>() {
+        // `Full` keeps its bytes private: poll a clone (a reference count, not a
+        // copy). `Full` is always ready, so a no-op waker is enough.
+        use http_body::Body as _;
+        let mut clone = full.clone();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        return match std::pin::Pin::new(&mut clone).poll_frame(&mut cx) {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                frame.into_data().ok().map(PeekedBody::Shared)
+            }
+            std::task::Poll::Ready(None) => Some(PeekedBody::Borrowed(&[])),
+            _ => None,
+        };
+    }
+    #[cfg(feature = "reqwest")]
+    if let Some(b) = any.downcast_ref::<reqwest::Body>() {
+        return b.as_bytes().map(PeekedBody::Borrowed);
+    }
+    None
+}
+
 /// A copy of a request (method, URI, version, headers, body) if its body can be
 /// cloned; extensions are not copied.
 pub fn try_clone_request<B: 'static>(request: &Request<B>) -> Option<Request<B>> {
@@ -71,6 +144,22 @@ mod tests {
             .map_err(|never| match never {})
             .boxed();
         assert!(try_clone_body(&boxed).is_none());
+    }
+
+    #[test]
+    fn peeks_known_bodies_only() {
+        let full = Full::new(Bytes::from_static(b"xyz"));
+        assert_eq!(&*peek_bytes(&full).unwrap(), b"xyz");
+        // Peeking did not consume it.
+        assert_eq!(&*peek_bytes(&full).unwrap(), b"xyz");
+        assert_eq!(&*peek_bytes(&vec![1u8, 2]).unwrap(), &[1, 2]);
+        assert_eq!(&*peek_bytes(&Bytes::from_static(b"b")).unwrap(), b"b");
+        assert_eq!(&*peek_bytes(&"s").unwrap(), b"s");
+        assert!(peek_bytes(&()).unwrap().is_empty());
+        let stream = http_body_util::StreamBody::new(futures_util::stream::empty::<
+            Result<http_body::Frame<Bytes>, std::io::Error>,
+        >());
+        assert!(peek_bytes(&stream).is_none());
     }
 
     #[test]

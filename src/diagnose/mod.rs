@@ -1,6 +1,43 @@
-//! Diagnosis of error responses.
+//! Diagnosis of error responses: [`classify`] (a pure function from a response to
+//! a [`Diagnosis`](crate::Diagnosis)), the body parsers of [`body`], and
+//! [`DiagnoseLayer`] / [`Diagnose`], which turn error responses into
+//! [`VippsError`](crate::VippsError).
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_vipps::{Cause, DiagnoseLayer};
+//!
+//! // Any `Service<http::Request<B>>`: a hyper client, or here a stand-in that
+//! // answers like the API gateway does to a wrong subscription key.
+//! let gateway = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+//!     let body = r#"{"statusCode":401,"message":"Access denied due to invalid subscription key."}"#;
+//!     Ok::<_, std::convert::Infallible>(
+//!         http::Response::builder().status(401).body(Full::new(Bytes::from(body))).unwrap(),
+//!     )
+//! });
+//! let client = ServiceBuilder::new().layer(DiagnoseLayer::new()).service(gateway);
+//!
+//! let request = http::Request::get("https://apitest.vipps.no/epayment/v1/payments/order-123456")
+//!     .header("Merchant-Serial-Number", "123456")
+//!     .body(Full::new(Bytes::new()))
+//!     .unwrap();
+//! let err = client.oneshot(request).await.unwrap_err();
+//! assert_eq!(err.cause(), Cause::InvalidSubscriptionKey);
+//! assert_eq!(err.code(), "vipps::invalid_subscription_key");
+//! assert_eq!(err.status(), Some(http::StatusCode::UNAUTHORIZED));
+//! println!("{}", err.diagnosis().report());
+//! # });
+//! ```
 
 pub mod body;
+mod catalog;
+mod layer;
+
+pub use catalog::classify;
+pub use layer::{Diagnose, DiagnoseLayer, ResponseFuture};
 
 use bytes::{Bytes, BytesMut};
 use http_body::Body;

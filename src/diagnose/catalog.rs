@@ -1,0 +1,861 @@
+//! The catalogue from an error response to a [`Cause`]: [`classify`].
+
+use std::borrow::Cow;
+
+use http::{HeaderMap, StatusCode};
+
+use super::body::{EcomError, ErrorBody, ProblemDetails};
+use crate::context::{Api, RequestContext};
+use crate::error::{Cause, Diagnosis};
+
+/// The longest piece of body text quoted in evidence.
+const QUOTE_CAP: usize = 120;
+
+/// Classifies an error response: from the request's context, the status, the
+/// response headers and the body bytes (at most [`BODY_CAP`](super::BODY_CAP) are
+/// looked at) to a [`Diagnosis`] with its evidence and the parsed body.
+///
+/// A pure function: no I/O, never panics. Evidence quotes the status, the domain
+/// codes and (cut) messages of the body, and the MSN; never another header value.
+///
+/// Classification works on structure first and wording second:
+///
+/// 1. the status where it alone decides (5xx, 429, 3xx);
+/// 2. the domain codes: ePayment/Recurring `extraDetails` `ErrorCode`, eCom
+///    `errorCode` numbers and field names, OAuth `error`;
+/// 3. the status where it decides once codes are absent (409, 423), and problem
+///    details naming an invalid field;
+/// 4. the wording of titles and messages: case-insensitive stems, so that a
+///    reworded, re-cased or truncated message of the same kind still matches;
+/// 5. eCom `errorGroup`, then what a bare 401 or 403 means for the request's API
+///    and MSN;
+/// 6. [`Cause::Unknown`] for the rest (the caller keeps status, headers and body).
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+/// use tower_vipps::{Api, Cause, RequestContext};
+/// use tower_vipps::diagnose::classify;
+///
+/// let context = RequestContext { api: Api::EPayment, ..Default::default() };
+/// let body = br#"{"statusCode": 401, "message": "Access denied due to invalid subscription key."}"#;
+/// let diagnosis = classify(&context, StatusCode::UNAUTHORIZED, &HeaderMap::new(), body);
+/// assert_eq!(diagnosis.cause(), Cause::InvalidSubscriptionKey);
+/// assert_eq!(diagnosis.code(), "vipps::invalid_subscription_key");
+/// ```
+pub fn classify(
+    context: &RequestContext,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Diagnosis {
+    let parsed = ErrorBody::parse(body);
+    let mut evidence: Vec<Cow<'static, str>> = vec![format!("status {}", status.as_u16()).into()];
+    describe(context, &parsed, &mut evidence);
+    let text = Normalized::of(&parsed);
+    let cause = decide(context, status, headers, &parsed, &text, &mut evidence);
+    let mut diagnosis = Diagnosis::new(cause);
+    for e in evidence {
+        diagnosis = diagnosis.with_evidence(e);
+    }
+    diagnosis.with_body(parsed)
+}
+
+fn decide(
+    context: &RequestContext,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &ErrorBody,
+    text: &Normalized,
+    evidence: &mut Vec<Cow<'static, str>>,
+) -> Cause {
+    let code = status.as_u16();
+
+    // 1. The status alone.
+    if status.is_server_error() {
+        return Cause::ServerError;
+    }
+    if code == 429 {
+        if headers.contains_key(http::header::RETRY_AFTER) {
+            evidence.push("a Retry-After header is present".into());
+        }
+        return Cause::RateLimited;
+    }
+    if status.is_redirection() {
+        evidence.push("a redirect is never followed with credentials".into());
+        return Cause::UnexpectedRedirect;
+    }
+
+    // 2. Domain codes.
+    match body {
+        ErrorBody::Problem(problem) => {
+            if let Some(cause) = problem.error_code().and_then(|c| epayment_code(c, status)) {
+                return cause;
+            }
+        }
+        ErrorBody::Ecom(errors) => {
+            if let Some(cause) = errors.iter().find_map(|e| ecom_code(context, status, e)) {
+                return cause;
+            }
+        }
+        ErrorBody::OAuth(oauth) => {
+            let error = oauth.error.trim().to_ascii_lowercase();
+            if error == "invalid_token" && context.api != Api::AccessToken {
+                return if text.has_any(&["expired"]) {
+                    Cause::AccessTokenExpired
+                } else {
+                    Cause::InvalidAccessToken
+                };
+            }
+            if matches!(error.as_str(), "invalid_client" | "unauthorized_client")
+                || context.api == Api::AccessToken
+            {
+                return Cause::InvalidClientCredentials;
+            }
+            if matches!(context.api, Api::Login | Api::Other) {
+                return Cause::LoginError;
+            }
+        }
+        _ => {}
+    }
+
+    // 3. The status once codes are absent; fields named by problem details.
+    match code {
+        409 => return Cause::IdempotencyConflict,
+        423 => return Cause::ConcurrentOperation,
+        _ => {}
+    }
+    if let ErrorBody::Problem(problem) = body {
+        if matches!(code, 400 | 422) {
+            if let Some(cause) = problem_field(problem) {
+                return cause;
+            }
+        }
+    }
+
+    // 4. Wording.
+    if let Some(rule) = WORDING.iter().find(|rule| rule.matches(code, text)) {
+        evidence.push(rule.evidence(text).into());
+        return rule.cause;
+    }
+
+    // 5. eCom error groups; bare 401 and 403.
+    if let ErrorBody::Ecom(errors) = body {
+        if let Some(cause) = errors.iter().find_map(|e| ecom_group(context, e)) {
+            return cause;
+        }
+    }
+    match code {
+        401 => unauthorized(context, headers, evidence),
+        403 => forbidden(context, text, evidence),
+        _ => Cause::Unknown,
+    }
+}
+
+/// The ePayment (and Recurring) `ErrorCode` catalogue.
+fn epayment_code(code: u32, status: StatusCode) -> Option<Cause> {
+    Some(match code {
+        3010 if status.is_server_error() => Cause::ServerError,
+        3010 => Cause::InvalidField,
+        4010 | 4020 | 4150 => Cause::IdempotencyConflict,
+        4040 => Cause::InvalidAmount,
+        4050 | 4060 | 4080 | 4100..=4130 | 4140 => Cause::InvalidField,
+        4070 => Cause::InvalidPhoneNumber,
+        4090 => Cause::InvalidUrl,
+        5010 | 5020 | 5030 | 5050 | 5060 | 5070 | 5080 | 5100 => Cause::NotAllowedForMerchant,
+        5040 => Cause::InvalidCurrency,
+        5090 => Cause::ReferenceNotFound,
+        6010 => Cause::AmountTooSmall,
+        6080 => Cause::CaptureBeforeReservation,
+        6090 => Cause::CaptureExceedsReserved,
+        6150 => Cause::RefundExceedsCaptured,
+        6160 => Cause::ConcurrentOperation,
+        6020..=6230 => Cause::InvalidPaymentState,
+        7010 => Cause::UserUnknown,
+        10010..=10070 => Cause::TestUserNotReady,
+        _ => return None,
+    })
+}
+
+/// One eCom error: a numeric `errorCode`, or a field name for `InvalidRequest`.
+fn ecom_code(context: &RequestContext, status: StatusCode, error: &EcomError) -> Option<Cause> {
+    let code = error.error_code.as_deref()?.trim();
+    if let Ok(number) = code.parse::<u32>() {
+        return Some(match number {
+            1 => authentication(context),
+            21 => Cause::InvalidReference,
+            22 | 51..=53 | 72 | 73 | 92 => Cause::InvalidPaymentState,
+            31..=33 | 36 | 37 | 91 => Cause::NotAllowedForMerchant,
+            34 | 93 => Cause::IdempotencyConflict,
+            35 => Cause::ReferenceNotFound,
+            61 => Cause::CaptureExceedsReserved,
+            62 => Cause::CaptureBeforeReservation,
+            71 => Cause::RefundExceedsCaptured,
+            81 | 82 | 1501 => Cause::UserUnknown,
+            94 | 98 => Cause::ConcurrentOperation,
+            99 => Cause::ServerError,
+            n if n >= 1000 => return epayment_code(n, status),
+            _ => return None,
+        });
+    }
+    let group = error.error_group.as_deref().map(str::trim);
+    let is_field = code
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".[]_-/".contains(c))
+        && code.chars().any(|c| c.is_ascii_alphabetic());
+    if is_field && group.is_none_or(|g| g.eq_ignore_ascii_case("InvalidRequest")) {
+        return Some(field_cause(code));
+    }
+    None
+}
+
+/// eCom `errorGroup`, when no code decided.
+fn ecom_group(context: &RequestContext, error: &EcomError) -> Option<Cause> {
+    let group = error.error_group.as_deref()?.trim().to_ascii_lowercase();
+    Some(match group.as_str() {
+        "authentication" => authentication(context),
+        "merchant" => Cause::NotAllowedForMerchant,
+        "user" | "customer" => Cause::UserUnknown,
+        "invalidrequest" => Cause::InvalidField,
+        "vippserror" => Cause::ServerError,
+        _ => return None,
+    })
+}
+
+fn authentication(context: &RequestContext) -> Cause {
+    match context.api {
+        Api::AccessToken => Cause::InvalidClientCredentials,
+        _ => Cause::InvalidAccessToken,
+    }
+}
+
+/// A field named in problem details' `extraDetails` (other than `ErrorCode`).
+fn problem_field(problem: &ProblemDetails) -> Option<Cause> {
+    let field = problem
+        .extra_details
+        .iter()
+        .find(|d| !d.name.eq_ignore_ascii_case("errorcode") && !d.name.trim().is_empty())?;
+    Some(field_cause(&field.name))
+}
+
+/// What an invalid field means, by its name (`amount`, `customer.phoneNumber`,
+/// `callbackPrefix`…); any other field is [`Cause::InvalidField`].
+fn field_cause(name: &str) -> Cause {
+    let lower = name.trim().to_ascii_lowercase();
+    let mut segments = lower
+        .split(['.', '/', '[', ']'])
+        .filter(|s| !s.is_empty() && !s.chars().all(|c| c.is_ascii_digit()));
+    let mut last = segments.next_back().unwrap_or("");
+    if last == "value" {
+        last = segments.next_back().unwrap_or(last);
+    }
+    match last {
+        "amount" | "transactionamount" | "modificationamount" => Cause::InvalidAmount,
+        "mobilenumber" | "phonenumber" | "msisdn" | "phone" => Cause::InvalidPhoneNumber,
+        "currency" => Cause::InvalidCurrency,
+        "fallback"
+        | "url"
+        | "callbackprefix"
+        | "returnurl"
+        | "callbackurl"
+        | "redirecturl"
+        | "consentremovalprefix"
+        | "shippingdetailsprefix" => Cause::InvalidUrl,
+        other if other.ends_with("url") => Cause::InvalidUrl,
+        _ => Cause::InvalidField,
+    }
+}
+
+/// A bare 401: what it means depends on the endpoint.
+fn unauthorized(
+    context: &RequestContext,
+    headers: &HeaderMap,
+    evidence: &mut Vec<Cow<'static, str>>,
+) -> Cause {
+    match context.api {
+        Api::AccessToken => {
+            evidence.push("401 from the access token endpoint".into());
+            return Cause::InvalidClientCredentials;
+        }
+        Api::Login => return Cause::LoginError,
+        _ => {}
+    }
+    let challenge = headers
+        .get(http::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if challenge.contains("expired") {
+        evidence.push("the WWW-Authenticate challenge says the token expired".into());
+        return Cause::AccessTokenExpired;
+    }
+    evidence.push("401 on an API call: the gateway rejected the access token".into());
+    Cause::InvalidAccessToken
+}
+
+/// A 403 that no wording explained: partner keys, or the product is missing.
+fn forbidden(
+    context: &RequestContext,
+    text: &Normalized,
+    evidence: &mut Vec<Cow<'static, str>>,
+) -> Cause {
+    let mentions_msn = text.has_any(&["merchant serial number", " msn ", "partner"]);
+    match context.msn {
+        None if mentions_msn => {
+            evidence.push("the request carried no Merchant-Serial-Number header".into());
+            Cause::PartnerMissingMsnHeader
+        }
+        Some(msn) if text.has_any(&["partner"]) => {
+            evidence.push(format!("the request acted for Merchant-Serial-Number {msn}").into());
+            Cause::PartnerMsnNotConnected
+        }
+        _ => Cause::Forbidden,
+    }
+}
+
+/// The evidence the body itself gives: its kind, codes and (cut) messages.
+fn describe(context: &RequestContext, body: &ErrorBody, evidence: &mut Vec<Cow<'static, str>>) {
+    match body {
+        ErrorBody::Problem(p) => {
+            if let Some(code) = p.error_code() {
+                let api = match context.api {
+                    Api::Recurring => "Recurring",
+                    Api::Checkout => "Checkout",
+                    _ => "ePayment",
+                };
+                evidence.push(format!("{api} ErrorCode {code}").into());
+            }
+            if let Some(title) = &p.title {
+                evidence.push(format!("title: {}", quote(title)).into());
+            }
+            if let Some(detail) = &p.detail {
+                evidence.push(format!("detail: {}", quote(detail)).into());
+            }
+            for d in p
+                .extra_details
+                .iter()
+                .filter(|d| !d.name.eq_ignore_ascii_case("errorcode"))
+                .take(3)
+            {
+                evidence.push(format!("field {}: {}", quote(&d.name), quote(&d.reason)).into());
+            }
+        }
+        ErrorBody::Ecom(errors) => {
+            for e in errors.iter().take(3) {
+                if let Some(code) = &e.error_code {
+                    evidence.push(format!("eCom errorCode {}", quote(code)).into());
+                }
+                if let Some(group) = &e.error_group {
+                    evidence.push(format!("eCom errorGroup {}", quote(group)).into());
+                }
+                if let Some(message) = &e.error_message {
+                    evidence.push(format!("eCom errorMessage: {}", quote(message)).into());
+                }
+            }
+        }
+        ErrorBody::Gateway(g) => {
+            evidence.push(format!("gateway message: {}", quote(&g.message)).into());
+        }
+        ErrorBody::OAuth(o) => {
+            evidence.push(format!("OAuth error {}", quote(&o.error)).into());
+            if let Some(d) = &o.error_description {
+                evidence.push(format!("error_description: {}", quote(d)).into());
+            }
+        }
+        ErrorBody::Json(t) => evidence.push(format!("JSON body: {}", quote(t)).into()),
+        ErrorBody::Html(t) => evidence.push(format!("HTML body: {}", quote(t)).into()),
+        ErrorBody::Text(t) => evidence.push(format!("message: {}", quote(t)).into()),
+        ErrorBody::Binary { len } => {
+            evidence.push(format!("a body of {len} bytes that is not text").into());
+        }
+        ErrorBody::Empty => evidence.push("empty body".into()),
+    }
+}
+
+/// Cuts a piece of body text for evidence, on one line.
+fn quote(s: &str) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let one_line = one_line.trim();
+    if one_line.len() <= QUOTE_CAP {
+        return one_line.to_owned();
+    }
+    let mut end = QUOTE_CAP;
+    while !one_line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &one_line[..end])
+}
+
+/// The body's words: lowercase, every run of non-alphanumerics one space, padded
+/// with a space at both ends so that `" url "` matches the whole word only.
+struct Normalized(String);
+
+impl Normalized {
+    fn of(body: &ErrorBody) -> Normalized {
+        let mut raw = String::new();
+        let mut push = |s: &str| {
+            raw.push(' ');
+            raw.push_str(s);
+        };
+        match body {
+            ErrorBody::Problem(p) => {
+                for s in [&p.title, &p.detail].into_iter().flatten() {
+                    push(s);
+                }
+                for d in &p.extra_details {
+                    push(&d.name);
+                    push(&d.reason);
+                }
+            }
+            ErrorBody::Ecom(errors) => {
+                for e in errors {
+                    for s in [&e.error_message, &e.error_code].into_iter().flatten() {
+                        push(s);
+                    }
+                }
+            }
+            ErrorBody::Gateway(g) => push(&g.message),
+            ErrorBody::OAuth(o) => {
+                push(&o.error);
+                if let Some(d) = &o.error_description {
+                    push(d);
+                }
+            }
+            ErrorBody::Json(t) | ErrorBody::Html(t) | ErrorBody::Text(t) => push(t),
+            ErrorBody::Binary { .. } | ErrorBody::Empty => {}
+        }
+        let mut out = String::with_capacity(raw.len() + 2);
+        out.push(' ');
+        for c in raw.chars() {
+            if c.is_alphanumeric() {
+                out.extend(c.to_lowercase());
+            } else if !out.ends_with(' ') {
+                out.push(' ');
+            }
+        }
+        if !out.ends_with(' ') {
+            out.push(' ');
+        }
+        Normalized(out)
+    }
+
+    fn find(&self, needles: &[&'static str]) -> Option<&'static str> {
+        needles.iter().copied().find(|n| self.0.contains(n))
+    }
+
+    fn has_any(&self, needles: &[&'static str]) -> bool {
+        self.find(needles).is_some()
+    }
+}
+
+/// A wording rule: every group must match (any needle of it), written in the
+/// normalized form (lowercase words separated by single spaces).
+struct Rule {
+    cause: Cause,
+    all: &'static [&'static [&'static str]],
+    /// Only for these statuses, when not empty.
+    statuses: &'static [u16],
+}
+
+impl Rule {
+    fn matches(&self, status: u16, text: &Normalized) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&status))
+            && self.all.iter().all(|group| text.has_any(group))
+    }
+
+    fn evidence(&self, text: &Normalized) -> String {
+        let words: Vec<String> = self
+            .all
+            .iter()
+            .filter_map(|group| text.find(group))
+            .map(|n| format!("\"{}\"", n.trim()))
+            .collect();
+        format!("the message mentions {}", words.join(" and "))
+    }
+}
+
+const fn rule(cause: Cause, all: &'static [&'static [&'static str]]) -> Rule {
+    Rule {
+        cause,
+        all,
+        statuses: &[],
+    }
+}
+
+const IDEMPOTENCY: &[&str] = &["idempotency", "idempotent"];
+const MSN: &[&str] = &["merchant serial number", " msn "];
+
+/// The wording rules, most specific first.
+static WORDING: &[Rule] = &[
+    rule(
+        Cause::MissingIdempotencyKey,
+        &[IDEMPOTENCY, &["required", "missing", "must be provided"]],
+    ),
+    rule(
+        Cause::IdempotencyConflict,
+        &[&[
+            "idempotency",
+            "idempotent",
+            "already exists",
+            "already been used",
+            "already used",
+            "unique constraint",
+        ]],
+    ),
+    rule(Cause::InvalidSubscriptionKey, &[&["invalid subscr"]]),
+    rule(Cause::MissingSubscriptionKey, &[&["missing subscr"]]),
+    rule(
+        Cause::InvalidSubscriptionKey,
+        &[
+            &["subscription key"],
+            &["invalid", "not valid", "wrong", "unknown"],
+        ],
+    ),
+    rule(
+        Cause::MissingSubscriptionKey,
+        &[
+            &["subscription key"],
+            &["missing", "required", "include", "no subscription key"],
+        ],
+    ),
+    rule(
+        Cause::SubscriptionNotFound,
+        &[&[
+            "subscription not f",
+            "subscription was not f",
+            "no subscription f",
+        ]],
+    ),
+    rule(
+        Cause::MerchantNotAllowedForEcommerce,
+        &[&["not allowed for ecom", "not allowed for e com"]],
+    ),
+    rule(
+        Cause::RateLimited,
+        &[&["rate limit", "too many requests", "call volume quota"]],
+    ),
+    rule(
+        Cause::PartnerMsnNotConnected,
+        &[
+            &["not connected"],
+            &["partner", " msn ", "sales unit", "merchant"],
+        ],
+    ),
+    rule(
+        Cause::PartnerMissingMsnHeader,
+        &[
+            MSN,
+            &["required", "missing", "must be provided", "not provided"],
+        ],
+    ),
+    rule(
+        Cause::UserUnknown,
+        &[&[
+            "customer not found",
+            "user not found",
+            "user unknown",
+            "unknown user",
+            "user not registered",
+            "not registered with",
+            "not a vipps",
+            "does not belong to a vipps",
+            "cannot pay businesses",
+            "can not pay to companies",
+            "cannot pay to companies",
+        ]],
+    ),
+    rule(
+        Cause::TestUserNotReady,
+        &[&[
+            "test app",
+            "testapp",
+            "15 years",
+            "15 år",
+            "test user",
+            "real user",
+        ]],
+    ),
+    rule(
+        Cause::CaptureBeforeReservation,
+        &[
+            &["captur"],
+            &[
+                "before reservation",
+                "not reserved",
+                "not yet reserved",
+                "before the user",
+            ],
+        ],
+    ),
+    rule(
+        Cause::RefundExceedsCaptured,
+        &[
+            &["refund"],
+            &[
+                "more than",
+                "exceed",
+                "too large",
+                "too hi",
+                "not enough",
+                "larger than",
+                "higher than",
+            ],
+        ],
+    ),
+    rule(
+        Cause::CaptureExceedsReserved,
+        &[
+            &["captur"],
+            &[
+                "too hi",
+                "exceed",
+                "higher than",
+                "more than",
+                "larger than",
+                "too large",
+            ],
+        ],
+    ),
+    rule(
+        Cause::AmountTooSmall,
+        &[&[
+            "too small",
+            "too low",
+            "below the minimum",
+            "below minimum",
+            "minimum amount",
+            "less than the minimum",
+        ]],
+    ),
+    rule(Cause::InvalidCurrency, &[&["currenc"]]),
+    rule(
+        Cause::InvalidAmount,
+        &[
+            &[" amount"],
+            &[
+                "invalid",
+                "integer",
+                "decimal",
+                "minor unit",
+                "not valid",
+                "must be",
+            ],
+        ],
+    ),
+    rule(
+        Cause::ReferenceNotFound,
+        &[&["reference not f", "order not f", "payment not f"]],
+    ),
+    rule(
+        Cause::ReferenceNotFound,
+        &[
+            &[" reference ", " order id ", " orderid "],
+            &["not found", "does not exist", "doesn t exist", "unknown"],
+        ],
+    ),
+    rule(
+        Cause::ConcurrentOperation,
+        &[&[
+            "order processing",
+            "concurrent",
+            "being processed",
+            "already processing",
+            " locked",
+        ]],
+    ),
+    rule(
+        Cause::InvalidPaymentState,
+        &[&[
+            "already captured",
+            "already cancelled",
+            "already canceled",
+            "already refunded",
+            "already reserved",
+            "already processed",
+            "cannot cancel",
+            "can t cancel",
+            "cannot be cancelled",
+            "cannot be canceled",
+            "cannot be captured",
+            "cannot be refunded",
+            "period expired",
+            "period has expired",
+            "not in valid state",
+            "invalid state",
+            "cancelled order",
+            "canceled order",
+            "must capture full",
+            "refund before",
+            "refund for reserved",
+            "cannot capture a cancelled",
+            "can t capture cancelled",
+        ]],
+    ),
+    rule(
+        Cause::InvalidPhoneNumber,
+        &[&["phone", "msisdn", "mobile number", "mobilenumber"]],
+    ),
+    rule(
+        Cause::InvalidUrl,
+        &[&[
+            " url ",
+            " urls ",
+            " uri ",
+            "returnurl",
+            "callbackurl",
+            "callbackprefix",
+            "callback prefix",
+            "fallback",
+            "redirecturl",
+        ]],
+    ),
+    rule(Cause::AccessTokenExpired, &[&[" token "], &["expired"]]),
+    rule(
+        Cause::InvalidAccessToken,
+        &[&[" token "], &["invalid", "malformed", "not valid"]],
+    ),
+    rule(
+        Cause::InvalidClientCredentials,
+        &[&[
+            "invalid client",
+            "unauthorized client",
+            "client secret",
+            "client authentication",
+            "aadsts7000215",
+            "aadsts700016",
+        ]],
+    ),
+    rule(
+        Cause::NotAllowedForMerchant,
+        &[
+            &["merchant", "sales unit"],
+            &[
+                "not allowed",
+                "not permitted",
+                "not available",
+                "deactivated",
+                "blocked",
+                "not signed",
+                "not verified",
+                "not enabled",
+                "limit",
+            ],
+        ],
+    ),
+    rule(Cause::NotAllowedForMerchant, &[&["not allowed"]]),
+    Rule {
+        cause: Cause::InvalidField,
+        all: &[&[
+            "invalid",
+            "required",
+            "must ",
+            "validation",
+            "missing",
+            "not valid",
+        ]],
+        statuses: &[400, 422],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(api: Api) -> RequestContext {
+        RequestContext {
+            api,
+            ..Default::default()
+        }
+    }
+
+    fn run(api: Api, status: u16, body: &str) -> Diagnosis {
+        classify(
+            &ctx(api),
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn every_epayment_code_maps() {
+        for code in [
+            4010, 4020, 4040, 4050, 4060, 4070, 4080, 4090, 4100, 4110, 4120, 4130, 4140, 4150,
+            5010, 5020, 5030, 5040, 5050, 5060, 5070, 5080, 5090, 5100, 6010, 6020, 6030, 6040,
+            6050, 6060, 6070, 6080, 6090, 6100, 6110, 6120, 6130, 6140, 6150, 6160, 6170, 6180,
+            6190, 6200, 6210, 6220, 6230, 7010, 10010, 10020, 10030, 10040, 10050, 10060, 10070,
+        ] {
+            let cause = epayment_code(code, StatusCode::BAD_REQUEST);
+            assert!(cause.is_some(), "{code}");
+            assert_ne!(cause, Some(Cause::Unknown), "{code}");
+        }
+        assert_eq!(
+            epayment_code(3010, StatusCode::INTERNAL_SERVER_ERROR),
+            Some(Cause::ServerError)
+        );
+        assert_eq!(
+            epayment_code(3010, StatusCode::BAD_REQUEST),
+            Some(Cause::InvalidField)
+        );
+        assert_eq!(
+            epayment_code(6170, StatusCode::BAD_REQUEST),
+            Some(Cause::InvalidPaymentState)
+        );
+        assert_eq!(epayment_code(9999, StatusCode::BAD_REQUEST), None);
+    }
+
+    #[test]
+    fn evidence_names_code_and_status() {
+        let d = run(
+            Api::EPayment,
+            400,
+            r#"{"title":"x","extraDetails":[{"name":"ErrorCode","reason":"6090"}]}"#,
+        );
+        assert_eq!(d.cause(), Cause::CaptureExceedsReserved);
+        assert_eq!(d.evidence()[0], "status 400");
+        assert!(d.evidence().iter().any(|e| e == "ePayment ErrorCode 6090"));
+        assert!(matches!(d.body(), Some(ErrorBody::Problem(_))));
+    }
+
+    #[test]
+    fn partner_403_depends_on_msn() {
+        let body = r#"{"type":"https://httpstatuses.io/403","title":"Forbidden","status":403}"#;
+        assert_eq!(run(Api::EPayment, 403, body).cause(), Cause::Forbidden);
+        let missing = r#"{"title":"Forbidden","status":403,"detail":"The Merchant-Serial-Number header is required when using partner keys."}"#;
+        assert_eq!(
+            run(Api::EPayment, 403, missing).cause(),
+            Cause::PartnerMissingMsnHeader
+        );
+        let partner = "Forbidden: partner keys";
+        assert_eq!(
+            run(Api::EPayment, 403, partner).cause(),
+            Cause::PartnerMissingMsnHeader
+        );
+        let mut with_msn = ctx(Api::EPayment);
+        with_msn.msn = Some("123456".parse().unwrap());
+        let d = classify(
+            &with_msn,
+            StatusCode::FORBIDDEN,
+            &HeaderMap::new(),
+            partner.as_bytes(),
+        );
+        assert_eq!(d.cause(), Cause::PartnerMsnNotConnected);
+        assert!(d.evidence().iter().any(|e| e.contains("123456")));
+    }
+
+    #[test]
+    fn field_names() {
+        assert_eq!(
+            field_cause("customer.phoneNumber"),
+            Cause::InvalidPhoneNumber
+        );
+        assert_eq!(field_cause("amount.value"), Cause::InvalidAmount);
+        assert_eq!(field_cause("Amount.Currency"), Cause::InvalidCurrency);
+        assert_eq!(field_cause("merchantInfo.fallBack"), Cause::InvalidUrl);
+        assert_eq!(field_cause("returnUrl"), Cause::InvalidUrl);
+        assert_eq!(field_cause("reference"), Cause::InvalidField);
+        assert_eq!(field_cause(""), Cause::InvalidField);
+    }
+}

@@ -1,0 +1,390 @@
+//! [`DiagnoseLayer`] / [`Diagnose`]: error responses become [`VippsError`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, BytesMut};
+use http::{HeaderMap, Request, Response, StatusCode, response::Parts};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{BODY_CAP, classify};
+use crate::context::RequestContext;
+use crate::error::{BoxError, ErrorResponse, VippsError};
+use crate::{Hosts, Keyring};
+
+/// A layer that turns every response with status ≥ 400 into
+/// `Err(`[`VippsError`]`)` with a [`Diagnosis`](crate::Diagnosis), and any error of
+/// the inner service into a [`VippsError`] (cause `Transport`, or the cause of a
+/// `VippsError` from a deeper layer). Successful responses pass through untouched
+/// and unbuffered.
+///
+/// Before calling the inner service it records the request's
+/// [`RequestContext`] (API, operation, MSN, environment, idempotency key), kept in
+/// every error. Error bodies are read up to [`BODY_CAP`] (64 KiB) and kept.
+///
+/// ```no_run
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_vipps::{DiagnoseLayer, VippsError};
+///
+/// # async fn run<S>(hyper_client: S) -> Result<(), VippsError>
+/// # where
+/// #     S: tower::Service<http::Request<Full<Bytes>>, Response = http::Response<Full<Bytes>>>,
+/// #     S::Error: Into<tower::BoxError>,
+/// # {
+/// let client = ServiceBuilder::new()
+///     .layer(DiagnoseLayer::new())
+///     .service(hyper_client);
+/// let request = http::Request::get("https://apitest.vipps.no/epayment/v1/payments/order-123456")
+///     .header("Merchant-Serial-Number", "123456")
+///     .body(Full::new(Bytes::new()))
+///     .unwrap();
+/// match client.oneshot(request).await {
+///     Ok(response) => println!("{}", response.status()),
+///     Err(err) => {
+///         eprintln!("{err}");
+///         eprintln!("{}", err.diagnosis().report());
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct DiagnoseLayer {
+    config: Config,
+}
+
+#[derive(Clone)]
+struct Config {
+    hosts: Arc<Hosts>,
+    body_cap: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            hosts: Arc::new(Hosts::default()),
+            body_cap: BODY_CAP,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("hosts", &self.hosts)
+            .field("body_cap", &self.body_cap)
+            .finish()
+    }
+}
+
+impl DiagnoseLayer {
+    /// A layer that knows the official hosts and keeps up to [`BODY_CAP`] bytes of
+    /// an error body.
+    pub fn new() -> Self {
+        DiagnoseLayer::default()
+    }
+
+    /// Uses this host table to tell a request's environment (for emulators and
+    /// proxies).
+    pub fn hosts(mut self, hosts: Hosts) -> Self {
+        self.config.hosts = Arc::new(hosts);
+        self
+    }
+
+    /// Uses the host table of a keyring.
+    pub fn keyring(self, keyring: &Keyring) -> Self {
+        self.hosts(keyring.hosts().clone())
+    }
+
+    /// Keeps at most `cap` bytes of an error body (never more than [`BODY_CAP`]).
+    pub fn body_cap(mut self, cap: usize) -> Self {
+        self.config.body_cap = cap.min(BODY_CAP);
+        self
+    }
+}
+
+impl<S> Layer<S> for DiagnoseLayer {
+    type Service = Diagnose<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Diagnose {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`DiagnoseLayer`].
+#[derive(Clone, Debug)]
+pub struct Diagnose<S> {
+    inner: S,
+    config: Config,
+}
+
+impl<S> Diagnose<S> {
+    /// Wraps a service with the defaults of [`DiagnoseLayer::new`].
+    pub fn new(inner: S) -> Self {
+        DiagnoseLayer::new().layer(inner)
+    }
+
+    /// A [`DiagnoseLayer`].
+    pub fn layer() -> DiagnoseLayer {
+        DiagnoseLayer::new()
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for Diagnose<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+    ResBody: Body,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<ResBody>;
+    type Error = VippsError;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| VippsError::from_boxed(e.into()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let context = RequestContext::of(&request, &self.config.hosts);
+        // The inner service is called here, synchronously: the service that was
+        // polled ready is the one that takes the request, and the future owns
+        // no service.
+        let future = self.inner.call(request);
+        ResponseFuture {
+            state: State::Calling { future },
+            context: Some(context),
+            cap: self.config.body_cap,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Diagnose`].
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+        context: Option<RequestContext>,
+        cap: usize,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Calling {
+            #[pin]
+            future: F,
+        },
+        Reading {
+            parts: Option<Parts>,
+            #[pin]
+            body: B,
+            buf: BytesMut,
+        },
+        Done,
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Calling { .. } => "calling",
+            State::Reading { .. } => "reading error body",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("context", &self.context)
+            .finish()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<B>, VippsError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx));
+                    let context = this.context.take().unwrap_or_default();
+                    let response = match result {
+                        Ok(response) => response,
+                        Err(e) => {
+                            this.state.set(State::Done);
+                            let err = VippsError::from_boxed(e.into()).fill_context(&context);
+                            tracing::debug!(
+                                code = err.code(),
+                                api = context.api.as_str(),
+                                operation = context.operation.unwrap_or("-"),
+                                msn = %MsnField(&context),
+                                "the inner service failed",
+                            );
+                            return Poll::Ready(Err(err));
+                        }
+                    };
+                    if response.status().as_u16() < 400 {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Ok(response));
+                    }
+                    *this.context = Some(context);
+                    let (parts, body) = response.into_parts();
+                    this.state.set(State::Reading {
+                        parts: Some(parts),
+                        body,
+                        buf: BytesMut::new(),
+                    });
+                }
+                StateProj::Reading { parts, body, buf } => {
+                    let cap = *this.cap;
+                    let mut body = body;
+                    let (truncated, read_error) = loop {
+                        match ready!(body.as_mut().poll_frame(cx)) {
+                            None => break (false, None),
+                            Some(Err(e)) => break (false, Some(e.into())),
+                            Some(Ok(frame)) => {
+                                let Ok(mut data) = frame.into_data() else {
+                                    continue;
+                                };
+                                let room = cap - buf.len();
+                                let take = room.min(data.remaining());
+                                buf.extend_from_slice(&data.copy_to_bytes(take));
+                                if data.has_remaining() {
+                                    break (true, None);
+                                }
+                            }
+                        }
+                    };
+                    let parts = parts.take().expect("error parts are taken once");
+                    let bytes = std::mem::take(buf).freeze();
+                    let context = this.context.take().unwrap_or_default();
+                    this.state.set(State::Done);
+                    return Poll::Ready(Err(error_response(
+                        parts, bytes, truncated, read_error, context,
+                    )));
+                }
+                StateProj::Done => panic!("ResponseFuture polled after completion"),
+            }
+        }
+    }
+}
+
+fn error_response(
+    parts: Parts,
+    body: bytes::Bytes,
+    truncated: bool,
+    read_error: Option<BoxError>,
+    context: RequestContext,
+) -> VippsError {
+    let status: StatusCode = parts.status;
+    let mut headers: HeaderMap = parts.headers;
+    mark_sensitive(&mut headers);
+    let mut diagnosis = classify(&context, status, &headers, &body);
+    if truncated {
+        diagnosis = diagnosis.with_evidence(format!(
+            "the body was longer than {} bytes and was cut",
+            body.len()
+        ));
+    }
+    if let Some(e) = &read_error {
+        diagnosis = diagnosis.with_evidence(format!(
+            "the body could not be read to its end after {} bytes: {e}",
+            body.len()
+        ));
+    }
+    let code = diagnosis.code();
+    if status.is_server_error() || code == "vipps::unknown" {
+        tracing::warn!(
+            code,
+            status = status.as_u16(),
+            api = context.api.as_str(),
+            operation = context.operation.unwrap_or("-"),
+            msn = %MsnField(&context),
+            "Vipps MobilePay error response",
+        );
+    } else {
+        tracing::debug!(
+            code,
+            status = status.as_u16(),
+            api = context.api.as_str(),
+            operation = context.operation.unwrap_or("-"),
+            msn = %MsnField(&context),
+            "Vipps MobilePay error response",
+        );
+    }
+    let response = ErrorResponse {
+        status,
+        headers,
+        body,
+        truncated,
+    };
+    VippsError::from_response(response, diagnosis).with_context(context)
+}
+
+/// Response headers that could echo a credential are kept, but marked sensitive
+/// so that `Debug` of the error does not show them.
+fn mark_sensitive(headers: &mut HeaderMap) {
+    const SENSITIVE: &[&str] = &[
+        "authorization",
+        "proxy-authorization",
+        "ocp-apim-subscription-key",
+        "client_secret",
+        "client-secret",
+        "set-cookie",
+        "cookie",
+    ];
+    for name in SENSITIVE {
+        if let http::header::Entry::Occupied(mut entry) = headers.entry(*name) {
+            for value in entry.iter_mut() {
+                value.set_sensitive(true);
+            }
+        }
+    }
+}
+
+struct MsnField<'a>(&'a RequestContext);
+
+impl fmt::Display for MsnField<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.msn {
+            Some(msn) => write!(f, "{msn}"),
+            None => f.write_str("-"),
+        }
+    }
+}

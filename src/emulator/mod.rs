@@ -1,0 +1,853 @@
+//! An in-process Vipps MobilePay emulator: a real HTTP/1 server on loopback that
+//! answers like the Vipps MobilePay API, failures included (feature `emulator`).
+//!
+//! ```
+//! use http::Request;
+//! use http_body_util::{BodyExt, Full};
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower_vipps::Environment;
+//! use tower_vipps::emulator::{self, Emulator, Endpoint};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let emulator = Emulator::start().await?;
+//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+//! let keys = emulator::TEST_MERCHANT;
+//!
+//! // An access token, as from https://apitest.vipps.no/accesstoken/get.
+//! let request = Request::post(format!("{}/accesstoken/get", emulator.base_url(Environment::Test)))
+//!     .header("client_id", keys.client_id())
+//!     .header("client_secret", keys.client_secret())
+//!     .header("Ocp-Apim-Subscription-Key", keys.subscription_key())
+//!     .header("Merchant-Serial-Number", emulator::TEST_MSN)
+//!     .body(Full::default())?;
+//! let response = client.request(request).await?;
+//! assert_eq!(response.status(), 200);
+//! let body = response.into_body().collect().await?.to_bytes();
+//! let token: serde_json::Value = serde_json::from_slice(&body)?;
+//! assert_eq!(token["expires_in"], "3600");
+//!
+//! // Test keys on the production listener fail like the real thing.
+//! let request = Request::post(format!("{}/accesstoken/get", emulator.base_url(Environment::Production)))
+//!     .header("client_id", keys.client_id())
+//!     .header("client_secret", keys.client_secret())
+//!     .header("Ocp-Apim-Subscription-Key", keys.subscription_key())
+//!     .body(Full::default())?;
+//! assert_eq!(client.request(request).await?.status(), 401);
+//!
+//! assert_eq!(emulator.count(Endpoint::AccessToken), 2);
+//! emulator.shutdown().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # What it does
+//!
+//! [`Emulator::start`] binds two listeners on `127.0.0.1` with ephemeral ports, one
+//! per [`Environment`]; [`Emulator::hosts`] registers them as custom hosts so the
+//! middleware knows which is which. Keys of one environment fail on the other's
+//! listener, as they do on `apitest.vipps.no` and `api.vipps.no`.
+//!
+//! | request | answers |
+//! | --- | --- |
+//! | `POST /accesstoken/get` | a JWT-shaped token (numbers as strings, like the real API) |
+//! | `POST /epayment/v1/payments` | `201` `{"redirectUrl", "reference"}` |
+//! | `GET /epayment/v1/payments/{reference}` | the payment, with its `aggregate` |
+//! | `GET /epayment/v1/payments/{reference}/events` | the event log |
+//! | `POST /epayment/v1/payments/{reference}/capture`, `/refund`, `/cancel` | the modified payment |
+//! | `POST /epayment/v1/test/payments/{reference}/approve` | the user accepts a `CREATED` payment |
+//! | anything else | `404` `{"statusCode": 404, "message": "Resource not found"}` |
+//!
+//! Every API call is checked in the gateway's order, and each failure answers with
+//! the status, content type and body of the real API:
+//!
+//! 1. No `Ocp-Apim-Subscription-Key`: `401` `application/json`, "Access denied due
+//!    to missing subscription key…". An unknown key, or one of the other
+//!    environment: `401`, "Access denied due to invalid subscription key…". A key
+//!    without an ePayment subscription ([`TEST_UNSUBSCRIBED`]): `401`
+//!    "Subscription not found.".
+//! 2. `Authorization` missing, not exactly `Bearer <token>`, not minted here,
+//!    expired, or minted for another MSN, subscription key or environment: `401`
+//!    `text/plain` `Something went wrong, please try again later`.
+//! 3. Partner keys without `Merchant-Serial-Number`, or with an MSN not connected to
+//!    the partner: `403` `application/problem+json`, title `Forbidden`.
+//! 4. A Login-only sales unit calling ePayment: `403` `text/plain`
+//!    `Merchant Not Allowed for Ecommerce Payment`.
+//! 5. The ePayment rules: `Idempotency-Key` required on every POST (the same key and
+//!    body replay the first answer; another body is `409`, code 4020), amounts
+//!    (4040, 6010 below 100), currency NOK only (5040), phone numbers (4070),
+//!    `returnUrl` (4090; `https://`, or `http://localhost` in test), reference format,
+//!    reference taken (4150), unknown reference for this MSN (`404`, 5090),
+//!    capture before authorization (6080), capture above authorized minus captured
+//!    (6090), refund above captured minus refunded (6150), cancel after capture
+//!    (6040), and the test users ([`READY_USER`], [`WAITING_USER`],
+//!    [`NOT_LOGGED_IN_USER`] → 10020, [`UNDER_15_USER`] and [`UNKNOWN_USER`] → 7010).
+//!
+//! On the token endpoint, wrong `client_id` or `client_secret` answers `401`
+//! `application/json` `{"error": "invalid_client", …}`. Merchant tokens are bound to
+//! the merchant's MSN. Partner tokens may be fetched with or without
+//! `Merchant-Serial-Number` (if given, it must be connected) and serve every
+//! connected MSN.
+//!
+//! Tokens live 3600 s in test and 86400 s in production (see
+//! [`EmulatorBuilder::token_lifetime`]). The emulator's clock follows tokio's, so a
+//! test with a paused clock can `tokio::time::advance` past a token's expiry; or use
+//! [`Emulator::advance_clock`].
+//!
+//! [`Emulator::faults`] injects failures: a slow token endpoint, `5xx`, `429` with
+//! `Retry-After`, dropped connections. [`Emulator::count`] tells how many requests
+//! reached each [`Endpoint`], refused ones included, so a test can prove that a
+//! request was never sent.
+//!
+//! Request bodies are read up to 64 KiB (`413` beyond). Garbage never panics.
+//!
+//! # Presets
+//!
+//! Fake keys known only to the emulator (each a [`Credentials`] const):
+//!
+//! | const | environment | MSN | what it is |
+//! | --- | --- | --- | --- |
+//! | [`TEST_MERCHANT`] | test | [`TEST_MSN`] `123456` | ePayment, NOK |
+//! | [`TEST_LOGIN_ONLY`] | test | [`TEST_LOGIN_ONLY_MSN`] `123457` | Login API only (`403` on ePayment) |
+//! | [`TEST_UNSUBSCRIBED`] | test | [`TEST_UNSUBSCRIBED_MSN`] `123458` | tokens, but `401` "Subscription not found." |
+//! | [`TEST_PARTNER`] | test | [`TEST_PARTNER_MSNS`] `300000..=300999` | partner keys |
+//! | [`PRODUCTION_MERCHANT`] | production | [`PRODUCTION_MSN`] `654321` | ePayment, NOK |
+//! | [`PRODUCTION_LOGIN_ONLY`] | production | [`PRODUCTION_LOGIN_ONLY_MSN`] `654322` | Login API only |
+//! | [`PRODUCTION_UNSUBSCRIBED`] | production | [`PRODUCTION_UNSUBSCRIBED_MSN`] `654323` | tokens, but `401` "Subscription not found." |
+//! | [`PRODUCTION_PARTNER`] | production | [`PRODUCTION_PARTNER_MSNS`] `400000..=400999` | partner keys |
+//!
+//! Users, by `customer.phoneNumber` (the same in both environments):
+//!
+//! | const | number | a new payment |
+//! | --- | --- | --- |
+//! | [`READY_USER`] | `4791000001` | `AUTHORIZED` at once |
+//! | [`WAITING_USER`] | `4791000002` | `CREATED` until approved ([`Emulator::approve`] or the test API) |
+//! | [`NOT_LOGGED_IN_USER`] | `4791000003` | `400`, code 10020: must log in to the test app, be 15 |
+//! | [`UNDER_15_USER`] | `4791000004` | `400`, code 7010 (Customer not found) |
+//! | [`UNKNOWN_USER`] | `4799999999` (and any other valid number) | `400`, code 7010 |
+//!
+//! A payment without `customer.phoneNumber` (the user types it on the landing page)
+//! stays `CREATED` until approved.
+
+mod bodies;
+mod epayment;
+mod jwt;
+mod presets;
+mod server;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::request::Parts;
+use http::{HeaderMap, Method, StatusCode};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use presets::{
+    ALL_CREDENTIALS, Credentials, NOT_LOGGED_IN_USER, PRODUCTION_LOGIN_ONLY,
+    PRODUCTION_LOGIN_ONLY_MSN, PRODUCTION_MERCHANT, PRODUCTION_MSN, PRODUCTION_PARTNER,
+    PRODUCTION_PARTNER_MSNS, PRODUCTION_UNSUBSCRIBED, PRODUCTION_UNSUBSCRIBED_MSN, READY_USER,
+    Role, TEST_LOGIN_ONLY, TEST_LOGIN_ONLY_MSN, TEST_MERCHANT, TEST_MSN, TEST_PARTNER,
+    TEST_PARTNER_MSNS, TEST_UNSUBSCRIBED, TEST_UNSUBSCRIBED_MSN, UNDER_15_USER, UNKNOWN_USER,
+    WAITING_USER,
+};
+pub use server::REQUEST_BODY_CAP;
+
+use crate::token::{KnownTokens, MintedFor};
+use crate::{Environment, Fingerprint, Hosts, KeyScope, KeySet, Keyring, KeyringBuilder, Msn};
+use server::{KeyEntry, KeyKind};
+
+/// The default token lifetime in the test environment: one hour.
+pub const TEST_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// The default token lifetime in production: 24 hours.
+pub const PRODUCTION_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+
+/// The most requests [`Emulator::requests`] keeps (the oldest are dropped).
+pub const REQUEST_LOG_CAP: usize = 10_000;
+
+/// The endpoints the emulator counts requests for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `POST /accesstoken/get`.
+    AccessToken,
+    /// `POST /epayment/v1/payments`.
+    CreatePayment,
+    /// `GET /epayment/v1/payments/{reference}`.
+    GetPayment,
+    /// `GET /epayment/v1/payments/{reference}/events`.
+    PaymentEvents,
+    /// `POST /epayment/v1/payments/{reference}/capture`.
+    Capture,
+    /// `POST /epayment/v1/payments/{reference}/refund`.
+    Refund,
+    /// `POST /epayment/v1/payments/{reference}/cancel`.
+    Cancel,
+    /// `POST /epayment/v1/test/payments/{reference}/approve` (test only).
+    ForceApprove,
+    /// Any other method or path.
+    Other,
+}
+
+impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 9] = [
+        Endpoint::AccessToken,
+        Endpoint::CreatePayment,
+        Endpoint::GetPayment,
+        Endpoint::PaymentEvents,
+        Endpoint::Capture,
+        Endpoint::Refund,
+        Endpoint::Cancel,
+        Endpoint::ForceApprove,
+        Endpoint::Other,
+    ];
+
+    /// The endpoint of a method and path.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use tower_vipps::emulator::Endpoint;
+    ///
+    /// assert_eq!(Endpoint::of(&Method::POST, "/epayment/v1/payments/abc-12345/capture"), Endpoint::Capture);
+    /// assert_eq!(Endpoint::of(&Method::GET, "/accesstoken/get"), Endpoint::Other);
+    /// ```
+    pub fn of(method: &Method, path: &str) -> Endpoint {
+        let segments: Vec<&str> = path.split('/').skip(1).collect();
+        match (method.as_str(), segments.as_slice()) {
+            ("POST", ["accesstoken", "get"]) => Endpoint::AccessToken,
+            ("POST", ["epayment", "v1", "payments"]) => Endpoint::CreatePayment,
+            ("GET", ["epayment", "v1", "payments", r]) if !r.is_empty() => Endpoint::GetPayment,
+            ("GET", ["epayment", "v1", "payments", r, "events"]) if !r.is_empty() => {
+                Endpoint::PaymentEvents
+            }
+            ("POST", ["epayment", "v1", "payments", r, op]) if !r.is_empty() => match *op {
+                "capture" => Endpoint::Capture,
+                "refund" => Endpoint::Refund,
+                "cancel" => Endpoint::Cancel,
+                _ => Endpoint::Other,
+            },
+            ("POST", ["epayment", "v1", "test", "payments", r, "approve"]) if !r.is_empty() => {
+                Endpoint::ForceApprove
+            }
+            _ => Endpoint::Other,
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Requests seen per [`Endpoint`], refused ones included.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts([usize; Endpoint::ALL.len()]);
+
+impl Counts {
+    /// The requests seen for one endpoint.
+    pub fn get(&self, endpoint: Endpoint) -> usize {
+        self.0[endpoint.index()]
+    }
+
+    /// All requests seen.
+    pub fn total(&self) -> usize {
+        self.0.iter().sum()
+    }
+
+    /// The requests seen for every endpoint but the token endpoint.
+    pub fn api_calls(&self) -> usize {
+        self.total() - self.get(Endpoint::AccessToken)
+    }
+}
+
+impl fmt::Debug for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                Endpoint::ALL
+                    .iter()
+                    .map(|e| (e, self.get(*e)))
+                    .filter(|(_, n)| *n > 0),
+            )
+            .finish()
+    }
+}
+
+/// One request the emulator saw. The values of `Authorization`,
+/// `Ocp-Apim-Subscription-Key` and `client_secret` are marked sensitive, so
+/// `Debug` does not show them.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SeenRequest {
+    /// The listener it reached.
+    pub environment: Environment,
+    /// Its endpoint.
+    pub endpoint: Endpoint,
+    /// The method.
+    pub method: Method,
+    /// The path and query.
+    pub path: String,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The status answered; `None` when the connection was dropped.
+    pub status: Option<StatusCode>,
+}
+
+impl SeenRequest {
+    fn new(
+        environment: Environment,
+        endpoint: Endpoint,
+        parts: &Parts,
+        status: Option<StatusCode>,
+    ) -> Self {
+        SeenRequest {
+            environment,
+            endpoint,
+            method: parts.method.clone(),
+            path: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            headers: server::redact(&parts.headers),
+            status,
+        }
+    }
+}
+
+/// A failure to inject; see [`Faults`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// `500` `application/problem+json`, "Internal error" (code 3010).
+    InternalError,
+    /// `502` `text/html`, the gateway's HTML page.
+    BadGateway,
+    /// `429` with the gateway's JSON and `Retry-After` (whole seconds).
+    TooManyRequests {
+        /// The `Retry-After` delay.
+        retry_after: Duration,
+    },
+    /// The connection is closed without an answer, after the request was read.
+    DropConnection,
+}
+
+#[derive(Default)]
+struct FaultState {
+    queues: HashMap<Endpoint, VecDeque<Fault>>,
+    token_delay: Duration,
+    drop_connections: usize,
+}
+
+/// A handle to inject failures into a running [`Emulator`]. Cheap to clone; every
+/// fault is used once, in order, by the next requests to its endpoint. Requests
+/// answered by a fault are counted like any other.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use tower_vipps::emulator::{Emulator, Endpoint};
+///
+/// let emulator = Emulator::start().await?;
+/// let faults = emulator.faults();
+/// faults.rate_limit_next(Endpoint::CreatePayment, 1, Duration::from_secs(2));
+/// faults.fail_next(Endpoint::Capture, 2);
+/// faults.drop_next(Endpoint::AccessToken, 1);
+/// faults.token_delay(Duration::from_millis(50));
+/// assert_eq!(faults.pending(Endpoint::Capture), 2);
+/// faults.clear();
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Faults {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Faults").finish_non_exhaustive()
+    }
+}
+
+impl Faults {
+    fn with<R>(&self, f: impl FnOnce(&mut FaultState) -> R) -> R {
+        let mut state = self
+            .shared
+            .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut state)
+    }
+
+    /// Answers the next `times` requests to `endpoint` with `fault`, after the ones
+    /// already queued.
+    pub fn inject(&self, endpoint: Endpoint, fault: Fault, times: usize) -> &Self {
+        self.with(|s| {
+            s.queues
+                .entry(endpoint)
+                .or_default()
+                .extend(std::iter::repeat_n(fault, times));
+        });
+        self
+    }
+
+    /// The next `times` requests to `endpoint` answer `500` problem details
+    /// ("Internal error", code 3010).
+    pub fn fail_next(&self, endpoint: Endpoint, times: usize) -> &Self {
+        self.inject(endpoint, Fault::InternalError, times)
+    }
+
+    /// The next `times` requests to `endpoint` answer the gateway's `502` HTML page.
+    pub fn bad_gateway_next(&self, endpoint: Endpoint, times: usize) -> &Self {
+        self.inject(endpoint, Fault::BadGateway, times)
+    }
+
+    /// The next `times` requests to `endpoint` answer `429` with `Retry-After`
+    /// (rounded down to whole seconds).
+    pub fn rate_limit_next(
+        &self,
+        endpoint: Endpoint,
+        times: usize,
+        retry_after: Duration,
+    ) -> &Self {
+        self.inject(endpoint, Fault::TooManyRequests { retry_after }, times)
+    }
+
+    /// The next `times` requests to `endpoint` are read, counted, and their
+    /// connection closed without an answer.
+    pub fn drop_next(&self, endpoint: Endpoint, times: usize) -> &Self {
+        self.inject(endpoint, Fault::DropConnection, times)
+    }
+
+    /// The next `times` connections, on either listener, are closed as soon as they
+    /// are accepted, before any request is read (nothing is counted).
+    pub fn drop_connections(&self, times: usize) -> &Self {
+        self.with(|s| s.drop_connections += times);
+        self
+    }
+
+    /// Every token request waits this long before it is answered (zero: no delay).
+    pub fn token_delay(&self, delay: Duration) -> &Self {
+        self.with(|s| s.token_delay = delay);
+        self
+    }
+
+    /// The lifetime of the tokens minted from now on in `environment` (whole
+    /// seconds, at least one).
+    pub fn token_lifetime(&self, environment: Environment, lifetime: Duration) -> &Self {
+        self.shared.lifetimes[env_index(environment)]
+            .store(lifetime.as_secs().max(1), Ordering::Relaxed);
+        self
+    }
+
+    /// The faults still queued for `endpoint`.
+    pub fn pending(&self, endpoint: Endpoint) -> usize {
+        self.with(|s| s.queues.get(&endpoint).map_or(0, VecDeque::len))
+    }
+
+    /// Removes every queued fault, connection drop and token delay.
+    pub fn clear(&self) -> &Self {
+        self.with(|s| *s = FaultState::default());
+        self
+    }
+}
+
+/// State shared by the listeners, the connections and the handles.
+struct Shared {
+    keys: HashMap<String, KeyEntry>,
+    signing_key: [u8; 32],
+    lifetimes: [AtomicU64; 2],
+    clock_origin: (tokio::time::Instant, u64),
+    clock_offset: AtomicI64,
+    counts: [AtomicUsize; Endpoint::ALL.len()],
+    faults: Mutex<FaultState>,
+    payments: Mutex<epayment::Payments>,
+    log: Mutex<VecDeque<SeenRequest>>,
+    stop: watch::Receiver<bool>,
+    base_urls: [String; 2],
+}
+
+impl Shared {
+    /// Epoch seconds, following tokio's clock (so a paused test clock can expire
+    /// tokens) plus [`Emulator::advance_clock`].
+    fn now(&self) -> u64 {
+        let (instant, epoch) = self.clock_origin;
+        let elapsed = tokio::time::Instant::now()
+            .saturating_duration_since(instant)
+            .as_secs();
+        let offset = self.clock_offset.load(Ordering::Relaxed);
+        (epoch + elapsed).saturating_add_signed(offset)
+    }
+
+    fn take_fault(&self, endpoint: Endpoint) -> Option<Fault> {
+        let mut faults = self.faults.lock().ok()?;
+        faults.queues.get_mut(&endpoint)?.pop_front()
+    }
+
+    fn take_connection_drop(&self) -> bool {
+        let Ok(mut faults) = self.faults.lock() else {
+            return false;
+        };
+        if faults.drop_connections > 0 {
+            faults.drop_connections -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn record(&self, seen: SeenRequest) {
+        if let Ok(mut log) = self.log.lock() {
+            if log.len() >= REQUEST_LOG_CAP {
+                log.pop_front();
+            }
+            log.push_back(seen);
+        }
+    }
+}
+
+fn env_index(environment: Environment) -> usize {
+    match environment {
+        Environment::Test => 0,
+        Environment::Production => 1,
+    }
+}
+
+/// Configures an [`Emulator`]; see [`Emulator::builder`].
+#[derive(Debug)]
+pub struct EmulatorBuilder {
+    lifetimes: [Duration; 2],
+    token_delay: Duration,
+    extra: Vec<(KeySet, bool)>,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        EmulatorBuilder {
+            lifetimes: [TEST_TOKEN_LIFETIME, PRODUCTION_TOKEN_LIFETIME],
+            token_delay: Duration::ZERO,
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// The lifetime of tokens in `environment` (default 3600 s in test, 86400 s in
+    /// production); whole seconds, at least one.
+    pub fn token_lifetime(mut self, environment: Environment, lifetime: Duration) -> Self {
+        self.lifetimes[env_index(environment)] = lifetime;
+        self
+    }
+
+    /// Every token request waits this long before it is answered.
+    pub fn token_delay(mut self, delay: Duration) -> Self {
+        self.token_delay = delay;
+        self
+    }
+
+    /// Registers more keys, besides the presets: merchant keys of a sales unit with
+    /// the ePayment API (NOK), or partner keys (connected to the MSNs they list, or to
+    /// every MSN when they list none).
+    pub fn key_set(mut self, keys: KeySet) -> Self {
+        self.extra.push((keys, true));
+        self
+    }
+
+    /// Registers the merchant keys of a sales unit that only has the Login API.
+    pub fn login_only(mut self, keys: KeySet) -> Self {
+        self.extra.push((keys, false));
+        self
+    }
+
+    /// Binds the two listeners and starts serving. Call from within a tokio runtime.
+    pub async fn start(self) -> io::Result<Emulator> {
+        let test = TcpListener::bind("127.0.0.1:0").await?;
+        let production = TcpListener::bind("127.0.0.1:0").await?;
+        let addrs = [test.local_addr()?, production.local_addr()?];
+        let mut keys = HashMap::new();
+        for preset in ALL_CREDENTIALS {
+            let kind = match preset.role() {
+                Role::Partner => KeyKind::Partner {
+                    connected: Some(Arc::new(preset.connected_msns().collect())),
+                },
+                role => KeyKind::Merchant {
+                    msn: preset.msn().expect("merchant presets have an MSN"),
+                    ecommerce: role != Role::LoginOnly,
+                },
+            };
+            keys.insert(
+                preset.subscription_key().to_owned(),
+                KeyEntry {
+                    environment: preset.environment(),
+                    client_id: preset.client_id().to_owned(),
+                    client_secret: preset.client_secret().to_owned(),
+                    subscription_key: preset.subscription_key().to_owned(),
+                    kind,
+                    subscribed: preset.role() != Role::Unsubscribed,
+                },
+            );
+        }
+        for (set, ecommerce) in self.extra {
+            let kind = match set.scope() {
+                KeyScope::Merchant(msn) => KeyKind::Merchant {
+                    msn: *msn,
+                    ecommerce,
+                },
+                KeyScope::Partner { connected } => KeyKind::Partner {
+                    connected: connected.clone(),
+                },
+            };
+            keys.insert(
+                set.subscription_key().expose().to_owned(),
+                KeyEntry {
+                    environment: set.environment(),
+                    client_id: set.client_id().to_owned(),
+                    client_secret: set.client_secret().expose().to_owned(),
+                    subscription_key: set.subscription_key().expose().to_owned(),
+                    kind,
+                    subscribed: true,
+                },
+            );
+        }
+        let mut signing_key = [0u8; 32];
+        signing_key.fill_with(|| fastrand::u8(..));
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            keys,
+            signing_key,
+            lifetimes: self.lifetimes.map(|d| AtomicU64::new(d.as_secs().max(1))),
+            clock_origin: (tokio::time::Instant::now(), epoch),
+            clock_offset: AtomicI64::new(0),
+            counts: Default::default(),
+            faults: Mutex::new(FaultState {
+                token_delay: self.token_delay,
+                ..FaultState::default()
+            }),
+            payments: Mutex::default(),
+            log: Mutex::default(),
+            stop: stop_rx.clone(),
+            base_urls: addrs.map(|a| format!("http://{a}")),
+        });
+        let tasks = [
+            (test, Environment::Test),
+            (production, Environment::Production),
+        ]
+        .map(|(listener, env)| {
+            tokio::spawn(server::run(listener, env, shared.clone(), stop_rx.clone()))
+        });
+        Ok(Emulator {
+            shared,
+            addrs,
+            stop: stop_tx,
+            tasks,
+        })
+    }
+}
+
+/// A running emulator: two loopback listeners (test and production) that answer
+/// like the Vipps MobilePay API. Dropping it stops both at once; [`Emulator::shutdown`]
+/// stops them gracefully. See the [module docs](self).
+pub struct Emulator {
+    shared: Arc<Shared>,
+    addrs: [SocketAddr; 2],
+    stop: watch::Sender<bool>,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator")
+            .field("test", &self.addrs[0])
+            .field("production", &self.addrs[1])
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Starts an emulator with the defaults; see [`EmulatorBuilder::start`].
+    pub async fn start() -> io::Result<Emulator> {
+        EmulatorBuilder::default().start().await
+    }
+
+    /// A builder, to set token lifetimes, a token delay or more keys.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// The listener's address of an environment.
+    pub fn addr(&self, environment: Environment) -> SocketAddr {
+        self.addrs[env_index(environment)]
+    }
+
+    /// The base URL of an environment, `http://127.0.0.1:PORT`, without a trailing
+    /// slash: use it where the real API has `https://apitest.vipps.no` or
+    /// `https://api.vipps.no`.
+    pub fn base_url(&self, environment: Environment) -> String {
+        self.shared.base_urls[env_index(environment)].clone()
+    }
+
+    /// The official hosts plus the two listeners, each registered for its
+    /// environment.
+    pub fn hosts(&self) -> Hosts {
+        Environment::ALL
+            .into_iter()
+            .fold(Hosts::default(), |hosts, env| {
+                hosts.with(env, &self.addr(env).to_string())
+            })
+    }
+
+    /// A keyring builder with [`Emulator::hosts`], to add your choice of keys.
+    pub fn keyring_builder(&self) -> KeyringBuilder {
+        Keyring::builder().hosts(self.hosts())
+    }
+
+    /// A keyring with every preset key set of both environments (merchant,
+    /// Login-only merchant, partner, unsubscribed; see [`Credentials::key_set`]) and
+    /// [`Emulator::hosts`]. Requests must name their MSN.
+    pub fn keyring(&self) -> Keyring {
+        ALL_CREDENTIALS
+            .iter()
+            .fold(self.keyring_builder(), |builder, c| {
+                builder.key_set(c.key_set())
+            })
+            .build()
+            .expect("the preset keys make a valid keyring")
+    }
+
+    /// The preset merchant keys of an environment ([`TEST_MERCHANT`],
+    /// [`PRODUCTION_MERCHANT`]).
+    pub fn merchant(&self, environment: Environment) -> Credentials {
+        match environment {
+            Environment::Test => TEST_MERCHANT,
+            Environment::Production => PRODUCTION_MERCHANT,
+        }
+    }
+
+    /// The preset keys of a Login-only sales unit ([`TEST_LOGIN_ONLY`],
+    /// [`PRODUCTION_LOGIN_ONLY`]).
+    pub fn login_only(&self, environment: Environment) -> Credentials {
+        match environment {
+            Environment::Test => TEST_LOGIN_ONLY,
+            Environment::Production => PRODUCTION_LOGIN_ONLY,
+        }
+    }
+
+    /// The preset partner keys ([`TEST_PARTNER`], [`PRODUCTION_PARTNER`]).
+    pub fn partner(&self, environment: Environment) -> Credentials {
+        match environment {
+            Environment::Test => TEST_PARTNER,
+            Environment::Production => PRODUCTION_PARTNER,
+        }
+    }
+
+    /// The requests seen for an endpoint, on both listeners, refused ones included.
+    pub fn count(&self, endpoint: Endpoint) -> usize {
+        self.shared.counts[endpoint.index()].load(Ordering::Relaxed)
+    }
+
+    /// The requests seen for every endpoint.
+    pub fn counts(&self) -> Counts {
+        Counts(
+            self.shared
+                .counts
+                .each_ref()
+                .map(|c| c.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// Sets every count to zero and empties the request log.
+    pub fn reset_counts(&self) {
+        for count in &self.shared.counts {
+            count.store(0, Ordering::Relaxed);
+        }
+        if let Ok(mut log) = self.shared.log.lock() {
+            log.clear();
+        }
+    }
+
+    /// The requests seen, oldest first (at most [`REQUEST_LOG_CAP`]).
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.shared
+            .log
+            .lock()
+            .map(|log| log.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The fault injection handle.
+    pub fn faults(&self) -> Faults {
+        Faults {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Moves the emulator's clock forward (tokens expire sooner).
+    pub fn advance_clock(&self, by: Duration) {
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+        self.shared.clock_offset.fetch_add(secs, Ordering::Relaxed);
+    }
+
+    /// The user accepts a `CREATED` payment, as `POST
+    /// /epayment/v1/test/payments/{reference}/approve` does: `true` if it was
+    /// `CREATED` and is now `AUTHORIZED`.
+    pub fn approve(&self, environment: Environment, msn: Msn, reference: &str) -> bool {
+        let now = self.shared.now();
+        self.shared
+            .payments
+            .lock()
+            .ok()
+            .and_then(|mut p| p.approve(environment, msn, reference, now))
+            .unwrap_or(false)
+    }
+
+    /// What a token was minted for, if this emulator minted it (expired or not).
+    pub fn minted_for(&self, token: &str) -> Option<MintedFor> {
+        let claims = jwt::verify(&self.shared.signing_key, token)?;
+        let entry = self
+            .shared
+            .keys
+            .values()
+            .find(|e| jwt::key_fingerprint(&e.subscription_key) == claims.skf)?;
+        Some(MintedFor {
+            environment: claims.environment()?,
+            client_id: claims.client_id.as_str().into(),
+            subscription_key: Fingerprint::of(entry.subscription_key.as_bytes()),
+            msn: claims.msn.and_then(|m| Msn::new(m).ok()),
+            partner: claims.partner,
+        })
+    }
+
+    /// Stops accepting, lets every open connection finish its request, and waits
+    /// for both listeners to close.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in &mut self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl KnownTokens for Emulator {
+    fn minted_for(&self, token: &str) -> Option<MintedFor> {
+        Emulator::minted_for(self, token)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

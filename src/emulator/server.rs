@@ -1,0 +1,447 @@
+//! The HTTP side: listeners, connections, and the gateway checks of each request.
+
+// A refusal is the response itself; it is built once per request, never hot.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::bodies::{self, Body};
+use super::epayment::Call;
+use super::jwt::{self, Claims};
+use super::{Endpoint, Fault, SeenRequest, Shared};
+use crate::headers::{CLIENT_ID, CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY};
+use crate::{Environment, Msn};
+
+/// The most bytes of a request body that are read.
+pub const REQUEST_BODY_CAP: usize = 64 * 1024;
+
+/// How long a shutdown waits for a connection's request in progress.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Which keys a subscription key belongs to.
+#[derive(Clone, Debug)]
+pub(crate) enum KeyKind {
+    Merchant {
+        msn: Msn,
+        ecommerce: bool,
+    },
+    Partner {
+        connected: Option<Arc<HashSet<Msn>>>,
+    },
+}
+
+/// One registered key set.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyEntry {
+    pub environment: Environment,
+    pub client_id: String,
+    pub client_secret: String,
+    pub subscription_key: String,
+    pub kind: KeyKind,
+    /// Whether the subscription key is subscribed to the ePayment API product.
+    pub subscribed: bool,
+}
+
+impl KeyEntry {
+    fn connects(&self, msn: Msn) -> bool {
+        match &self.kind {
+            KeyKind::Merchant { msn: own, .. } => *own == msn,
+            KeyKind::Partner { connected: None } => true,
+            KeyKind::Partner {
+                connected: Some(set),
+            } => set.contains(&msn),
+        }
+    }
+}
+
+/// The error that makes hyper close the connection without answering.
+#[derive(Debug)]
+pub(crate) struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// Resolves once the emulator is stopping (or gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// Accepts connections until `stop` turns true, then shuts every connection down
+/// gracefully and waits for them.
+pub(crate) async fn run(
+    listener: TcpListener,
+    environment: Environment,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // Out of file descriptors or similar: do not spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    continue;
+                };
+                if shared.take_connection_drop() {
+                    drop(stream);
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let mut stop = stop.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let shared = shared.clone();
+                        async move { handle(shared, environment, req).await }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    let mut conn = std::pin::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = stopped(&mut stop) => {
+                            // Let a request in progress finish, within a bound: a
+                            // client that never completes its request cannot hang
+                            // the shutdown.
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+                        }
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    environment: Environment,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Dropped> {
+    let endpoint = Endpoint::of(req.method(), req.uri().path());
+    shared.counts[endpoint.index()].fetch_add(1, Ordering::Relaxed);
+    let (parts, body) = req.into_parts();
+    let result = answer(&shared, environment, endpoint, &parts, body).await;
+    shared.record(SeenRequest::new(
+        environment,
+        endpoint,
+        &parts,
+        result.as_ref().ok().map(|r| r.status()),
+    ));
+    result
+}
+
+enum ReadError {
+    TooLarge,
+    Broken,
+}
+
+async fn read_body(parts: &Parts, body: Incoming) -> Result<Bytes, ReadError> {
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > REQUEST_BODY_CAP as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    match Limited::new(body, REQUEST_BODY_CAP).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ReadError::TooLarge),
+        Err(_) => Err(ReadError::Broken),
+    }
+}
+
+async fn answer(
+    shared: &Arc<Shared>,
+    environment: Environment,
+    endpoint: Endpoint,
+    parts: &Parts,
+    body: Incoming,
+) -> Result<Response<Body>, Dropped> {
+    let body = match read_body(parts, body).await {
+        Ok(body) => body,
+        Err(ReadError::TooLarge) => {
+            let mut res = bodies::respond(413, bodies::JSON, bodies::TOO_LARGE);
+            res.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(res);
+        }
+        Err(ReadError::Broken) => return Err(Dropped),
+    };
+    if endpoint == Endpoint::AccessToken {
+        let delay = shared
+            .faults
+            .lock()
+            .map(|f| f.token_delay)
+            .unwrap_or_default();
+        if !delay.is_zero() {
+            let mut stop = shared.stop.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stopped(&mut stop) => {}
+            }
+        }
+    }
+    let instance = parts
+        .uri
+        .path()
+        .strip_prefix("/epayment")
+        .unwrap_or(parts.uri.path());
+    match shared.take_fault(endpoint) {
+        Some(Fault::DropConnection) => return Err(Dropped),
+        Some(Fault::InternalError) => return Ok(bodies::internal_error(instance)),
+        Some(Fault::BadGateway) => {
+            return Ok(bodies::respond(502, bodies::HTML, bodies::BAD_GATEWAY));
+        }
+        Some(Fault::TooManyRequests { retry_after }) => {
+            return Ok(bodies::rate_limited(retry_after.as_secs()));
+        }
+        None => {}
+    }
+    Ok(route(shared, environment, endpoint, parts, &body))
+}
+
+fn route(
+    shared: &Shared,
+    environment: Environment,
+    endpoint: Endpoint,
+    parts: &Parts,
+    body: &Bytes,
+) -> Response<Body> {
+    match endpoint {
+        Endpoint::Other => bodies::respond(404, bodies::JSON, bodies::NOT_FOUND),
+        Endpoint::AccessToken => access_token(shared, environment, &parts.headers),
+        _ => {
+            let msn = match authenticate(shared, environment, endpoint, parts) {
+                Ok(msn) => msn,
+                Err(res) => return res,
+            };
+            let call = Call {
+                environment,
+                msn,
+                endpoint,
+                path: parts.uri.path(),
+                headers: &parts.headers,
+                body,
+                now: shared.now(),
+                base_url: &shared.base_urls[super::env_index(environment)],
+            };
+            match shared.payments.lock() {
+                Ok(mut payments) => payments.handle(&call),
+                Err(_) => bodies::internal_error(call.path),
+            }
+        }
+    }
+}
+
+/// The subscription key's entry in this environment, or the gateway's 401.
+fn subscription<'a>(
+    shared: &'a Shared,
+    environment: Environment,
+    headers: &HeaderMap,
+) -> Result<&'a KeyEntry, Response<Body>> {
+    let key = headers
+        .get(OCP_APIM_SUBSCRIPTION_KEY)
+        .map(|v| v.as_bytes())
+        .filter(|v| !v.trim_ascii().is_empty());
+    let Some(key) = key else {
+        return Err(bodies::respond(
+            401,
+            bodies::JSON,
+            bodies::MISSING_SUBSCRIPTION_KEY,
+        ));
+    };
+    std::str::from_utf8(key)
+        .ok()
+        .and_then(|k| shared.keys.get(k))
+        .filter(|entry| entry.environment == environment)
+        .ok_or_else(|| bodies::respond(401, bodies::JSON, bodies::INVALID_SUBSCRIPTION_KEY))
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Timing-independent string comparison, for secrets.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    token_type: &'static str,
+    expires_in: String,
+    ext_expires_in: String,
+    expires_on: String,
+    not_before: String,
+    resource: &'static str,
+    access_token: String,
+}
+
+fn access_token(shared: &Shared, environment: Environment, headers: &HeaderMap) -> Response<Body> {
+    let entry = match subscription(shared, environment, headers) {
+        Ok(entry) => entry,
+        Err(res) => return res,
+    };
+    let client_ok = header_str(headers, &CLIENT_ID).is_some_and(|id| id == entry.client_id)
+        && header_str(headers, &CLIENT_SECRET)
+            .is_some_and(|secret| same_secret(secret, &entry.client_secret));
+    if !client_ok {
+        return bodies::respond(401, bodies::JSON, bodies::INVALID_CLIENT);
+    }
+    let msn = match (&entry.kind, headers.get(MERCHANT_SERIAL_NUMBER)) {
+        // Merchant tokens are bound to the keys' own MSN, whatever the header says.
+        (KeyKind::Merchant { msn, .. }, _) => Some(*msn),
+        (KeyKind::Partner { .. }, None) => None,
+        (KeyKind::Partner { .. }, Some(value)) => match Msn::from_header(value) {
+            Ok(msn) if entry.connects(msn) => Some(msn),
+            _ => {
+                return bodies::forbidden("/accesstoken/get", bodies::PARTNER_MSN_NOT_CONNECTED);
+            }
+        },
+    };
+    let now = shared.now();
+    let lifetime = shared.lifetimes[super::env_index(environment)].load(Ordering::Relaxed);
+    let claims = Claims {
+        iss: jwt::ISSUER.to_owned(),
+        aud: jwt::RESOURCE.to_owned(),
+        iat: now,
+        nbf: now,
+        exp: now + lifetime,
+        env: environment.as_str().to_owned(),
+        msn: msn.map(Msn::get),
+        partner: matches!(entry.kind, KeyKind::Partner { .. }),
+        client_id: entry.client_id.clone(),
+        skf: jwt::key_fingerprint(&entry.subscription_key),
+        jti: format!("{:016x}", fastrand::u64(..)),
+    };
+    let body = TokenResponse {
+        token_type: "Bearer",
+        expires_in: lifetime.to_string(),
+        ext_expires_in: lifetime.to_string(),
+        expires_on: (now + lifetime).to_string(),
+        not_before: now.to_string(),
+        resource: jwt::RESOURCE,
+        access_token: jwt::mint(&shared.signing_key, &claims),
+    };
+    bodies::respond(
+        200,
+        bodies::JSON,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+/// The gateway's and the API's checks of an API call, in the gateway's order; the
+/// MSN the call acts for, or the refusal.
+fn authenticate(
+    shared: &Shared,
+    environment: Environment,
+    endpoint: Endpoint,
+    parts: &Parts,
+) -> Result<Msn, Response<Body>> {
+    let headers = &parts.headers;
+    let entry = subscription(shared, environment, headers)?;
+    if !entry.subscribed {
+        return Err(bodies::respond(
+            401,
+            bodies::JSON,
+            bodies::SUBSCRIPTION_NOT_FOUND,
+        ));
+    }
+    let invalid_token = || bodies::respond(401, bodies::TEXT, bodies::INVALID_TOKEN);
+    let claims = header_str(headers, &http::header::AUTHORIZATION)
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !t.is_empty() && !t.bytes().any(|b| b.is_ascii_whitespace()))
+        .and_then(|t| jwt::verify(&shared.signing_key, t))
+        .ok_or_else(invalid_token)?;
+    let msn_header = headers.get(MERCHANT_SERIAL_NUMBER);
+    let token_ok = claims.environment() == Some(environment)
+        && shared.now() < claims.exp
+        && claims.skf == jwt::key_fingerprint(&entry.subscription_key)
+        && claims.client_id == entry.client_id;
+    if !token_ok {
+        return Err(invalid_token());
+    }
+    let instance = parts
+        .uri
+        .path()
+        .strip_prefix("/epayment")
+        .unwrap_or(parts.uri.path());
+    match &entry.kind {
+        KeyKind::Merchant { msn, ecommerce } => {
+            let header_ok = match msn_header {
+                None => true,
+                Some(v) => Msn::from_header(v).is_ok_and(|m| m == *msn),
+            };
+            if claims.msn != Some(msn.get()) || !header_ok {
+                return Err(invalid_token());
+            }
+            if !ecommerce && endpoint != Endpoint::Other {
+                return Err(bodies::respond(
+                    403,
+                    bodies::TEXT,
+                    bodies::NOT_ALLOWED_FOR_ECOMMERCE,
+                ));
+            }
+            Ok(*msn)
+        }
+        KeyKind::Partner { .. } => {
+            let Some(value) = msn_header else {
+                return Err(bodies::forbidden(instance, bodies::PARTNER_MSN_REQUIRED));
+            };
+            match Msn::from_header(value) {
+                Ok(msn) if entry.connects(msn) => Ok(msn),
+                _ => Err(bodies::forbidden(
+                    instance,
+                    bodies::PARTNER_MSN_NOT_CONNECTED,
+                )),
+            }
+        }
+    }
+}
+
+/// Marks the secret headers of a recorded request sensitive.
+pub(crate) fn redact(headers: &HeaderMap) -> HeaderMap {
+    let mut headers = headers.clone();
+    for name in [
+        http::header::AUTHORIZATION,
+        OCP_APIM_SUBSCRIPTION_KEY,
+        CLIENT_SECRET,
+    ] {
+        if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
+            for value in entry.iter_mut() {
+                value.set_sensitive(true);
+            }
+        }
+    }
+    headers
+}

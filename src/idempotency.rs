@@ -1,0 +1,268 @@
+//! [`IdempotencyLayer`]: an `Idempotency-Key` on every request that changes state.
+//!
+//! Vipps MobilePay makes a retry safe through the `Idempotency-Key` header: a
+//! request sent twice with the same key is carried out once, and the second answer
+//! repeats the first. This layer gives every `POST`, `PUT`, `PATCH` and `DELETE`
+//! that has no key a fresh one (a UUID v4, 36 characters; Vipps allows 50) and
+//! keeps the caller's key when there is one. The key is written into the request
+//! *once*, so every retry below this layer (see [`crate::retry`]) carries the same
+//! key, and it is put in the [`RequestContext`] of any
+//! [`VippsError`] that comes back, so a caller can try again later with the same
+//! key ([`VippsError::idempotency_key`]).
+//!
+//! ```
+//! use http::{Method, Request, Response};
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_vipps::headers::IDEMPOTENCY_KEY;
+//! use tower_vipps::idempotency::IdempotencyLayer;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let service = ServiceBuilder::new()
+//!     .layer(IdempotencyLayer::new())
+//!     .service_fn(|req: Request<String>| async move {
+//!         // The key the server will see.
+//!         let key = req.headers().get(IDEMPOTENCY_KEY).cloned();
+//!         Ok::<_, std::convert::Infallible>(Response::new(key))
+//!     });
+//!
+//! let req = Request::post("https://apitest.vipps.no/epayment/v1/payments")
+//!     .body(String::from("{}"))
+//!     .unwrap();
+//! let res = service.clone().oneshot(req).await.unwrap();
+//! assert_eq!(res.body().as_ref().unwrap().len(), 36); // a UUID v4
+//!
+//! // A caller's own key is kept.
+//! let req = Request::post("https://apitest.vipps.no/epayment/v1/payments/ref-1/capture")
+//!     .header("Idempotency-Key", "capture-ref-1")
+//!     .body(String::from("{}"))
+//!     .unwrap();
+//! let res = service.clone().oneshot(req).await.unwrap();
+//! assert_eq!(res.body().as_ref().unwrap(), "capture-ref-1");
+//!
+//! // A GET gets none.
+//! let req = Request::get("https://apitest.vipps.no/epayment/v1/payments/ref-1")
+//!     .body(String::new())
+//!     .unwrap();
+//! assert!(service.oneshot(req).await.unwrap().body().is_none());
+//! # });
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::{HeaderValue, Method, Request};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::context::{IDEMPOTENCY_KEY, RequestContext};
+use crate::{BoxError, VippsError};
+
+/// Whether requests of this method get an `Idempotency-Key`: `POST`, `PUT`,
+/// `PATCH` and `DELETE`.
+pub fn needs_key(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// A fresh idempotency key: a hyphenated UUID v4 (36 characters).
+pub fn fresh_key() -> HeaderValue {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(text).expect("a UUID is a valid header value")
+}
+
+/// Adds an `Idempotency-Key` to every `POST`, `PUT`, `PATCH` and `DELETE` that has
+/// none; see the [module docs](self).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdempotencyLayer {
+    _priv: (),
+}
+
+impl IdempotencyLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        IdempotencyLayer::default()
+    }
+}
+
+impl<S> Layer<S> for IdempotencyLayer {
+    type Service = Idempotency<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Idempotency::new(inner)
+    }
+}
+
+/// The service of [`IdempotencyLayer`].
+#[derive(Clone, Debug)]
+pub struct Idempotency<S> {
+    inner: S,
+}
+
+impl<S> Idempotency<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Idempotency { inner }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B> Service<Request<B>> for Idempotency<S>
+where
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = VippsError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| VippsError::from_boxed(e.into()))
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if needs_key(req.method()) && !req.headers().contains_key(IDEMPOTENCY_KEY) {
+            req.headers_mut().insert(IDEMPOTENCY_KEY, fresh_key());
+        }
+        let key = req
+            .headers()
+            .get(IDEMPOTENCY_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(|k| k.chars().take(128).collect());
+        ResponseFuture {
+            inner: self.inner.call(req),
+            key,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Idempotency`]: puts the key into the context of an
+    /// error.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        key: Option<String>,
+    }
+}
+
+impl<F, T, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, VippsError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        Poll::Ready(result.map_err(|e| {
+            let err = VippsError::from_boxed(e.into());
+            match this.key.take() {
+                Some(key) => err.fill_context(&RequestContext {
+                    idempotency_key: Some(key),
+                    ..RequestContext::default()
+                }),
+                None => err,
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Cause, Diagnosis};
+    use tower::{ServiceExt, service_fn};
+
+    fn echo_key()
+    -> impl Service<Request<()>, Response = Option<HeaderValue>, Error = VippsError> + Clone {
+        Idempotency::new(service_fn(|req: Request<()>| async move {
+            Ok::<_, BoxError>(req.headers().get(IDEMPOTENCY_KEY).cloned())
+        }))
+    }
+
+    async fn key_for(method: Method, key: Option<&'static str>) -> Option<HeaderValue> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri("https://apitest.vipps.no/epayment/v1/payments");
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        echo_key().oneshot(req.body(()).unwrap()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn adds_keys_to_state_changing_methods_only() {
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            let key = key_for(method.clone(), None).await.expect("a key");
+            let text = key.to_str().unwrap();
+            let uuid = uuid::Uuid::parse_str(text).unwrap();
+            assert_eq!(uuid.get_version_num(), 4, "{method}");
+            assert_eq!(text.len(), 36);
+        }
+        for method in [Method::GET, Method::HEAD, Method::OPTIONS] {
+            assert_eq!(key_for(method, None).await, None);
+        }
+        // Any method keeps the caller's key.
+        assert_eq!(key_for(Method::POST, Some("mine")).await.unwrap(), "mine");
+        assert_eq!(key_for(Method::GET, Some("mine")).await.unwrap(), "mine");
+    }
+
+    #[tokio::test]
+    async fn keys_are_fresh() {
+        let a = key_for(Method::POST, None).await.unwrap();
+        let b = key_for(Method::POST, None).await.unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn errors_carry_the_key() {
+        let svc = Idempotency::new(service_fn(|req: Request<()>| async move {
+            let seen = req.headers().get(IDEMPOTENCY_KEY).cloned().unwrap();
+            // A plain error from below: the key is filled in.
+            Err::<(), BoxError>(seen.to_str().unwrap().to_owned().into())
+        }));
+        let req = Request::post("https://apitest.vipps.no/epayment/v1/payments")
+            .body(())
+            .unwrap();
+        let err = svc.oneshot(req).await.unwrap_err();
+        assert_eq!(err.cause(), Cause::Transport);
+        let key = err.idempotency_key().expect("key in context").to_owned();
+        assert_eq!(err.source().unwrap().to_string(), key);
+
+        // A VippsError from below keeps its own context and gains the key.
+        let svc = Idempotency::new(service_fn(|_req: Request<()>| async move {
+            Err::<(), VippsError>(VippsError::refused(Diagnosis::new(Cause::Timeout)))
+        }));
+        let req = Request::put("https://apitest.vipps.no/x")
+            .header("Idempotency-Key", "k-7")
+            .body(())
+            .unwrap();
+        let err = svc.oneshot(req).await.unwrap_err();
+        assert_eq!(err.cause(), Cause::Timeout);
+        assert_eq!(err.idempotency_key(), Some("k-7"));
+    }
+
+    use std::error::Error as _;
+}

@@ -1,0 +1,677 @@
+//! [`PreflightLayer`]: refuse, unsent and diagnosed, every request that can only fail.
+//!
+//! `Preflight` looks at each request exactly as it will go on the wire (so it sits
+//! innermost, under the auth layer) and runs a table of small rules over it. A rule
+//! that finds a *certain* failure refuses the request: the inner service is not
+//! called, nothing is sent, and the caller gets a [`VippsError`] with origin
+//! [`Origin::Refused`](crate::Origin::Refused) and a [`Diagnosis`] in microseconds
+//! instead of a 401 and an hour of checking keys. A rule that finds a *likely*
+//! failure warns through `tracing` and lets the request go. A [`Policy`] chooses,
+//! per [`RuleId`], to refuse, warn or do nothing.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_vipps::preflight::{Action, PreflightLayer, RuleId};
+//! use tower_vipps::{Cause, Environment, Keyring, Msn};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let msn: Msn = "123456".parse()?;
+//! let keys = Keyring::builder()
+//!     .merchant(Environment::Test, msn, "client-id", "client-secret", "sub-key")
+//!     .build()?;
+//! let service = ServiceBuilder::new()
+//!     .layer(
+//!         PreflightLayer::new()
+//!             .keyring(keys)
+//!             .rule(RuleId::SystemHeaders, Action::Off),
+//!     )
+//!     .service_fn(|_req: http::Request<Full<Bytes>>| async {
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(()))
+//!     });
+//!
+//! let request = http::Request::post("https://apitest.vipps.no/epayment/v1/payments")
+//!     .header("Authorization", "bearer eyJhbGciOiJub25lIn0.e30.c2ln")
+//!     .body(Full::new(Bytes::from_static(b"{}")))?;
+//! let err = service.oneshot(request).await.unwrap_err();
+//! assert!(err.is_refused());
+//! assert_eq!(err.cause(), Cause::BearerWrongCase);
+//! # Ok(()) }
+//! ```
+//!
+//! Each rule is a function `fn(&Facts) -> Option<Diagnosis>` in the file of its
+//! group (`authorization.rs`, `subscription_key.rs`, `msn.rs`, `environment.rs`,
+//! `body.rs`, `idempotency.rs`, `system_headers.rs`), listed once in the table of
+//! this module with its [`RuleId`] and default [`Action`]. Evidence never quotes a
+//! secret: it says "scheme is `bearer`" or "the token has 1 dot, expected 2", never
+//! the token.
+//!
+//! Bodies are inspected only when buffered: when the body's type is one that
+//! [`replay::peek_bytes`](crate::replay::peek_bytes) can see without consuming
+//! (`Full<Bytes>`, `String`, `Vec<u8>`, `Bytes`, …) and it is at most
+//! [`PreflightLayer::body_cap`] bytes. A streaming body is never polled.
+
+mod authorization;
+mod body;
+mod environment;
+mod idempotency;
+mod msn;
+mod sparse;
+mod subscription_key;
+mod system_headers;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use http::{HeaderMap, Method, Request, Uri};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::context::{Api, operation};
+use crate::headers::{CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY};
+use crate::replay::peek_bytes;
+use crate::token::{KnownTokens, MintedFor};
+use crate::{BoxError, Diagnosis, Environment, Hosts, KeySet, Keyring, RequestContext, VippsError};
+
+/// The default cap on the body bytes inspected: 64 KiB.
+pub const DEFAULT_BODY_CAP: usize = 64 * 1024;
+
+/// What to do when a rule finds something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Refuse the request: return `Err(VippsError)` (origin `Refused`), send nothing.
+    Refuse,
+    /// Log a `tracing` warning with the code and evidence, then send the request.
+    Warn,
+    /// Do not run the rule.
+    Off,
+}
+
+type RuleFn = fn(&Facts<'_>) -> Option<Diagnosis>;
+
+macro_rules! rules {
+    ($(
+        $(#[$doc:meta])*
+        $id:ident => $check:path, $default:ident;
+    )*) => {
+        /// One preflight rule. The table of rules, their order and default actions
+        /// is in the documentation of each variant.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum RuleId {
+            $( $(#[$doc])* $id, )*
+        }
+
+        impl RuleId {
+            /// Every rule, in the order they run.
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$id),*];
+
+            const COUNT: usize = [$(RuleId::$id),*].len();
+
+            /// The action taken when no [`Policy`] says otherwise.
+            pub const fn default_action(self) -> Action {
+                match self { $(RuleId::$id => Action::$default,)* }
+            }
+
+            /// The rule's name, as written in the code (`BearerScheme`).
+            pub const fn name(self) -> &'static str {
+                match self { $(RuleId::$id => stringify!($id),)* }
+            }
+
+            fn check(self) -> RuleFn {
+                match self { $(RuleId::$id => $check,)* }
+            }
+        }
+    };
+}
+
+rules! {
+    /// The host belongs to no Vipps MobilePay environment and the request carries
+    /// `Authorization`, `Ocp-Apim-Subscription-Key` or `client_secret`: a token or
+    /// key would leave for a stranger. Refuse; see
+    /// [`PreflightLayer::allow_unknown_hosts`] for proxies.
+    UnknownHost => environment::unknown_host, Refuse;
+    /// The host is of the other environment than the token (known to
+    /// [`KnownTokens`]) or the subscription key (found in the [`Keyring`]). Refuse.
+    WrongEnvironment => environment::wrong_environment, Refuse;
+    /// No `Authorization` header on an ePayment, eCom, Recurring, management or
+    /// partner call. Refuse.
+    MissingAuthorization => authorization::missing, Refuse;
+    /// `Authorization` without the `Bearer` scheme (`Basic …`, a bare token), or the
+    /// scheme in the wrong case (`bearer`, `BEARER`). Refuse.
+    BearerScheme => authorization::scheme, Refuse;
+    /// `Bearer` with a malformed token: no space or several, empty, whitespace or
+    /// quotes inside, not JWT-shaped (three base64url segments), several headers.
+    /// Refuse.
+    MalformedAuthorization => authorization::malformed, Refuse;
+    /// A JWT whose `exp` claim is more than 5 minutes in the past (the leeway covers
+    /// clock skew). Refuse.
+    AccessTokenExpired => authorization::expired, Refuse;
+    /// No `Ocp-Apim-Subscription-Key` on an ePayment, eCom, Recurring, Checkout or
+    /// access token call. Refuse.
+    MissingSubscriptionKey => subscription_key::missing, Refuse;
+    /// `Ocp-Apim-Subscription-Key` empty, padded, quoted, with whitespace or control
+    /// characters inside, or sent twice. Refuse.
+    MalformedSubscriptionKey => subscription_key::malformed, Refuse;
+    /// The token is known to have been fetched with another subscription key
+    /// (fingerprints compared). Refuse.
+    SubscriptionKeyMismatch => subscription_key::mismatch, Refuse;
+    /// `Merchant-Serial-Number` is not an MSN (digits only, no leading zero, at most
+    /// 10 digits) or is sent twice. Refuse.
+    MalformedMsn => msn::malformed, Refuse;
+    /// A header named `merchantSerialNumber` (or `merchant_serial_number`) and no
+    /// `Merchant-Serial-Number`. Refuse.
+    MsnHeaderMisspelled => msn::misspelled, Refuse;
+    /// Partner keys (known from the subscription key or the token) without a
+    /// `Merchant-Serial-Number` header. Refuse.
+    PartnerMissingMsnHeader => msn::partner_missing_header, Refuse;
+    /// The token is known to have been minted for another MSN than the header's.
+    /// Refuse.
+    TokenForOtherMsn => msn::token_for_other_msn, Refuse;
+    /// Partner keys that list their MSNs, and the header's MSN is not among them.
+    /// Refuse.
+    PartnerMsnNotConnected => msn::partner_not_connected, Refuse;
+    /// A buffered JSON body whose `merchantSerialNumber` (top level or
+    /// `merchantInfo.merchantSerialNumber`) differs from the header. Refuse.
+    MsnHeaderBodyMismatch => msn::body_mismatch, Refuse;
+    /// No `Idempotency-Key` on an ePayment create, capture, refund or cancel, or one longer than 50
+    /// characters. Refuse.
+    IdempotencyKey => idempotency::idempotency_key, Refuse;
+    /// A well-known body (ePayment create, capture, refund; eCom initiate; Recurring
+    /// draft agreement) whose amount is not a positive integer in minor units or is
+    /// out of range. Refuse.
+    InvalidAmount => body::amount, Refuse;
+    /// A NOK amount below 100 øre on ePayment create or eCom initiate: the API
+    /// answers "Amount too small" below the market minimum. Warn (the minimum is
+    /// not documented for every market).
+    AmountTooSmall => body::amount_too_small, Warn;
+    /// A well-known body with a currency other than `NOK`, `DKK`, `EUR`. Refuse.
+    InvalidCurrency => body::currency, Refuse;
+    /// A phone number that is not an MSISDN (ePayment, Recurring), or not an eCom
+    /// mobile number. Refuse.
+    InvalidPhoneNumber => body::phone_number, Refuse;
+    /// `returnUrl`, `callbackUrl`, `callbackPrefix`, `fallBack`,
+    /// `merchantRedirectUrl`, `merchantAgreementUrl` not absolute `https://`
+    /// (`http://` only on localhost outside production; an app scheme only where
+    /// the API allows one), or longer than 2048 characters. Refuse.
+    InvalidUrl => body::url, Refuse;
+    /// An ePayment `reference` not matching `^[a-zA-Z0-9-]{8,64}$`, or an eCom
+    /// `orderId` not matching `^[a-zA-Z0-9-]{1,50}$`. Refuse.
+    InvalidReference => body::reference, Refuse;
+    /// `Vipps-System-Name` or `Vipps-System-Version` missing, or a `Vipps-System-*`
+    /// header longer than 30 characters. Warn: the request works, support cannot
+    /// find it.
+    SystemHeaders => system_headers::system_headers, Warn;
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which [`Action`] each [`RuleId`] takes. The default is each rule's
+/// [`RuleId::default_action`].
+///
+/// ```
+/// use tower_vipps::preflight::{Action, Policy, RuleId};
+///
+/// let policy = Policy::default().with(RuleId::InvalidAmount, Action::Warn);
+/// assert_eq!(policy.action(RuleId::InvalidAmount), Action::Warn);
+/// assert_eq!(policy.action(RuleId::BearerScheme), Action::Refuse);
+/// assert_eq!(Policy::all(Action::Off).action(RuleId::BearerScheme), Action::Off);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Policy {
+    actions: [Action; RuleId::COUNT],
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let mut actions = [Action::Off; RuleId::COUNT];
+        for id in RuleId::ALL {
+            actions[*id as usize] = id.default_action();
+        }
+        Policy { actions }
+    }
+}
+
+impl Policy {
+    /// The same action for every rule (`Policy::all(Action::Warn)`: report only).
+    pub fn all(action: Action) -> Self {
+        Policy {
+            actions: [action; RuleId::COUNT],
+        }
+    }
+
+    /// Sets the action of one rule.
+    pub fn with(mut self, rule: RuleId, action: Action) -> Self {
+        self.set(rule, action);
+        self
+    }
+
+    /// Sets the action of one rule, in place.
+    pub fn set(&mut self, rule: RuleId, action: Action) {
+        self.actions[rule as usize] = action;
+    }
+
+    /// The action of a rule.
+    pub fn action(&self, rule: RuleId) -> Action {
+        self.actions[rule as usize]
+    }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(RuleId::ALL.iter().map(|id| (id.name(), self.action(*id))))
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+struct Config {
+    keyring: Option<Keyring>,
+    hosts: Hosts,
+    known_tokens: Option<Arc<dyn KnownTokens>>,
+    policy: Policy,
+    allow_unknown_hosts: bool,
+    body_cap: usize,
+}
+
+/// The layer of [`Preflight`]; also checks single requests with
+/// [`PreflightLayer::check`].
+///
+/// `PreflightLayer::new()` works alone (official hosts, no keys); add the
+/// [`Keyring`] for the key, MSN, environment and partner rules and the
+/// [`KnownTokens`] of the token cache for the token rules.
+#[derive(Clone)]
+pub struct PreflightLayer {
+    config: Arc<Config>,
+}
+
+impl Default for PreflightLayer {
+    fn default() -> Self {
+        PreflightLayer::new()
+    }
+}
+
+impl fmt::Debug for PreflightLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &*self.config;
+        f.debug_struct("PreflightLayer")
+            .field("keyring", &c.keyring)
+            .field("hosts", &c.hosts)
+            .field("known_tokens", &c.known_tokens.is_some())
+            .field("policy", &c.policy)
+            .field("allow_unknown_hosts", &c.allow_unknown_hosts)
+            .field("body_cap", &c.body_cap)
+            .finish()
+    }
+}
+
+impl PreflightLayer {
+    /// A preflight with the default [`Policy`], the official hosts, no keys.
+    pub fn new() -> Self {
+        PreflightLayer {
+            config: Arc::new(Config {
+                keyring: None,
+                hosts: Hosts::default(),
+                known_tokens: None,
+                policy: Policy::default(),
+                allow_unknown_hosts: false,
+                body_cap: DEFAULT_BODY_CAP,
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// The keys: enables the subscription key, MSN, environment and partner rules,
+    /// and takes the keyring's hosts.
+    pub fn keyring(self, keyring: Keyring) -> Self {
+        self.edit(|c| {
+            c.hosts = keyring.hosts().clone();
+            c.keyring = Some(keyring);
+        })
+    }
+
+    /// The hosts of each environment (already taken from the keyring, if set).
+    pub fn hosts(self, hosts: Hosts) -> Self {
+        self.edit(|c| c.hosts = hosts)
+    }
+
+    /// What the token cache knows of the tokens it minted: enables the token rules
+    /// (another subscription key, another MSN, another environment).
+    pub fn known_tokens(self, known: Arc<dyn KnownTokens>) -> Self {
+        self.edit(|c| c.known_tokens = Some(known))
+    }
+
+    /// Replaces the whole policy.
+    pub fn policy(self, policy: Policy) -> Self {
+        self.edit(|c| c.policy = policy)
+    }
+
+    /// Sets the action of one rule.
+    pub fn rule(self, rule: RuleId, action: Action) -> Self {
+        self.edit(|c| c.policy.set(rule, action))
+    }
+
+    /// Lets requests with keys or tokens go to hosts of no known environment (a
+    /// proxy), and runs the rules on them as on Vipps MobilePay calls. Default
+    /// `false`: such requests are refused with [`Cause::UnknownHost`](crate::Cause::UnknownHost).
+    /// Prefer registering the proxy's host with `Keyring::builder().host(..)`.
+    pub fn allow_unknown_hosts(self, allow: bool) -> Self {
+        self.edit(|c| c.allow_unknown_hosts = allow)
+    }
+
+    /// The most body bytes inspected (default 64 KiB); a longer buffered body is
+    /// sent without its body rules.
+    pub fn body_cap(self, cap: usize) -> Self {
+        self.edit(|c| c.body_cap = cap)
+    }
+
+    /// Runs the rules over a request: `Err` with the first refusal (nothing should
+    /// be sent), `Ok` otherwise, after logging the warnings.
+    pub fn check<B: 'static>(&self, request: &Request<B>) -> Result<(), VippsError> {
+        let config = &*self.config;
+        let Some(facts) = Facts::gather(config, request) else {
+            return Ok(());
+        };
+        for id in RuleId::ALL {
+            let action = config.policy.action(*id);
+            if action == Action::Off {
+                continue;
+            }
+            let Some(diagnosis) = (id.check())(&facts) else {
+                continue;
+            };
+            match action {
+                Action::Refuse => {
+                    tracing::debug!(
+                        rule = id.name(),
+                        code = diagnosis.code(),
+                        "Vipps MobilePay preflight refused the request"
+                    );
+                    return Err(VippsError::refused(diagnosis)
+                        .with_context(RequestContext::of(request, &config.hosts)));
+                }
+                Action::Warn => {
+                    let evidence = diagnosis.evidence().join("; ");
+                    tracing::warn!(
+                        rule = id.name(),
+                        code = diagnosis.code(),
+                        api = facts.api.as_str(),
+                        operation = facts.operation.unwrap_or(""),
+                        evidence = %evidence,
+                        "Vipps MobilePay preflight: this request will likely fail or be hard to trace; sending it anyway"
+                    );
+                }
+                Action::Off => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<S> Layer<S> for PreflightLayer {
+    type Service = Preflight<S>;
+
+    fn layer(&self, inner: S) -> Preflight<S> {
+        Preflight {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// Checks each request before the inner service sees it; see the
+/// [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Preflight<S> {
+    inner: S,
+    layer: PreflightLayer,
+}
+
+impl<S> Preflight<S> {
+    /// Wraps a service with the default preflight.
+    pub fn new(inner: S) -> Self {
+        PreflightLayer::new().layer(inner)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, Res> Service<Request<B>> for Preflight<S>
+where
+    S: Service<Request<B>, Response = Res>,
+    S::Error: Into<BoxError>,
+    B: 'static,
+{
+    type Response = Res;
+    type Error = VippsError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| VippsError::from_boxed(e.into()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        match self.layer.check(&request) {
+            // The readied inner service stays ready for the next call.
+            Err(refused) => ResponseFuture::refused(refused),
+            Ok(()) => ResponseFuture {
+                state: State::Called {
+                    future: self.inner.call(request),
+                },
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Preflight`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Refused { error: Option<VippsError> },
+        Called { #[pin] future: F },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    fn refused(error: VippsError) -> Self {
+        ResponseFuture {
+            state: State::Refused { error: Some(error) },
+        }
+    }
+}
+
+impl<F, Res, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Res, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<Res, VippsError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Refused { error } => match error.take() {
+                Some(error) => Poll::Ready(Err(error)),
+                None => panic!("ResponseFuture polled after completion"),
+            },
+            StateProj::Called { future } => future
+                .poll(cx)
+                .map_err(|e| VippsError::from_boxed(e.into())),
+        }
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+/// What the rules know of a request, gathered once.
+pub(crate) struct Facts<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    pub api: Api,
+    pub operation: Option<&'static str>,
+    /// The environment of the host, if it is a known one.
+    pub environment: Option<Environment>,
+    /// The URI names a host that belongs to no environment.
+    pub unknown_host: bool,
+    pub allow_unknown_hosts: bool,
+    /// The token of a well-formed `Authorization: Bearer <token>`.
+    pub bearer_token: Option<&'a str>,
+    /// What the token was minted for, if the token cache knows it.
+    pub minted: Option<MintedFor>,
+    /// The key set the request's keys belong to: the one whose subscription key the
+    /// request carries, else the one the token was minted with.
+    pub key_set: Option<KeySet>,
+    /// The key sets whose subscription key the request carries, any environment.
+    pub sub_key_sets: Vec<KeySet>,
+    /// The body as JSON, when it is a well-known body or may hold an MSN.
+    pub json: Option<serde_json::Value>,
+    pub now: SystemTime,
+}
+
+impl<'a> Facts<'a> {
+    /// `None` when the request is not a Vipps MobilePay call at all (an unknown host
+    /// without keys or tokens): no rule applies.
+    fn gather<B: 'static>(config: &'a Config, request: &'a Request<B>) -> Option<Facts<'a>> {
+        let uri = request.uri();
+        let headers = request.headers();
+        let environment = config.hosts.environment_of(uri);
+        let unknown_host = environment.is_none() && uri.host().is_some();
+        if unknown_host && !config.allow_unknown_hosts && !carries_secrets(headers) {
+            return None;
+        }
+        let path = uri.path();
+        let api = Api::from_path(path);
+        let op = operation(request.method(), path);
+        let bearer_token = authorization::bearer_token(headers);
+        let minted = match (&config.known_tokens, bearer_token) {
+            (Some(known), Some(token)) => known.minted_for(token),
+            _ => None,
+        };
+        let mut sub_key_sets = Vec::new();
+        if let (Some(keyring), Some(value)) =
+            (&config.keyring, headers.get(OCP_APIM_SUBSCRIPTION_KEY))
+        {
+            sub_key_sets.extend(
+                keyring
+                    .key_sets()
+                    .filter(|k| k.subscription_key_header().as_bytes() == value.as_bytes())
+                    .cloned(),
+            );
+        }
+        let key_set = sub_key_sets
+            .iter()
+            .find(|k| Some(k.environment()) == environment)
+            .or(sub_key_sets.first())
+            .cloned()
+            .or_else(|| {
+                let minted = minted.as_ref()?;
+                config
+                    .keyring
+                    .as_ref()?
+                    .key_sets()
+                    .find(|k| {
+                        k.environment() == minted.environment
+                            && *k.client_id() == *minted.client_id
+                            && k.subscription_key_fingerprint() == minted.subscription_key
+                    })
+                    .cloned()
+            });
+        let body = peek_bytes(request.body()).filter(|b| b.len() <= config.body_cap);
+        let json = match &body {
+            Some(bytes) if !bytes.is_empty() => {
+                let wanted = body::is_well_known(api, op)
+                    || (headers.contains_key(MERCHANT_SERIAL_NUMBER)
+                        && contains(bytes, b"merchantSerialNumber"));
+                if wanted && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+                    sparse::parse(bytes)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        Some(Facts {
+            method: request.method(),
+            uri,
+            headers,
+            api,
+            operation: op,
+            environment,
+            unknown_host,
+            allow_unknown_hosts: config.allow_unknown_hosts,
+            bearer_token,
+            minted,
+            key_set,
+            sub_key_sets,
+            json,
+            now: SystemTime::now(),
+        })
+    }
+}
+
+/// Whether a request carries a token or a key.
+fn carries_secrets(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::AUTHORIZATION)
+        || headers.contains_key(OCP_APIM_SUBSCRIPTION_KEY)
+        || headers.contains_key(CLIENT_SECRET)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A short, non-secret description of a header value's shape for evidence: a word
+/// shown only when it is a short run of letters (a scheme, a currency), never a
+/// token.
+pub(crate) fn shown_word(s: &str, max: usize) -> Option<&str> {
+    (!s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphabetic())).then_some(s)
+}
+
+/// The number of values of a header.
+pub(crate) fn count(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> usize {
+    headers.get_all(name).iter().count()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support;
