@@ -1,0 +1,175 @@
+//! [`VippsLayer`]: the whole tower-vipps stack, preassembled in the right order.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::{Layer, ServiceExt};
+//! use tower_vipps::{Environment, Keyring};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let keyring = Keyring::builder()
+//!     .merchant(Environment::Test, "123456".parse()?, "client-id", "client-secret", "sub-key")
+//!     .system("acme-shop", "1.4.2")
+//!     .build()?;
+//! let hyper_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+//! let client = tower_vipps::layer(keyring).layer(hyper_client);
+//!
+//! let request = http::Request::get("https://apitest.vipps.no/epayment/v1/payments/acme-order-1001")
+//!     .header("Merchant-Serial-Number", "123456")
+//!     .body(Full::new(Bytes::new()))?;
+//! match client.oneshot(request).await {
+//!     Ok(response) => println!("{}", response.status()),
+//!     Err(err) => eprintln!("{}", err.diagnosis().report()),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The layers, outermost first, and why they sit where they do:
+//!
+//! 1. [`IdempotencyLayer`]: one `Idempotency-Key` per logical call, written once
+//!    above the retries so every attempt carries the same key, and put into every
+//!    error's context.
+//! 2. [`TimeoutLayer::total`]: the deadline of the whole call (token fetch, every
+//!    attempt and wait, reading the error body).
+//! 3. [`DiagnoseLayer`]: the final error response becomes a [`VippsError`]; the
+//!    body is read once, not once per attempt.
+//! 4. [`AuthLayer`]: the token is looked up once per call; a stale-token `401` is
+//!    replayed once with a fresh token (at most once per logical call, since
+//!    retries never repeat a `401`).
+//! 5. [`RetryLayer`]: transient failures of requests that are safe to repeat.
+//! 6. [`TimeoutLayer::per_attempt`]: a hung attempt ends as a transient timeout.
+//! 7. [`PreflightLayer`]: the last look at each attempt exactly as it goes on the
+//!    wire; it knows the tokens of the cache, so it catches a token sent for
+//!    another MSN, subscription key or environment.
+//!
+//! Token calls go through the same inner service, below Auth: they are checked by
+//! Preflight and bounded by the per-attempt deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower::ServiceBuilder;
+use tower_layer::Layer;
+
+use crate::auth::{Auth, AuthLayer};
+use crate::diagnose::{Diagnose, DiagnoseLayer};
+use crate::idempotency::{Idempotency, IdempotencyLayer};
+use crate::preflight::{Policy, Preflight, PreflightLayer};
+use crate::retry::{Retry, RetryLayer, RetryPolicy};
+use crate::timeout::{Timeout, TimeoutLayer};
+use crate::token::TokenCache;
+use crate::Keyring;
+
+/// The default deadline of a whole call: 30 s.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default deadline of one attempt: 10 s.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The whole stack over an inner service `S`.
+pub type VippsService<S> =
+    Idempotency<Timeout<Diagnose<Auth<Retry<Timeout<Preflight<S>>>>>>>;
+
+/// The preset: Idempotency, total deadline, Diagnose, Auth, Retry, per-attempt
+/// deadline and Preflight, in that order; see the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct VippsLayer {
+    keyring: Keyring,
+    cache: TokenCache,
+    retry: RetryPolicy,
+    total_timeout: Duration,
+    attempt_timeout: Duration,
+    preflight_policy: Policy,
+    allow_unknown_hosts: bool,
+}
+
+/// The preset stack for a keyring: [`VippsLayer::new`].
+pub fn layer(keyring: Keyring) -> VippsLayer {
+    VippsLayer::new(keyring)
+}
+
+impl VippsLayer {
+    /// The preset with default settings and a fresh [`TokenCache`].
+    pub fn new(keyring: Keyring) -> Self {
+        VippsLayer {
+            keyring,
+            cache: TokenCache::new(),
+            retry: RetryPolicy::new(),
+            total_timeout: DEFAULT_TOTAL_TIMEOUT,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            preflight_policy: Policy::default(),
+            allow_unknown_hosts: false,
+        }
+    }
+
+    /// Uses this token cache (share one cache between stacks to share tokens).
+    pub fn token_cache(mut self, cache: TokenCache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The retry policy (`RetryPolicy::new().max_retries(0)` turns retries off).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The deadline of a whole call, retries included.
+    pub fn total_timeout(mut self, timeout: Duration) -> Self {
+        self.total_timeout = timeout;
+        self
+    }
+
+    /// The deadline of one attempt.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The preflight policy: which rules refuse, warn or are off.
+    pub fn preflight_policy(mut self, policy: Policy) -> Self {
+        self.preflight_policy = policy;
+        self
+    }
+
+    /// Lets requests to hosts of no environment through Preflight (a proxy).
+    /// Auth still never sends keys or tokens to such a host.
+    pub fn allow_unknown_hosts(mut self, allow: bool) -> Self {
+        self.allow_unknown_hosts = allow;
+        self
+    }
+
+    /// The token cache the stack uses.
+    pub fn cache(&self) -> &TokenCache {
+        &self.cache
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+}
+
+impl<S> Layer<S> for VippsLayer {
+    type Service = VippsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let hosts = self.keyring.hosts().clone();
+        ServiceBuilder::new()
+            .layer(IdempotencyLayer::new())
+            .layer(TimeoutLayer::total(self.total_timeout).hosts(hosts.clone()))
+            .layer(DiagnoseLayer::new().keyring(&self.keyring))
+            .layer(AuthLayer::new(self.keyring.clone()).with_cache(self.cache.clone()))
+            .layer(RetryLayer::new(self.retry.clone()))
+            .layer(TimeoutLayer::per_attempt(self.attempt_timeout).hosts(hosts))
+            .layer(
+                PreflightLayer::new()
+                    .keyring(self.keyring.clone())
+                    .known_tokens(Arc::new(self.cache.clone()))
+                    .policy(self.preflight_policy.clone())
+                    .allow_unknown_hosts(self.allow_unknown_hosts),
+            )
+            .service(inner)
+    }
+}
