@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod auth;
 pub mod context;
 pub mod diagnose;
 mod environment;
@@ -13,6 +14,7 @@ mod msn;
 pub mod replay;
 pub mod token;
 
+pub use auth::{Auth, AuthLayer};
 pub use context::{Api, RequestContext};
 pub use environment::{Environment, Hosts, ParseEnvironmentError};
 pub use error::{BoxError, Cause, Diagnosis, ErrorResponse, Origin, VippsError};
