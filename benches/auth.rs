@@ -42,7 +42,9 @@ fn bare() -> impl Service<
 fn token_endpoint() -> TokenClient {
     TokenClient::new(tower::service_fn(|_req: Request<Body>| async {
         let body = r#"{"token_type":"Bearer","expires_in":"86400","access_token":"eyJhbGciOiJub25lIn0.eyJuIjoxfQ.c2lnbmF0dXJl"}"#;
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(body.as_bytes()))))
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+            body.as_bytes(),
+        ))))
     }))
 }
 
@@ -63,19 +65,25 @@ fn keyring() -> Keyring {
 }
 
 fn requests() -> Vec<(HeaderValue, Msn)> {
-    msns().into_iter().map(|m| (m.to_header_value(), m)).collect()
+    msns()
+        .into_iter()
+        .map(|m| (m.to_header_value(), m))
+        .collect()
 }
 
 fn request(msn: &HeaderValue) -> Request<Body> {
     let mut req = Request::new(Full::new(Bytes::new()));
     *req.uri_mut() = http::Uri::from_static(URI);
-    req.headers_mut()
-        .insert(HeaderName::from_static("merchant-serial-number"), msn.clone());
+    req.headers_mut().insert(
+        HeaderName::from_static("merchant-serial-number"),
+        msn.clone(),
+    );
     req
 }
 
 fn warm_auth(
     rt: &tokio::runtime::Runtime,
+    replay: bool,
 ) -> impl Service<
     Request<Body>,
     Response = Response<tower_vipps::auth::AuthBody<Body>>,
@@ -83,14 +91,17 @@ fn warm_auth(
     Future = impl std::future::Future<
         Output = Result<Response<tower_vipps::auth::AuthBody<Body>>, tower_vipps::VippsError>,
     > + Send,
->
-+ Clone
+> + Clone
 + Send
 + 'static
 where
 {
     let svc = ServiceBuilder::new()
-        .layer(AuthLayer::new(keyring()).token_service(token_endpoint()))
+        .layer(
+            AuthLayer::new(keyring())
+                .token_service(token_endpoint())
+                .replay_stale_token(replay),
+        )
         .service(bare());
     rt.block_on(async {
         for (h, _) in requests() {
@@ -107,8 +118,7 @@ fn trio() -> impl Service<
     Future = impl std::future::Future<Output = Result<Response<Body>, Infallible>> + Send,
 > + Clone
 + Send
-+ 'static
-{
++ 'static {
     let mut token = HeaderValue::from_static("Bearer eyJhbGciOiJub25lIn0.eyJuIjoxfQ.c2lnbmF0dXJl");
     token.set_sensitive(true);
     ServiceBuilder::new()
@@ -167,8 +177,17 @@ fn per_request(c: &mut Criterion) {
         })
     });
 
-    let mut svc = warm_auth(&rt);
+    let mut svc = warm_auth(&rt, true);
     group.bench_function("auth", |b| {
+        b.iter(|| {
+            i = (i + 1) % reqs.len();
+            let res = svc.call(request(&reqs[i].0)).now_or_never().unwrap();
+            black_box(res)
+        })
+    });
+
+    let mut svc = warm_auth(&rt, false);
+    group.bench_function("auth_without_replay", |b| {
         b.iter(|| {
             i = (i + 1) % reqs.len();
             let res = svc.call(request(&reqs[i].0)).now_or_never().unwrap();
@@ -234,7 +253,7 @@ fn throughput(c: &mut Criterion) {
             start.elapsed()
         })
     });
-    let auth_svc = warm_auth(&rt);
+    let auth_svc = warm_auth(&rt, true);
     group.bench_function("auth", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();

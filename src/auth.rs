@@ -39,7 +39,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -63,10 +63,12 @@ use crate::headers::{
     MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY, VIPPS_SYSTEM_NAME, VIPPS_SYSTEM_PLUGIN_NAME,
     VIPPS_SYSTEM_PLUGIN_VERSION, VIPPS_SYSTEM_VERSION,
 };
-use crate::token::{AccessToken, CacheKey, Fast, TokenCache, TokenClient, TokenRequest};
+use crate::token::{
+    AccessToken, CacheKey, Fast, KeyHasherBuilder, TokenCache, TokenClient, TokenRequest,
+};
 use crate::{
-    BoxError, Cause, Diagnosis, Environment, KeySet, Keyring, Lookup, Msn, RequestContext,
-    VippsError,
+    BoxError, Cause, Diagnosis, Environment, KeyScope, KeySet, Keyring, Lookup, Msn,
+    RequestContext, VippsError,
 };
 
 /// Fetch tokens through the same inner service as the API calls (the default).
@@ -171,11 +173,11 @@ impl<S, T: Clone> Layer<S> for AuthLayer<T> {
     fn layer(&self, inner: S) -> Auth<S, T> {
         Auth {
             inner,
-            shared: Arc::new(Shared {
-                keyring: self.keyring.clone(),
-                cache: self.cache.clone(),
-                replay: self.replay,
-            }),
+            shared: Arc::new(Shared::new(
+                self.keyring.clone(),
+                self.cache.clone(),
+                self.replay,
+            )),
             tokens: self.tokens.clone(),
         }
     }
@@ -185,6 +187,58 @@ struct Shared {
     keyring: Keyring,
     cache: TokenCache,
     replay: bool,
+    /// Merchant and listed partner MSNs -> key set, with a fast hasher.
+    index: HashMap<u64, KeySet, KeyHasherBuilder>,
+    /// Partner keys without an MSN list, per environment.
+    open_partner: [Option<KeySet>; 2],
+}
+
+fn index_key(env: Environment, msn: Msn) -> u64 {
+    (msn.get() << 1) | u64::from(env == Environment::Production)
+}
+
+fn env_index(env: Environment) -> usize {
+    usize::from(env == Environment::Production)
+}
+
+impl Shared {
+    fn new(keyring: Keyring, cache: TokenCache, replay: bool) -> Shared {
+        let mut index = HashMap::with_hasher(KeyHasherBuilder(fastrand::u64(..)));
+        let mut open_partner = [None, None];
+        // Listed partners first: a merchant's own keys take precedence.
+        for keys in keyring.key_sets() {
+            if let KeyScope::Partner { connected } = keys.scope() {
+                match connected {
+                    Some(list) => {
+                        for msn in list.iter() {
+                            index.insert(index_key(keys.environment(), *msn), keys.clone());
+                        }
+                    }
+                    None => open_partner[env_index(keys.environment())] = Some(keys.clone()),
+                }
+            }
+        }
+        for keys in keyring.key_sets() {
+            if let KeyScope::Merchant(msn) = keys.scope() {
+                index.insert(index_key(keys.environment(), *msn), keys.clone());
+            }
+        }
+        Shared {
+            keyring,
+            cache,
+            replay,
+            index,
+            open_partner,
+        }
+    }
+
+    /// The key set for an MSN, without hashing twice or cloning.
+    #[inline]
+    fn find(&self, env: Environment, msn: Msn) -> Option<&KeySet> {
+        self.index
+            .get(&index_key(env, msn))
+            .or(self.open_partner[env_index(env)].as_ref())
+    }
 }
 
 /// The service of [`AuthLayer`].
@@ -220,9 +274,25 @@ impl<S, T> Auth<S, T> {
     }
 }
 
+/// A key set, borrowed from the index or found by the keyring.
+enum KeysRef<'a> {
+    Borrowed(&'a KeySet),
+    Owned(KeySet),
+}
+
+impl std::ops::Deref for KeysRef<'_> {
+    type Target = KeySet;
+    fn deref(&self) -> &KeySet {
+        match self {
+            KeysRef::Borrowed(keys) => keys,
+            KeysRef::Owned(keys) => keys,
+        }
+    }
+}
+
 /// The key set and MSN a request acts for.
-struct Target {
-    keys: KeySet,
+struct Target<'a> {
+    keys: KeysRef<'a>,
     /// The MSN to put in `Merchant-Serial-Number` when the request lacks it.
     msn: Option<Msn>,
     /// Whether the request already carries the header.
@@ -234,7 +304,8 @@ fn refuse<B>(req: &Request<B>, keyring: &Keyring, diagnosis: Diagnosis) -> Vipps
     VippsError::refused(diagnosis).with_context(RequestContext::of(req, keyring.hosts()))
 }
 
-fn target<B>(req: &Request<B>, keyring: &Keyring) -> Result<(Environment, Target), VippsError> {
+fn target<'a, B>(req: &Request<B>, shared: &'a Shared) -> Result<Target<'a>, VippsError> {
+    let keyring = &shared.keyring;
     let Some(env) = keyring.hosts().environment_of(req.uri()) else {
         let evidence = match req.uri().host() {
             Some(_) => "the request's host belongs to no Vipps MobilePay environment",
@@ -260,6 +331,16 @@ fn target<B>(req: &Request<B>, keyring: &Keyring) -> Result<(Environment, Target
         },
         None => req.extensions().get::<Msn>().copied(),
     };
+    let has_msn_header = header.is_some();
+    if let Some(msn) = msn {
+        if let Some(keys) = shared.find(env, msn) {
+            return Ok(Target {
+                msn: Some(keys.merchant_msn().unwrap_or(msn)),
+                keys: KeysRef::Borrowed(keys),
+                has_msn_header,
+            });
+        }
+    }
     let keys = match keyring.lookup(env, msn) {
         Lookup::Found(keys) => keys,
         Lookup::MsnRequired => {
@@ -300,18 +381,43 @@ fn target<B>(req: &Request<B>, keyring: &Keyring) -> Result<(Environment, Target
             return Err(refuse(req, keyring, diagnosis));
         }
     };
-    Ok((
-        env,
+    Ok(Target {
+        msn: keys.merchant_msn().or(msn),
+        keys: KeysRef::Owned(keys),
+        has_msn_header,
+    })
+}
+
+/// A [`Target`] that owns its key set, kept for a replay.
+struct OwnedTarget {
+    keys: KeySet,
+    msn: Option<Msn>,
+    has_msn_header: bool,
+}
+
+impl Target<'_> {
+    fn to_owned(&self) -> OwnedTarget {
+        OwnedTarget {
+            keys: (*self.keys).clone(),
+            msn: self.msn,
+            has_msn_header: self.has_msn_header,
+        }
+    }
+}
+
+impl OwnedTarget {
+    fn as_target(&self) -> Target<'_> {
         Target {
-            msn: keys.merchant_msn().or(msn),
-            keys,
-            has_msn_header: header.is_some(),
-        },
-    ))
+            keys: KeysRef::Borrowed(&self.keys),
+            msn: self.msn,
+            has_msn_header: self.has_msn_header,
+        }
+    }
 }
 
 #[inline]
-fn apply(headers: &mut HeaderMap, token: &AccessToken, target: &Target, keyring: &Keyring) {
+fn apply(headers: &mut HeaderMap, token: &AccessToken, target: &Target<'_>, keyring: &Keyring) {
+    headers.reserve(6);
     headers.insert(AUTHORIZATION, token.authorization().clone());
     headers.insert(
         OCP_APIM_SUBSCRIPTION_KEY,
@@ -349,13 +455,13 @@ fn token_request<B>(
 struct Sent<S, B, T> {
     token: Arc<AccessToken>,
     shared: Arc<Shared>,
-    replay: Option<Replay<S, B, T>>,
+    replay: Option<Box<Replay<S, B, T>>>,
 }
 
 struct Replay<S, B, T> {
     inner: S,
     request: Request<B>,
-    target: Target,
+    target: OwnedTarget,
     tokens: T,
     key: CacheKey,
 }
@@ -384,9 +490,9 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = &self.shared;
+        let shared = &*self.shared;
         let keyring = &shared.keyring;
-        let (_env, target) = match target(&req, keyring) {
+        let target = match target(&req, shared) {
             Ok(found) => found,
             Err(error) => return ResponseFuture::refused(error),
         };
@@ -402,7 +508,8 @@ where
             Fast::Miss => {
                 let client = self.tokens.token_client(&inner);
                 let treq = token_request(&req, cache, &target, keyring);
-                let shared = shared.clone();
+                let target = target.to_owned();
+                let shared = self.shared.clone();
                 let tokens = self.tokens.clone();
                 return ResponseFuture::slow(Box::pin(async move {
                     let token = match shared.cache.wait(key, &client, &treq).await {
@@ -413,8 +520,9 @@ where
                             );
                         }
                     };
-                    apply(req.headers_mut(), &token, &target, &shared.keyring);
-                    let sent = sent(&req, &inner, token, target, shared, tokens, key);
+                    let target = target.as_target();
+                    let sent = sent(&req, &inner, token, &target, &shared, &tokens, key);
+                    apply(req.headers_mut(), &sent.token, &target, &shared.keyring);
                     let response = inner
                         .call(req)
                         .await
@@ -423,16 +531,16 @@ where
                 }));
             }
         };
-        apply(req.headers_mut(), &token, &target, keyring);
         let sent = sent(
             &req,
             &inner,
             token,
-            target,
-            shared.clone(),
-            self.tokens.clone(),
+            &target,
+            &self.shared,
+            &self.tokens,
             key,
         );
+        apply(req.headers_mut(), &sent.token, &target, keyring);
         ResponseFuture {
             state: State::Call {
                 fut: inner.call(req),
@@ -442,29 +550,33 @@ where
     }
 }
 
-fn sent<S: Clone, B: 'static, T>(
+/// What to keep of a request before it is sent: the token, and a copy of the
+/// request (before the auth headers) when it can be replayed.
+fn sent<S: Clone, B: 'static, T: Clone>(
     req: &Request<B>,
     inner: &S,
     token: Arc<AccessToken>,
-    target: Target,
-    shared: Arc<Shared>,
-    tokens: T,
+    target: &Target<'_>,
+    shared: &Arc<Shared>,
+    tokens: &T,
     key: CacheKey,
 ) -> Sent<S, B, T> {
     let replay = if shared.replay {
-        crate::replay::try_clone_request(req).map(|request| Replay {
-            inner: inner.clone(),
-            request,
-            target,
-            tokens,
-            key,
+        crate::replay::try_clone_request(req).map(|request| {
+            Box::new(Replay {
+                inner: inner.clone(),
+                request,
+                target: target.to_owned(),
+                tokens: tokens.clone(),
+                key,
+            })
         })
     } else {
         None
     };
     Sent {
         token,
-        shared,
+        shared: shared.clone(),
         replay,
     }
 }
@@ -500,7 +612,8 @@ where
         target,
         tokens,
         key,
-    } = replay;
+    } = *replay;
+    let target = target.as_target();
     let client = tokens.token_client(&inner);
     let treq = token_request(&request, cache, &target, &sent.shared.keyring);
     let token = match cache.wait(key, &client, &treq).await {

@@ -15,10 +15,8 @@ use tower::{BoxError, ServiceExt};
 use tower_vipps::token::TokenCache;
 use tower_vipps::{AuthLayer, Cause, Environment, KeySet, Keyring, Msn};
 
-type Client<B> = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
-    B,
->;
+type Client<B> =
+    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, B>;
 
 fn client<B>() -> Client<B>
 where
@@ -92,7 +90,8 @@ fn post(server: &VippsServer, m: Option<u64>, body: &'static str) -> Request<Ful
     if let Some(m) = m {
         b = b.header("Merchant-Serial-Number", m.to_string());
     }
-    b.body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+    b.body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +116,11 @@ async fn sets_headers_sensitive_and_refuses_what_cannot_work() {
         .service(recorder);
 
     // MSN from the header.
-    let res = svc.clone().oneshot(post(&test, Some(3), "{}")).await.unwrap();
+    let res = svc
+        .clone()
+        .oneshot(post(&test, Some(3), "{}"))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     // MSN from an extension.
     let mut req = post(&prod, None, "{}");
@@ -130,7 +133,12 @@ async fn sets_headers_sensitive_and_refuses_what_cannot_work() {
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 2);
         for h in seen.iter() {
-            assert!(h["authorization"].to_str().unwrap().starts_with("Bearer eyJ"));
+            assert!(
+                h["authorization"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("Bearer eyJ")
+            );
             assert!(h["authorization"].is_sensitive());
             assert!(h["ocp-apim-subscription-key"].is_sensitive());
             assert_eq!(h["vipps-system-name"], "tests");
@@ -139,9 +147,15 @@ async fn sets_headers_sensitive_and_refuses_what_cannot_work() {
             assert!(h.contains_key("vipps-system-plugin-version"));
         }
         assert_eq!(seen[0]["merchant-serial-number"], "3");
-        assert_eq!(seen[0]["ocp-apim-subscription-key"], merchant_keys(Environment::Test, 2).2.as_str());
+        assert_eq!(
+            seen[0]["ocp-apim-subscription-key"],
+            merchant_keys(Environment::Test, 2).2.as_str()
+        );
         assert_eq!(seen[1]["merchant-serial-number"], "12");
-        assert_eq!(seen[1]["ocp-apim-subscription-key"], partner_keys(Environment::Production).2.as_str());
+        assert_eq!(
+            seen[1]["ocp-apim-subscription-key"],
+            partner_keys(Environment::Production).2.as_str()
+        );
     }
     assert_eq!(test.mismatches() + prod.mismatches(), 0);
 
@@ -155,7 +169,10 @@ async fn sets_headers_sensitive_and_refuses_what_cannot_work() {
         .unwrap();
     let cases = [
         (other_host, Cause::UnknownHost),
-        (post(&test, Some(3_000_000), "{}"), Cause::PartnerMsnNotConnected),
+        (
+            post(&test, Some(3_000_000), "{}"),
+            Cause::PartnerMsnNotConnected,
+        ),
         (post(&test, None, "{}"), Cause::PartnerMissingMsnHeader),
         (post(&prod, None, "{}"), Cause::PartnerMissingMsnHeader),
         (
@@ -175,14 +192,24 @@ async fn sets_headers_sensitive_and_refuses_what_cannot_work() {
     let only_prod = Keyring::builder()
         .host(Environment::Test, &test.authority())
         .host(Environment::Production, &prod.authority())
-        .merchant(Environment::Production, msn(7), "p", "SECRETX-p", "SUBKEYX-p")
+        .merchant(
+            Environment::Production,
+            msn(7),
+            "p",
+            "SECRETX-p",
+            "SUBKEYX-p",
+        )
         .merchant(Environment::Test, msn(8), "t", "SECRETX-t", "SUBKEYX-t")
         .build()
         .unwrap();
     let svc2 = tower::ServiceBuilder::new()
         .layer(AuthLayer::new(only_prod))
         .service(client::<Full<Bytes>>());
-    let err = svc2.clone().oneshot(post(&test, Some(7), "{}")).await.unwrap_err();
+    let err = svc2
+        .clone()
+        .oneshot(post(&test, Some(7), "{}"))
+        .await
+        .unwrap_err();
     assert_eq!(err.cause(), Cause::WrongEnvironment);
     let err = svc2.oneshot(post(&test, Some(9), "{}")).await.unwrap_err();
     assert_eq!(err.cause(), Cause::NoKeysForMsn);
@@ -199,19 +226,40 @@ async fn a_stale_token_401_is_replayed_once_and_succeeds() {
     let svc = tower::ServiceBuilder::new()
         .layer(AuthLayer::new(two_env_keyring(&test, &prod)))
         .service(client::<Full<Bytes>>());
-    let res = svc.clone().oneshot(post(&test, Some(1), "first")).await.unwrap();
+    let res = svc
+        .clone()
+        .oneshot(post(&test, Some(1), "first"))
+        .await
+        .unwrap();
     let body = res.into_body().collect().await.unwrap().to_bytes();
-    let n: u64 = std::str::from_utf8(&body).unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    let n: u64 = std::str::from_utf8(&body)
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     // The gateway now rejects that token.
     test.state.revoked.lock().unwrap().insert(n);
-    let res = svc.clone().oneshot(post(&test, Some(1), "payload")).await.unwrap();
+    let res = svc
+        .clone()
+        .oneshot(post(&test, Some(1), "payload"))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert!(body.starts_with(b"ok 1 "));
     assert_eq!(test.fetches(), 2);
     assert_eq!(test.api_calls(), 3);
     let bodies = test.state.bodies.lock().unwrap().clone();
-    assert_eq!(bodies, vec![Bytes::from("first"), Bytes::from("payload"), Bytes::from("payload")]);
+    assert_eq!(
+        bodies,
+        vec![
+            Bytes::from("first"),
+            Bytes::from("payload"),
+            Bytes::from("payload")
+        ]
+    );
     capture.assert_clean();
 }
 
@@ -243,7 +291,11 @@ async fn subscription_key_401s_and_403s_are_never_replayed() {
     for (status, body) in [(401, sub_key_401), (403, "")] {
         *test.state.api_status.lock().unwrap() = Some((status, body));
         let before = test.api_calls();
-        let res = svc.clone().oneshot(post(&test, Some(1), "x")).await.unwrap();
+        let res = svc
+            .clone()
+            .oneshot(post(&test, Some(1), "x"))
+            .await
+            .unwrap();
         assert_eq!(res.status().as_u16(), status);
         let got = res.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&got[..], body.as_bytes());

@@ -77,13 +77,18 @@ fn echo() -> Echo {
 }
 
 fn api_request(server: &VippsServer, msn: Msn) -> Request<Full<Bytes>> {
-    Request::get(format!("{}/epayment/v1/payments/ref-12345678", server.base_url()))
-        .header("Merchant-Serial-Number", msn.to_string())
-        .body(Full::new(Bytes::new()))
-        .unwrap()
+    Request::get(format!(
+        "{}/epayment/v1/payments/ref-12345678",
+        server.base_url()
+    ))
+    .header("Merchant-Serial-Number", msn.to_string())
+    .body(Full::new(Bytes::new()))
+    .unwrap()
 }
 
-async fn bearer_of(res: Response<impl http_body::Body<Data = Bytes, Error = impl std::fmt::Debug>>) -> String {
+async fn bearer_of(
+    res: Response<impl http_body::Body<Data = Bytes, Error = impl std::fmt::Debug>>,
+) -> String {
     let body = res.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(body.to_vec()).unwrap()
 }
@@ -143,7 +148,8 @@ async fn requests_inside_the_refresh_buffer_do_not_wait_for_the_refresh() {
         .token_service(TokenClient::new(client()));
     let svc = tower::ServiceBuilder::new().layer(auth).service(echo());
     let m = msn(100_001);
-    let first = token_n(&bearer_of(svc.clone().oneshot(api_request(&server, m)).await.unwrap()).await);
+    let first =
+        token_n(&bearer_of(svc.clone().oneshot(api_request(&server, m)).await.unwrap()).await);
     assert_eq!(server.fetches(), 1);
 
     // From now on the endpoint takes 2 s and then waits for the gate.
@@ -167,7 +173,8 @@ async fn requests_inside_the_refresh_buffer_do_not_wait_for_the_refresh() {
     server.open_gate();
     // Once it lands, requests carry the new token.
     loop {
-        let n = token_n(&bearer_of(svc.clone().oneshot(api_request(&server, m)).await.unwrap()).await);
+        let n =
+            token_n(&bearer_of(svc.clone().oneshot(api_request(&server, m)).await.unwrap()).await);
         if n != first {
             break;
         }
@@ -240,11 +247,17 @@ async fn failure_then_recovery(mode: Mode, expected: Cause) {
             .unwrap()
             .unwrap_err();
         assert_eq!(err.cause(), expected, "{mode:?}: {err}");
-        assert!(matches!(err.origin(), Origin::Token(_)), "{mode:?}: {err:?}");
+        assert!(
+            matches!(err.origin(), Origin::Token(_)),
+            "{mode:?}: {err:?}"
+        );
         assert!(!err.diagnosis().evidence().is_empty() || err.status().is_some());
         assert_eq!(err.context().msn, Some(m));
         let text = format!("{err} {err:?}");
-        assert!(!text.contains("SECRETX") && !text.contains("SUBKEYX"), "{text}");
+        assert!(
+            !text.contains("SECRETX") && !text.contains("SUBKEYX"),
+            "{text}"
+        );
     }
     // One fetch served all 20 waiters (a closed connection may be retried by the
     // client, which never reaches the handler).
@@ -356,7 +369,10 @@ async fn idle_entries_are_evicted() {
         .token_service(TokenClient::new(client()));
     let svc = tower::ServiceBuilder::new().layer(auth).service(echo());
     for i in 0..300 {
-        svc.clone().oneshot(api_request(&server, msn(200_001 + i))).await.unwrap();
+        svc.clone()
+            .oneshot(api_request(&server, msn(200_001 + i)))
+            .await
+            .unwrap();
     }
     // One token per MSN for partner keys.
     assert_eq!(server.fetches(), 300);
@@ -393,7 +409,12 @@ fn debug_output_redacts_secrets() {
     let env = Environment::Test;
     let keys = KeySet::merchant(env, msn(123456), "cid-1234", "SECRETX-1", "SUBKEYX-1").unwrap();
     let keyring = Keyring::builder().key_set(keys.clone()).build().unwrap();
-    let token = token_for(env, Some(msn(123456)), false, "eyJhbGciOiJub25lIn0.eyJuIjoxfQ.c2ln");
+    let token = token_for(
+        env,
+        Some(msn(123456)),
+        false,
+        "eyJhbGciOiJub25lIn0.eyJuIjoxfQ.c2ln",
+    );
     let cache = TokenCache::new();
     let layer = AuthLayer::new(keyring.clone()).with_cache(cache.clone());
     let svc = tower::Layer::layer(&layer, echo());

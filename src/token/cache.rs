@@ -27,9 +27,9 @@ pub(crate) struct CacheKey {
 
 /// A fast keyed hasher for two `u64`s (the map is keyed by process-local ids).
 #[derive(Clone)]
-struct KeyHasherBuilder(u64);
+pub(crate) struct KeyHasherBuilder(pub(crate) u64);
 
-struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 impl BuildHasher for KeyHasherBuilder {
     type Hasher = KeyHasher;

@@ -32,7 +32,7 @@ mod fetch;
 mod store;
 
 pub use access_token::{AccessToken, InvalidToken};
-pub(crate) use cache::{CacheKey, Fast};
+pub(crate) use cache::{CacheKey, Fast, KeyHasherBuilder};
 pub use cache::{TokenCache, TokenCacheBuilder};
 pub use fetch::{TOKEN_PATH, TokenClient, TokenRequest};
 pub use store::{MemoryStore, TokenStore};

@@ -183,7 +183,11 @@ pub async fn start(env: Environment, known: Known) -> VippsServer {
                     let st = st.clone();
                     async move {
                         let (parts, body) = req.into_parts();
-                        let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
                         Ok::<_, Infallible>(handle(&st, Request::from_parts(parts, body)).await)
                     }
                 });
@@ -212,7 +216,9 @@ async fn handle(st: &Arc<State>, req: Request<Bytes>) -> Response<Full<Bytes>> {
         let mode = *st.mode.lock().unwrap();
         match mode {
             Mode::Status500 => return respond(500, "upstream failure"),
-            Mode::Garbage => return respond(200, "{\"access_token\": 42, \"expires_in\": \"soon\""),
+            Mode::Garbage => {
+                return respond(200, "{\"access_token\": 42, \"expires_in\": \"soon\"");
+            }
             Mode::Hang => std::future::pending::<()>().await,
             Mode::Close | Mode::Ok => {}
         }
@@ -224,11 +230,19 @@ async fn handle(st: &Arc<State>, req: Request<Bytes>) -> Response<Full<Bytes>> {
             header(&req, "client_secret"),
             header(&req, "ocp-apim-subscription-key"),
         ) else {
-            return respond(401, r#"{"error":"invalid_client","error_description":"missing"}"#);
+            return respond(
+                401,
+                r#"{"error":"invalid_client","error_description":"missing"}"#,
+            );
         };
         match st.known.keys.get(cid) {
             Some((s, k)) if s == secret && k == sub => {}
-            _ => return respond(401, r#"{"error":"invalid_client","error_description":"bad"}"#),
+            _ => {
+                return respond(
+                    401,
+                    r#"{"error":"invalid_client","error_description":"bad"}"#,
+                );
+            }
         }
         if header(&req, "vipps-system-name").is_none() {
             return respond(400, "no system name");
@@ -264,7 +278,11 @@ async fn handle(st: &Arc<State>, req: Request<Bytes>) -> Response<Full<Bytes>> {
         && payload["msn"].as_str() == msn.as_deref()
         && payload["sk"] == Secret::new(sub).fingerprint().to_string()
         && expected_client.is_none_or(|c| payload["cid"] == c.as_str())
-        && st.known.keys.get(payload["cid"].as_str().unwrap_or("")).is_some_and(|(_, k)| k == sub);
+        && st
+            .known
+            .keys
+            .get(payload["cid"].as_str().unwrap_or(""))
+            .is_some_and(|(_, k)| k == sub);
     if !ok {
         st.mismatches.fetch_add(1, Ordering::SeqCst);
         return respond(409, "token minted for something else");
@@ -273,7 +291,9 @@ async fn handle(st: &Arc<State>, req: Request<Bytes>) -> Response<Full<Bytes>> {
         return Response::builder()
             .status(401)
             .header("content-type", "text/plain")
-            .body(Full::new(Bytes::from_static(b"Something went wrong, please try again later")))
+            .body(Full::new(Bytes::from_static(
+                b"Something went wrong, please try again later",
+            )))
             .unwrap();
     }
     if let Some((status, body)) = *st.api_status.lock().unwrap() {
@@ -315,9 +335,15 @@ impl Captured {
     /// base64url of `{"alg"` (`eyJhbGci`).
     pub fn assert_clean(&self) {
         let text = self.text();
-        assert!(text.contains("fetching access token"), "the capture saw nothing");
+        assert!(
+            text.contains("fetching access token"),
+            "the capture saw nothing"
+        );
         for needle in ["SECRETX", "SUBKEYX", "eyJhbGci"] {
-            assert!(!text.contains(needle), "`{needle}` leaked into tracing output");
+            assert!(
+                !text.contains(needle),
+                "`{needle}` leaked into tracing output"
+            );
         }
     }
 }
