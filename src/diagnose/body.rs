@@ -1,7 +1,7 @@
 //! Parsers for every error body format of the Vipps MobilePay APIs.
 //!
 //! [`ErrorBody::parse`] never panics and never looks at more than
-//! [`BODY_CAP`](super::BODY_CAP) bytes.
+//! [`BODY_CAP`] bytes.
 
 use serde::Deserialize;
 use serde_json::Value;
