@@ -43,13 +43,13 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BytesMut};
 use futures_util::future::BoxFuture;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
@@ -63,9 +63,7 @@ use crate::headers::{
     MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY, VIPPS_SYSTEM_NAME, VIPPS_SYSTEM_PLUGIN_NAME,
     VIPPS_SYSTEM_PLUGIN_VERSION, VIPPS_SYSTEM_VERSION,
 };
-use crate::token::{
-    AccessToken, CacheKey, Fast, KeyHasherBuilder, TokenCache, TokenClient, TokenRequest,
-};
+use crate::token::{CacheKey, Fast, KeyHasherBuilder, TokenCache, TokenClient, TokenRequest};
 use crate::{
     BoxError, Cause, Diagnosis, Environment, KeyScope, KeySet, Keyring, Lookup, Msn,
     RequestContext, VippsError,
@@ -167,23 +165,23 @@ impl<T> AuthLayer<T> {
     }
 }
 
-impl<S, T: Clone> Layer<S> for AuthLayer<T> {
+impl<S: Clone, T: Clone> Layer<S> for AuthLayer<T> {
     type Service = Auth<S, T>;
 
     fn layer(&self, inner: S) -> Auth<S, T> {
         Auth {
+            shared: Arc::new(Shared {
+                core: Core::new(self.keyring.clone(), self.cache.clone(), self.replay),
+                proto: Mutex::new(inner.clone()),
+                tokens: self.tokens.clone(),
+            }),
             inner,
-            shared: Arc::new(Shared::new(
-                self.keyring.clone(),
-                self.cache.clone(),
-                self.replay,
-            )),
-            tokens: self.tokens.clone(),
         }
     }
 }
 
-struct Shared {
+/// What every clone of an [`Auth`] shares.
+struct Core {
     keyring: Keyring,
     cache: TokenCache,
     replay: bool,
@@ -201,8 +199,8 @@ fn env_index(env: Environment) -> usize {
     usize::from(env == Environment::Production)
 }
 
-impl Shared {
-    fn new(keyring: Keyring, cache: TokenCache, replay: bool) -> Shared {
+impl Core {
+    fn new(keyring: Keyring, cache: TokenCache, replay: bool) -> Core {
         let mut index = HashMap::with_hasher(KeyHasherBuilder(fastrand::u64(..)));
         let mut open_partner = [None, None];
         // Listed partners first: a merchant's own keys take precedence.
@@ -223,7 +221,7 @@ impl Shared {
                 index.insert(index_key(keys.environment(), *msn), keys.clone());
             }
         }
-        Shared {
+        Core {
             keyring,
             cache,
             replay,
@@ -241,19 +239,40 @@ impl Shared {
     }
 }
 
-/// The service of [`AuthLayer`].
-pub struct Auth<S, T = InnerTokenService> {
-    inner: S,
-    shared: Arc<Shared>,
+/// [`Core`], a clone of the inner service to replay through, and the token source.
+struct Shared<S, T> {
+    core: Core,
+    proto: Mutex<S>,
     tokens: T,
 }
 
-impl<S: Clone, T: Clone> Clone for Auth<S, T> {
+impl<S, T> std::ops::Deref for Shared<S, T> {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl<S: Clone, T> Shared<S, T> {
+    fn inner(&self) -> S {
+        match self.proto.lock() {
+            Ok(proto) => proto.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// The service of [`AuthLayer`].
+pub struct Auth<S, T = InnerTokenService> {
+    inner: S,
+    shared: Arc<Shared<S, T>>,
+}
+
+impl<S: Clone, T> Clone for Auth<S, T> {
     fn clone(&self) -> Self {
         Auth {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
-            tokens: self.tokens.clone(),
         }
     }
 }
@@ -304,7 +323,7 @@ fn refuse<B>(req: &Request<B>, keyring: &Keyring, diagnosis: Diagnosis) -> Vipps
     VippsError::refused(diagnosis).with_context(RequestContext::of(req, keyring.hosts()))
 }
 
-fn target<'a, B>(req: &Request<B>, shared: &'a Shared) -> Result<Target<'a>, VippsError> {
+fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target<'a>, VippsError> {
     let keyring = &shared.keyring;
     let Some(env) = keyring.hosts().environment_of(req.uri()) else {
         let evidence = match req.uri().host() {
@@ -416,9 +435,14 @@ impl OwnedTarget {
 }
 
 #[inline]
-fn apply(headers: &mut HeaderMap, token: &AccessToken, target: &Target<'_>, keyring: &Keyring) {
+fn apply(
+    headers: &mut HeaderMap,
+    authorization: &HeaderValue,
+    target: &Target<'_>,
+    keyring: &Keyring,
+) {
     headers.reserve(6);
-    headers.insert(AUTHORIZATION, token.authorization().clone());
+    headers.insert(AUTHORIZATION, authorization.clone());
     headers.insert(
         OCP_APIM_SUBSCRIPTION_KEY,
         target.keys.subscription_key_header().clone(),
@@ -453,17 +477,18 @@ fn token_request<B>(
 
 /// What is kept of a sent request to handle a stale-token 401.
 struct Sent<S, B, T> {
-    token: Arc<AccessToken>,
-    shared: Arc<Shared>,
-    replay: Option<Box<Replay<S, B, T>>>,
+    /// The `Authorization` value it was sent with.
+    authorization: HeaderValue,
+    key: CacheKey,
+    shared: Arc<Shared<S, T>>,
+    /// A copy of the request before the auth headers, when it can be replayed.
+    replay: Option<Box<Replay<B>>>,
 }
 
-struct Replay<S, B, T> {
-    inner: S,
+struct Replay<B> {
     request: Request<B>,
-    target: OwnedTarget,
-    tokens: T,
-    key: CacheKey,
+    /// The MSN of an `Msn` extension (extensions are not copied).
+    msn: Option<Msn>,
 }
 
 impl<S, B, RB, T> Service<Request<B>> for Auth<S, T>
@@ -491,26 +516,25 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = &*self.shared;
-        let keyring = &shared.keyring;
         let target = match target(&req, shared) {
             Ok(found) => found,
             Err(error) => return ResponseFuture::refused(error),
         };
         let cache = &shared.cache;
         let key = cache.key(&target.keys, target.msn);
-        let token = match cache.lookup(key, Instant::now()) {
-            Fast::Hit(token) => token,
-            Fast::Refresh(token) => {
-                let client = self.tokens.token_client(&inner);
-                cache.start_refresh(key, &client, &token_request(&req, cache, &target, keyring));
-                token
+        let authorization = match cache.lookup_authorization(key, Instant::now()) {
+            Fast::Hit(authorization) => authorization,
+            Fast::Refresh(authorization) => {
+                let client = shared.tokens.token_client(&inner);
+                let treq = token_request(&req, cache, &target, &shared.keyring);
+                cache.start_refresh(key, &client, &treq);
+                authorization
             }
             Fast::Miss => {
-                let client = self.tokens.token_client(&inner);
-                let treq = token_request(&req, cache, &target, keyring);
+                let client = shared.tokens.token_client(&inner);
+                let treq = token_request(&req, cache, &target, &shared.keyring);
                 let target = target.to_owned();
                 let shared = self.shared.clone();
-                let tokens = self.tokens.clone();
                 return ResponseFuture::slow(Box::pin(async move {
                     let token = match shared.cache.wait(key, &client, &treq).await {
                         Ok(token) => token,
@@ -521,8 +545,14 @@ where
                         }
                     };
                     let target = target.as_target();
-                    let sent = sent(&req, &inner, token, &target, &shared, &tokens, key);
-                    apply(req.headers_mut(), &sent.token, &target, &shared.keyring);
+                    let authorization = token.authorization().clone();
+                    let sent = sent(&req, authorization, &target, &shared, key);
+                    apply(
+                        req.headers_mut(),
+                        &sent.authorization,
+                        &target,
+                        &shared.keyring,
+                    );
                     let response = inner
                         .call(req)
                         .await
@@ -531,16 +561,13 @@ where
                 }));
             }
         };
-        let sent = sent(
-            &req,
-            &inner,
-            token,
+        let sent = sent(&req, authorization, &target, &self.shared, key);
+        apply(
+            req.headers_mut(),
+            &sent.authorization,
             &target,
-            &self.shared,
-            &self.tokens,
-            key,
+            &shared.keyring,
         );
-        apply(req.headers_mut(), &sent.token, &target, keyring);
         ResponseFuture {
             state: State::Call {
                 fut: inner.call(req),
@@ -552,30 +579,26 @@ where
 
 /// What to keep of a request before it is sent: the token, and a copy of the
 /// request (before the auth headers) when it can be replayed.
-fn sent<S: Clone, B: 'static, T: Clone>(
+fn sent<S, B: 'static, T>(
     req: &Request<B>,
-    inner: &S,
-    token: Arc<AccessToken>,
+    authorization: HeaderValue,
     target: &Target<'_>,
-    shared: &Arc<Shared>,
-    tokens: &T,
+    shared: &Arc<Shared<S, T>>,
     key: CacheKey,
 ) -> Sent<S, B, T> {
     let replay = if shared.replay {
         crate::replay::try_clone_request(req).map(|request| {
             Box::new(Replay {
-                inner: inner.clone(),
                 request,
-                target: target.to_owned(),
-                tokens: tokens.clone(),
-                key,
+                msn: target.msn.filter(|_| !target.has_msn_header),
             })
         })
     } else {
         None
     };
     Sent {
-        token,
+        authorization,
+        key,
         shared: shared.clone(),
         replay,
     }
@@ -588,8 +611,9 @@ async fn finish<S, B, RB, T>(
     sent: Sent<S, B, T>,
 ) -> Result<Response<AuthBody<RB>>, VippsError>
 where
-    S: Service<Request<B>, Response = Response<RB>> + Send + 'static,
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
+    B: 'static,
     RB: Body + Send + 'static,
     T: TokenSource<S, B>,
 {
@@ -600,30 +624,37 @@ where
     if !stale {
         return Ok(response);
     }
-    let cache = &sent.shared.cache;
-    cache.invalidate(&sent.token);
+    let shared = &sent.shared;
+    let cache = &shared.cache;
+    cache.invalidate_authorization(sent.key, &sent.authorization);
     let Some(replay) = sent.replay else {
         tracing::debug!("stale access token: not replayed (body cannot be sent again)");
         return Ok(response);
     };
-    let Replay {
-        mut inner,
-        mut request,
-        target,
-        tokens,
-        key,
-    } = *replay;
-    let target = target.as_target();
-    let client = tokens.token_client(&inner);
-    let treq = token_request(&request, cache, &target, &sent.shared.keyring);
-    let token = match cache.wait(key, &client, &treq).await {
-        Ok(token) if !token.same_token(&sent.token) => token,
+    let Replay { mut request, msn } = *replay;
+    if let Some(msn) = msn {
+        request.extensions_mut().insert(msn);
+    }
+    let mut inner = shared.inner();
+    let target = match target(&request, shared) {
+        Ok(target) => target,
+        Err(_) => return Ok(response),
+    };
+    let client = shared.tokens.token_client(&inner);
+    let treq = token_request(&request, cache, &target, &shared.keyring);
+    let token = match cache.wait(sent.key, &client, &treq).await {
+        Ok(token) if *token.authorization() != sent.authorization => token,
         // No fresh token: return the 401 as it came.
         _ => return Ok(response),
     };
     drop(response);
     tracing::debug!("stale access token: replaying the request once with a fresh token");
-    apply(request.headers_mut(), &token, &target, &sent.shared.keyring);
+    apply(
+        request.headers_mut(),
+        token.authorization(),
+        &target,
+        &shared.keyring,
+    );
     let response = inner
         .ready()
         .await
@@ -636,7 +667,7 @@ where
     }
     let (response, stale) = inspect_401(response).await;
     if stale {
-        cache.invalidate(&token);
+        cache.invalidate_authorization(sent.key, token.authorization());
     }
     Ok(response)
 }
@@ -862,7 +893,7 @@ impl<F, E, S, B, RB, T> Future for ResponseFuture<F, S, B, RB, T>
 where
     F: Future<Output = Result<Response<RB>, E>>,
     E: Into<BoxError>,
-    S: Service<Request<B>, Response = Response<RB>> + Send + 'static,
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
     B: Send + 'static,

@@ -127,6 +127,9 @@ type Inflight = Shared<BoxFuture<'static, Outcome>>;
 
 struct Slot {
     token: Option<Arc<AccessToken>>,
+    /// The token's `Authorization` value, kept inline for the hot path (meaningful
+    /// only while `token` is `Some`).
+    authorization: http::HeaderValue,
     /// Soft expiry: from here on one background refresh starts.
     refresh_at: Instant,
     /// Hard expiry: from here on callers wait for a new token.
@@ -143,6 +146,7 @@ impl Slot {
     fn empty(now_secs: u64, now: Instant) -> Slot {
         Slot {
             token: None,
+            authorization: http::HeaderValue::from_static(""),
             refresh_at: now,
             hard_at: now,
             refresh_claimed: AtomicBool::new(false),
@@ -160,11 +164,11 @@ impl Slot {
 }
 
 /// What the hot path found.
-pub(crate) enum Fast {
+pub(crate) enum Fast<T> {
     /// A valid token, not yet due for refresh.
-    Hit(Arc<AccessToken>),
+    Hit(T),
     /// A valid token, due for refresh: this caller won the right to start it.
-    Refresh(Arc<AccessToken>),
+    Refresh(T),
     /// No valid token: wait for a fetch.
     Miss,
 }
@@ -411,24 +415,44 @@ impl TokenCache {
 
     /// The hot path: never awaits, never allocates.
     #[inline]
-    pub(crate) fn lookup(&self, key: CacheKey, now: Instant) -> Fast {
+    pub(crate) fn lookup(&self, key: CacheKey, now: Instant) -> Fast<Arc<AccessToken>> {
+        self.lookup_with(key, now, |slot| slot.token.clone())
+    }
+
+    /// The hot path of `Auth`: the `Authorization` value only.
+    #[inline]
+    pub(crate) fn lookup_authorization(
+        &self,
+        key: CacheKey,
+        now: Instant,
+    ) -> Fast<http::HeaderValue> {
+        self.lookup_with(key, now, |slot| Some(slot.authorization.clone()))
+    }
+
+    #[inline]
+    fn lookup_with<T>(
+        &self,
+        key: CacheKey,
+        now: Instant,
+        take: impl Fn(&Slot) -> Option<T>,
+    ) -> Fast<T> {
         let Some(slot) = self.inner.slots.get(&key) else {
             return Fast::Miss;
         };
-        let Some(token) = &slot.token else {
-            return Fast::Miss;
-        };
-        if now >= slot.hard_at {
+        if slot.token.is_none() || now >= slot.hard_at {
             return Fast::Miss;
         }
+        let Some(found) = take(&slot) else {
+            return Fast::Miss;
+        };
         slot.touch(self.secs(now));
         if now >= slot.refresh_at
             && slot.inflight.is_none()
             && !slot.refresh_claimed.swap(true, Ordering::AcqRel)
         {
-            return Fast::Refresh(token.clone());
+            return Fast::Refresh(found);
         }
-        Fast::Hit(token.clone())
+        Fast::Hit(found)
     }
 
     /// A valid token for `request`: the cached one, or the result of the one fetch
@@ -569,23 +593,31 @@ impl TokenCache {
             key_set: token.key_set_id,
             msn: token.minted_for().msn.map_or(0, Msn::get),
         };
+        self.invalidate_authorization(key, token.authorization())
+    }
+
+    /// Drops the token cached under `key` if its `Authorization` value is
+    /// `authorization` (the one a rejected request carried).
+    pub(crate) fn invalidate_authorization(
+        &self,
+        key: CacheKey,
+        authorization: &http::HeaderValue,
+    ) -> bool {
         let dropped = {
             let Some(mut slot) = self.inner.slots.get_mut(&key) else {
                 return false;
             };
-            match &slot.token {
-                Some(cached) if cached.same_token(token) => {
-                    let dropped = slot.token.take();
-                    slot.refresh_claimed.store(false, Ordering::Release);
-                    dropped
-                }
-                _ => None,
+            if slot.token.is_some() && slot.authorization == *authorization {
+                slot.refresh_claimed.store(false, Ordering::Release);
+                slot.token.take()
+            } else {
+                None
             }
         };
         let Some(dropped) = dropped else {
             return false;
         };
-        tracing::debug!(msn = ?token.minted_for().msn, "access token invalidated");
+        tracing::debug!(msn = ?dropped.minted_for().msn, "access token invalidated");
         self.inner.unindex(&dropped);
         if let Some(store) = self.inner.store.clone() {
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -695,6 +727,7 @@ impl Inner {
                     slot.refresh_at = self.refresh_at(token);
                     slot.hard_at = token.expires_at();
                     slot.failure = None;
+                    slot.authorization = token.authorization().clone();
                     replaced = slot.token.replace(token.clone());
                 }
                 Err(failure) => {
