@@ -437,12 +437,12 @@ impl OwnedTarget {
 #[inline]
 fn apply(
     headers: &mut HeaderMap,
-    authorization: &HeaderValue,
+    authorization: HeaderValue,
     target: &Target<'_>,
     keyring: &Keyring,
 ) {
     headers.reserve(6);
-    headers.insert(AUTHORIZATION, authorization.clone());
+    headers.insert(AUTHORIZATION, authorization);
     headers.insert(
         OCP_APIM_SUBSCRIPTION_KEY,
         target.keys.subscription_key_header().clone(),
@@ -459,9 +459,7 @@ fn apply(
         (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
         (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
     ] {
-        if let http::header::Entry::Vacant(slot) = headers.entry(name) {
-            slot.insert(value.clone());
-        }
+        headers.insert(name, value.clone());
     }
 }
 
@@ -477,8 +475,8 @@ fn token_request<B>(
 
 /// What is kept of a sent request to handle a stale-token 401.
 struct Sent<S, B, T> {
-    /// The `Authorization` value it was sent with.
-    authorization: HeaderValue,
+    /// The generation of the token it was sent with.
+    generation: u64,
     key: CacheKey,
     shared: Arc<Shared<S, T>>,
     /// A copy of the request before the auth headers, when it can be replayed.
@@ -522,13 +520,13 @@ where
         };
         let cache = &shared.cache;
         let key = cache.key(&target.keys, target.msn);
-        let authorization = match cache.lookup_authorization(key, Instant::now()) {
-            Fast::Hit(authorization) => authorization,
-            Fast::Refresh(authorization) => {
+        let (authorization, generation) = match cache.lookup_authorization(key, Instant::now()) {
+            Fast::Hit(found) => found,
+            Fast::Refresh(found) => {
                 let client = shared.tokens.token_client(&inner);
                 let treq = token_request(&req, cache, &target, &shared.keyring);
                 cache.start_refresh(key, &client, &treq);
-                authorization
+                found
             }
             Fast::Miss => {
                 let client = shared.tokens.token_client(&inner);
@@ -545,11 +543,11 @@ where
                         }
                     };
                     let target = target.as_target();
-                    let authorization = token.authorization().clone();
-                    let sent = sent(&req, authorization, &target, &shared, key);
+                    let generation = shared.cache.generation_of(key, token.authorization());
+                    let sent = sent(&req, generation, &target, &shared, key);
                     apply(
                         req.headers_mut(),
-                        &sent.authorization,
+                        token.authorization().clone(),
                         &target,
                         &shared.keyring,
                     );
@@ -561,13 +559,8 @@ where
                 }));
             }
         };
-        let sent = sent(&req, authorization, &target, &self.shared, key);
-        apply(
-            req.headers_mut(),
-            &sent.authorization,
-            &target,
-            &shared.keyring,
-        );
+        let sent = sent(&req, generation, &target, &self.shared, key);
+        apply(req.headers_mut(), authorization, &target, &shared.keyring);
         ResponseFuture {
             state: State::Call {
                 fut: inner.call(req),
@@ -581,7 +574,7 @@ where
 /// request (before the auth headers) when it can be replayed.
 fn sent<S, B: 'static, T>(
     req: &Request<B>,
-    authorization: HeaderValue,
+    generation: u64,
     target: &Target<'_>,
     shared: &Arc<Shared<S, T>>,
     key: CacheKey,
@@ -597,7 +590,7 @@ fn sent<S, B: 'static, T>(
         None
     };
     Sent {
-        authorization,
+        generation,
         key,
         shared: shared.clone(),
         replay,
@@ -626,7 +619,7 @@ where
     }
     let shared = &sent.shared;
     let cache = &shared.cache;
-    cache.invalidate_authorization(sent.key, &sent.authorization);
+    cache.invalidate_generation(sent.key, sent.generation);
     let Some(replay) = sent.replay else {
         tracing::debug!("stale access token: not replayed (body cannot be sent again)");
         return Ok(response);
@@ -643,7 +636,9 @@ where
     let client = shared.tokens.token_client(&inner);
     let treq = token_request(&request, cache, &target, &shared.keyring);
     let token = match cache.wait(sent.key, &client, &treq).await {
-        Ok(token) if *token.authorization() != sent.authorization => token,
+        Ok(token) if cache.generation_of(sent.key, token.authorization()) != sent.generation => {
+            token
+        }
         // No fresh token: return the 401 as it came.
         _ => return Ok(response),
     };
@@ -651,7 +646,7 @@ where
     tracing::debug!("stale access token: replaying the request once with a fresh token");
     apply(
         request.headers_mut(),
-        token.authorization(),
+        token.authorization().clone(),
         &target,
         &shared.keyring,
     );
@@ -667,7 +662,7 @@ where
     }
     let (response, stale) = inspect_401(response).await;
     if stale {
-        cache.invalidate_authorization(sent.key, token.authorization());
+        cache.invalidate(&token);
     }
     Ok(response)
 }

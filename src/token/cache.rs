@@ -130,6 +130,8 @@ struct Slot {
     /// The token's `Authorization` value, kept inline for the hot path (meaningful
     /// only while `token` is `Some`).
     authorization: http::HeaderValue,
+    /// Bumped each time a token is installed: identifies the token a request carried.
+    generation: u64,
     /// Soft expiry: from here on one background refresh starts.
     refresh_at: Instant,
     /// Hard expiry: from here on callers wait for a new token.
@@ -147,6 +149,7 @@ impl Slot {
         Slot {
             token: None,
             authorization: http::HeaderValue::from_static(""),
+            generation: 0,
             refresh_at: now,
             hard_at: now,
             refresh_claimed: AtomicBool::new(false),
@@ -425,8 +428,20 @@ impl TokenCache {
         &self,
         key: CacheKey,
         now: Instant,
-    ) -> Fast<http::HeaderValue> {
-        self.lookup_with(key, now, |slot| Some(slot.authorization.clone()))
+    ) -> Fast<(http::HeaderValue, u64)> {
+        self.lookup_with(key, now, |slot| {
+            Some((slot.authorization.clone(), slot.generation))
+        })
+    }
+
+    /// The generation of the token cached under `key` with this `Authorization`
+    /// (0 when it is not the cached one).
+    pub(crate) fn generation_of(&self, key: CacheKey, authorization: &http::HeaderValue) -> u64 {
+        self.inner
+            .slots
+            .get(&key)
+            .filter(|slot| slot.token.is_some() && slot.authorization == *authorization)
+            .map_or(0, |slot| slot.generation)
     }
 
     #[inline]
@@ -593,21 +608,21 @@ impl TokenCache {
             key_set: token.key_set_id,
             msn: token.minted_for().msn.map_or(0, Msn::get),
         };
-        self.invalidate_authorization(key, token.authorization())
+        self.invalidate_where(key, |slot| slot.authorization == *token.authorization())
     }
 
-    /// Drops the token cached under `key` if its `Authorization` value is
-    /// `authorization` (the one a rejected request carried).
-    pub(crate) fn invalidate_authorization(
-        &self,
-        key: CacheKey,
-        authorization: &http::HeaderValue,
-    ) -> bool {
+    /// Drops the token cached under `key` if it is still generation `generation`
+    /// (the one a rejected request carried).
+    pub(crate) fn invalidate_generation(&self, key: CacheKey, generation: u64) -> bool {
+        self.invalidate_where(key, |slot| slot.generation == generation)
+    }
+
+    fn invalidate_where(&self, key: CacheKey, same: impl Fn(&Slot) -> bool) -> bool {
         let dropped = {
             let Some(mut slot) = self.inner.slots.get_mut(&key) else {
                 return false;
             };
-            if slot.token.is_some() && slot.authorization == *authorization {
+            if slot.token.is_some() && same(&slot) {
                 slot.refresh_claimed.store(false, Ordering::Release);
                 slot.token.take()
             } else {
@@ -728,6 +743,7 @@ impl Inner {
                     slot.hard_at = token.expires_at();
                     slot.failure = None;
                     slot.authorization = token.authorization().clone();
+                    slot.generation = self.next_fetch_id.fetch_add(1, Ordering::Relaxed);
                     replaced = slot.token.replace(token.clone());
                 }
                 Err(failure) => {
