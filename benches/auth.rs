@@ -99,7 +99,7 @@ where
     let svc = ServiceBuilder::new()
         .layer(
             AuthLayer::new(keyring())
-                .token_service(token_endpoint())
+                .token_client(token_endpoint())
                 .replay_stale_token(replay),
         )
         .service(bare());

@@ -141,13 +141,27 @@ impl<T> AuthLayer<T> {
     }
 
     /// Sends token requests through this service instead of the inner one: any
-    /// `Service<http::Request<B>>` with an empty `B::default()` (see
-    /// [`TokenClient::new`]), or a [`TokenClient`].
-    pub fn token_service(self, client: impl Into<TokenClient>) -> AuthLayer<TokenClient> {
+    /// `Service<http::Request<B>>` whose `B::default()` is empty (a hyper client,
+    /// say); see [`TokenClient::new`]. It must not follow redirects.
+    pub fn token_service<S, B, RB>(self, service: S) -> AuthLayer<TokenClient>
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        B: Default + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        self.token_client(TokenClient::new(service))
+    }
+
+    /// Sends token requests through this [`TokenClient`].
+    pub fn token_client(self, client: TokenClient) -> AuthLayer<TokenClient> {
         AuthLayer {
             keyring: self.keyring,
             cache: self.cache,
-            tokens: client.into(),
+            tokens: client,
             replay: self.replay,
         }
     }
@@ -927,5 +941,46 @@ where
             };
             this.state.set(next);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_401s_say_the_token_is_stale() {
+        let none = HeaderMap::new();
+        assert!(says_token_invalid(&none, b""));
+        assert!(says_token_invalid(
+            &none,
+            b"Something went wrong, please try again later"
+        ));
+        assert!(says_token_invalid(
+            &none,
+            br#"{"statusCode":401,"message":"Something went wrong, please try again later"}"#
+        ));
+        assert!(says_token_invalid(
+            &none,
+            br#"{"title":"Unauthorized","detail":"The access token is expired"}"#
+        ));
+        assert!(!says_token_invalid(
+            &none,
+            br#"{"statusCode":401,"message":"Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."}"#
+        ));
+        assert!(!says_token_invalid(
+            &none,
+            br#"{"statusCode":401,"message":"Access denied due to missing subscription key."}"#
+        ));
+        assert!(!says_token_invalid(
+            &none,
+            br#"{"statusCode":401,"message":"Subscription not found."}"#
+        ));
+        let mut www = HeaderMap::new();
+        www.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+        );
+        assert!(says_token_invalid(&www, b"{}"));
     }
 }

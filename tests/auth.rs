@@ -416,3 +416,33 @@ fn no_request_carries_a_token_minted_for_another_msn_key_set_or_environment() {
     assert!(test.api_calls() + prod.api_calls() > 0);
     capture.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_keeps_the_msn_of_an_extension() {
+    let capture = token_support::tracing_capture();
+    let (test, prod) = servers().await;
+    let svc = tower::ServiceBuilder::new()
+        .layer(AuthLayer::new(two_env_keyring(&test, &prod)))
+        .service(client::<String>());
+    let request = |body: &str| {
+        let mut req = Request::post(format!("{}/epayment/v1/payments", prod.base_url()))
+            .body(body.to_owned())
+            .unwrap();
+        req.extensions_mut().insert(msn(12));
+        req
+    };
+    let res = svc.clone().oneshot(request("one")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let n = prod.state.seen.lock().unwrap()[0].1;
+    prod.state.revoked.lock().unwrap().insert(n);
+    let res = svc.clone().oneshot(request("two")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let seen = prod.state.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|(m, _)| m.as_deref() == Some("12")));
+    assert_eq!(seen[1].1, n);
+    assert_ne!(seen[2].1, n);
+    assert_eq!(prod.fetches(), 2);
+    assert_eq!(prod.mismatches(), 0);
+    capture.assert_clean();
+}

@@ -104,7 +104,7 @@ async fn ten_thousand_requests_over_a_thousand_cold_msns_fetch_a_thousand_times(
     let env = Environment::Test;
     let server = start(env, known(env, 1000)).await;
     let keyring = keyring(&server, env, 1000, 0);
-    let auth = AuthLayer::new(keyring).token_service(TokenClient::new(client()));
+    let auth = AuthLayer::new(keyring).token_service(client());
     let svc = tower::ServiceBuilder::new().layer(auth).service(echo());
     let mut tasks = Vec::new();
     for i in 0..10_000u64 {
@@ -145,7 +145,7 @@ async fn requests_inside_the_refresh_buffer_do_not_wait_for_the_refresh() {
         .build();
     let auth = AuthLayer::new(keyring)
         .with_cache(cache.clone())
-        .token_service(TokenClient::new(client()));
+        .token_service(client());
     let svc = tower::ServiceBuilder::new().layer(auth).service(echo());
     let m = msn(100_001);
     let first =
@@ -195,7 +195,7 @@ async fn cancelling_the_caller_that_started_a_fetch_neither_stalls_nor_repeats_i
         .build();
     let auth = AuthLayer::new(keyring)
         .with_cache(cache.clone())
-        .token_service(TokenClient::new(client()));
+        .token_service(client());
     let svc = tower::ServiceBuilder::new().layer(auth).service(echo());
     let m = msn(100_001);
     server.close_gate();
@@ -231,7 +231,7 @@ async fn failure_then_recovery(mode: Mode, expected: Cause) {
         .build();
     let auth = AuthLayer::new(keyring)
         .with_cache(cache.clone())
-        .token_service(TokenClient::new(client()));
+        .token_service(client());
     let svc = tower::ServiceBuilder::new().layer(auth).service(echo());
     let m = msn(100_001);
     server.set_mode(mode);
@@ -366,7 +366,7 @@ async fn idle_entries_are_evicted() {
         .build();
     let auth = AuthLayer::new(keyring)
         .with_cache(cache.clone())
-        .token_service(TokenClient::new(client()));
+        .token_service(client());
     let svc = tower::ServiceBuilder::new().layer(auth).service(echo());
     for i in 0..300 {
         svc.clone()

@@ -37,7 +37,9 @@ type Call =
 /// to clone.
 ///
 /// The request body is the service's `B::default()` (empty); the response body is
-/// read up to [`BODY_CAP`]. Redirects are never followed: a 3xx is an error.
+/// read up to [`BODY_CAP`]. A 3xx answer is an error ([`Cause::UnexpectedRedirect`]):
+/// give it a client that does not follow redirects itself (hyper's does not), so the
+/// client secret never goes to another host.
 ///
 /// ```
 /// use bytes::Bytes;
