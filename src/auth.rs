@@ -8,11 +8,23 @@
 //! host of no environment, to the other environment than its keys, or with no keys
 //! for its MSN.
 //!
-//! On a `401` saying the access token is invalid or expired, it drops exactly that
-//! token and, when the body can be sent again (see [`crate::replay`]), replays the
-//! request once with a fresh token. Any other response, a second `401`, and a `401`
-//! for a streaming body are returned as they came (the body is wrapped in
-//! [`AuthBody`], which yields the same bytes).
+//! On a `401` saying the access token is invalid or expired (an empty body, the
+//! gateway's "Something went wrong", an invalid or expired token; never a
+//! subscription key message), it drops exactly that token and, when the body can
+//! be sent again (see [`crate::replay`]), replays the request once with a fresh
+//! token. Any other response (a `403` included), a second `401`, and a `401` for a
+//! streaming body are returned as they came: the body is wrapped in [`AuthBody`],
+//! which yields the same frames.
+//!
+//! Details:
+//! - `Merchant-Serial-Number` is added when the request lacks it (from the `Msn`
+//!   extension, or the merchant's own MSN); the `Vipps-System-*` values of the
+//!   [`Keyring`] replace any on the request.
+//! - Tokens are fetched through the inner service by default (its request body's
+//!   `Default` is the empty body), or through [`AuthLayer::token_service`]. Either
+//!   must not follow redirects.
+//! - Partner keys get one token per MSN, fetched with that MSN's header; see
+//!   [`TokenCache`].
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -429,7 +441,7 @@ struct OwnedTarget {
 }
 
 impl Target<'_> {
-    fn to_owned(&self) -> OwnedTarget {
+    fn owned(&self) -> OwnedTarget {
         OwnedTarget {
             keys: (*self.keys).clone(),
             msn: self.msn,
@@ -545,7 +557,7 @@ where
             Fast::Miss => {
                 let client = shared.tokens.token_client(&inner);
                 let treq = token_request(&req, cache, &target, &shared.keyring);
-                let target = target.to_owned();
+                let target = target.owned();
                 let shared = self.shared.clone();
                 return ResponseFuture::slow(Box::pin(async move {
                     let token = match shared.cache.wait(key, &client, &treq).await {
