@@ -337,15 +337,26 @@ async fn a_streaming_body_is_never_replayed_nor_emptied() {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Call { prod: bool, msn: u64 },
-    Invalidate { prod: bool, msn: u64 },
+    Call {
+        prod: bool,
+        msn: u64,
+    },
+    Invalidate {
+        prod: bool,
+        msn: u64,
+    },
+    /// Lets tokens reach their hard expiry while requests are in flight.
+    Pause {
+        millis: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let msn = prop_oneof![1u64..=5, 10u64..=40];
     prop_oneof![
-        4 => (any::<bool>(), msn.clone()).prop_map(|(prod, msn)| Op::Call { prod, msn }),
-        1 => (any::<bool>(), msn).prop_map(|(prod, msn)| Op::Invalidate { prod, msn }),
+        20 => (any::<bool>(), msn.clone()).prop_map(|(prod, msn)| Op::Call { prod, msn }),
+        5 => (any::<bool>(), msn).prop_map(|(prod, msn)| Op::Invalidate { prod, msn }),
+        1 => (50u64..400).prop_map(|millis| Op::Pause { millis }),
     ]
 }
 
@@ -358,19 +369,20 @@ fn no_request_carries_a_token_minted_for_another_msn_key_set_or_environment() {
         .unwrap();
     let capture = token_support::tracing_capture();
     let (test, prod) = rt.block_on(servers());
-    // Short-lived tokens and a buffer as long as their life: refreshes run all the time.
-    test.state.expires_in.store(2, Ordering::SeqCst);
-    prod.state.expires_in.store(2, Ordering::SeqCst);
+    // One-second tokens and a buffer as long as their life: refreshes run all the
+    // time, and pauses let tokens expire under waiting requests.
+    test.state.expires_in.store(1, Ordering::SeqCst);
+    prod.state.expires_in.store(1, Ordering::SeqCst);
     let cache = TokenCache::builder()
-        .refresh_buffer(Duration::from_secs(2))
-        .jitter(Duration::from_millis(500))
+        .refresh_buffer(Duration::from_secs(1))
+        .jitter(Duration::from_millis(300))
         .build();
     let keyring = two_env_keyring(&test, &prod);
     let svc = tower::ServiceBuilder::new()
         .layer(AuthLayer::new(keyring.clone()).with_cache(cache.clone()))
         .service(client::<Full<Bytes>>());
     let config = ProptestConfig {
-        cases: 24,
+        cases: 16,
         failure_persistence: None,
         ..ProptestConfig::default()
     };
@@ -387,6 +399,9 @@ fn no_request_carries_a_token_minted_for_another_msn_key_set_or_environment() {
                             let res = svc.oneshot(req).await?;
                             Ok::<_, tower_vipps::VippsError>(res.status())
                         }));
+                    }
+                    Op::Pause { millis } => {
+                        tokio::time::sleep(Duration::from_millis(millis)).await;
                     }
                     Op::Invalidate { prod: p, msn: m } => {
                         let env = if p { Environment::Production } else { Environment::Test };
