@@ -215,6 +215,8 @@ struct Core {
     index: HashMap<u64, KeySet, KeyHasherBuilder>,
     /// Partner keys without an MSN list, per environment.
     open_partner: [Option<KeySet>; 2],
+    /// Whether the keyring knows only the official hosts (a fast path).
+    official_hosts_only: bool,
 }
 
 fn index_key(env: Environment, msn: Msn) -> u64 {
@@ -247,13 +249,32 @@ impl Core {
                 index.insert(index_key(keys.environment(), *msn), keys.clone());
             }
         }
+        let official_hosts_only = keyring.hosts().custom().next().is_none();
         Core {
+            official_hosts_only,
             keyring,
             cache,
             replay,
             index,
             open_partner,
         }
+    }
+
+    /// The environment of a request's host.
+    #[inline]
+    fn environment_of(&self, uri: &http::Uri) -> Option<Environment> {
+        if self.official_hosts_only {
+            // The common case: an official host without port or user info.
+            if let Some(authority) = uri.authority() {
+                let authority = authority.as_str();
+                for env in Environment::ALL {
+                    if authority.eq_ignore_ascii_case(env.host()) {
+                        return Some(env);
+                    }
+                }
+            }
+        }
+        self.keyring.hosts().environment_of(uri)
     }
 
     /// The key set for an MSN, without hashing twice or cloning.
@@ -351,7 +372,7 @@ fn refuse<B>(req: &Request<B>, keyring: &Keyring, diagnosis: Diagnosis) -> Vipps
 
 fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target<'a>, VippsError> {
     let keyring = &shared.keyring;
-    let Some(env) = keyring.hosts().environment_of(req.uri()) else {
+    let Some(env) = shared.environment_of(req.uri()) else {
         let evidence = match req.uri().host() {
             Some(_) => "the request's host belongs to no Vipps MobilePay environment",
             None => "the request URI has no host",
@@ -959,6 +980,32 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn official_host_fast_path_matches_hosts() {
+        let keyring = Keyring::builder()
+            .merchant(Environment::Test, Msn::new(1).unwrap(), "a", "b", "c")
+            .build()
+            .unwrap();
+        let core = Core::new(keyring.clone(), TokenCache::new(), true);
+        assert!(core.official_hosts_only);
+        for uri in [
+            "https://apitest.vipps.no/x",
+            "https://API.vipps.no/x",
+            "https://api.vipps.no:443/x",
+            "https://api.vipps.no:8443/x",
+            "https://api.vipps.no.evil.example/x",
+            "https://user@api.vipps.no/x",
+            "/relative",
+        ] {
+            let uri: http::Uri = uri.parse().unwrap();
+            assert_eq!(
+                core.environment_of(&uri),
+                keyring.hosts().environment_of(&uri),
+                "{uri}"
+            );
+        }
+    }
 
     #[test]
     fn which_401s_say_the_token_is_stale() {
