@@ -23,12 +23,23 @@ async fn main() -> Result<(), BoxError> {
     let emulator = Emulator::start().await?;
     let base = emulator.base_url(Environment::Test);
     let msn = TEST_MERCHANT.msn().expect("a merchant has an MSN");
-    println!("Vipps MobilePay emulator on {base} (test) and {} (production)", emulator.base_url(Environment::Production));
-    println!("Merchant: MSN {msn}, test keys from the emulator's presets\n");
+    println!(
+        "Vipps MobilePay emulator on {base} (test) and {} (production)",
+        emulator.base_url(Environment::Production)
+    );
+    println!("Merchant: MSN {msn}, with the test keys of the emulator's presets\n");
+
+    // Your keys: here the emulator's test merchant, and the emulator's hosts as the
+    // hosts of the two environments.
+    let keyring = emulator
+        .keyring_builder()
+        .key_set(TEST_MERCHANT.key_set())
+        .system("acme-shop", "1.0.0")
+        .build()?;
 
     // The stack: Idempotency, deadlines, Diagnose, Auth, Retry, Preflight, over hyper.
     let hyper_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut client = tower_vipps::layer(emulator.keyring()).layer(hyper_client);
+    let mut client = tower_vipps::layer(keyring).layer(hyper_client);
 
     let reference = format!("acme-order-{}", std::process::id());
     let call = |method: Method, url: String, body: Option<Value>| {
@@ -52,19 +63,63 @@ async fn main() -> Result<(), BoxError> {
         "userFlow": "PUSH_MESSAGE",
         "paymentDescription": "Two bags of coffee"
     });
-    let payment = send(&mut client, call(Method::POST, format!("{base}/epayment/v1/payments"), Some(create.clone()))).await?;
-    println!("1. Created payment {reference}: {}", payment["state"].as_str().unwrap_or("?"));
+    let payment = send(
+        &mut client,
+        call(
+            Method::POST,
+            format!("{base}/epayment/v1/payments"),
+            Some(create.clone()),
+        ),
+    )
+    .await?;
+    println!(
+        "1. Created payment {reference}; the user is sent to {}",
+        payment["redirectUrl"].as_str().unwrap_or("the app")
+    );
 
-    let payment = send(&mut client, call(Method::GET, format!("{base}/epayment/v1/payments/{reference}"), None)).await?;
-    println!("   The user approved it: state {}", payment["state"].as_str().unwrap_or("?"));
+    let payment = send(
+        &mut client,
+        call(
+            Method::GET,
+            format!("{base}/epayment/v1/payments/{reference}"),
+            None,
+        ),
+    )
+    .await?;
+    println!(
+        "   The user approved it: state {}",
+        payment["state"].as_str().unwrap_or("?")
+    );
 
     // 2. Capture all of it, then refund 100.00 NOK.
     let capture = json!({"modificationAmount": {"value": 49900, "currency": "NOK"}});
-    let payment = send(&mut client, call(Method::POST, format!("{base}/epayment/v1/payments/{reference}/capture"), Some(capture))).await?;
-    println!("2. Captured {} øre", payment["aggregate"]["capturedAmount"]["value"]);
+    let payment = send(
+        &mut client,
+        call(
+            Method::POST,
+            format!("{base}/epayment/v1/payments/{reference}/capture"),
+            Some(capture),
+        ),
+    )
+    .await?;
+    println!(
+        "2. Captured {} øre",
+        payment["aggregate"]["capturedAmount"]["value"]
+    );
     let refund = json!({"modificationAmount": {"value": 10000, "currency": "NOK"}});
-    let payment = send(&mut client, call(Method::POST, format!("{base}/epayment/v1/payments/{reference}/refund"), Some(refund))).await?;
-    println!("   Refunded {} øre", payment["aggregate"]["refundedAmount"]["value"]);
+    let payment = send(
+        &mut client,
+        call(
+            Method::POST,
+            format!("{base}/epayment/v1/payments/{reference}/refund"),
+            Some(refund),
+        ),
+    )
+    .await?;
+    println!(
+        "   Refunded {} øre",
+        payment["aggregate"]["refundedAmount"]["value"]
+    );
     println!(
         "   One access token served all of it: the emulator saw {} token call(s) for {} API calls.\n",
         emulator.count(Endpoint::AccessToken),
@@ -78,14 +133,36 @@ async fn main() -> Result<(), BoxError> {
     let mut bad = create.clone();
     bad["reference"] = json!(format!("{reference}-2"));
     bad["customer"]["phoneNumber"] = json!("+47 91 00 00 01");
-    let err = send(&mut client, call(Method::POST, format!("{base}/epayment/v1/payments"), Some(bad))).await.unwrap_err();
-    explain("Mistake 1: a phone number written for people, not for the API", &err);
-    println!("   The emulator saw {} new create requests: nothing was sent.\n", emulator.count(Endpoint::CreatePayment) - before);
+    let err = send(
+        &mut client,
+        call(
+            Method::POST,
+            format!("{base}/epayment/v1/payments"),
+            Some(bad),
+        ),
+    )
+    .await
+    .unwrap_err();
+    explain(
+        "Mistake 1: a phone number written for people, not for the API",
+        &err,
+    );
+    sent(emulator.count(Endpoint::CreatePayment) - before);
+    println!();
 
     // Mistake 2: capturing more than the user accepted. Vipps MobilePay answers 400;
     // the error body is read and diagnosed.
     let too_much = json!({"modificationAmount": {"value": 100000, "currency": "NOK"}});
-    let err = send(&mut client, call(Method::POST, format!("{base}/epayment/v1/payments/{reference}/capture"), Some(too_much))).await.unwrap_err();
+    let err = send(
+        &mut client,
+        call(
+            Method::POST,
+            format!("{base}/epayment/v1/payments/{reference}/capture"),
+            Some(too_much),
+        ),
+    )
+    .await
+    .unwrap_err();
     explain("Mistake 2: capturing more than was reserved", &err);
     if let Some(body) = err.body() {
         println!("   The raw body is kept too ({} bytes).\n", body.len());
@@ -95,9 +172,18 @@ async fn main() -> Result<(), BoxError> {
     // no key or token ever leaves for the wrong environment.
     let before = emulator.counts().total();
     let prod = emulator.base_url(Environment::Production);
-    let err = send(&mut client, call(Method::GET, format!("{prod}/epayment/v1/payments/{reference}"), None)).await.unwrap_err();
+    let err = send(
+        &mut client,
+        call(
+            Method::GET,
+            format!("{prod}/epayment/v1/payments/{reference}"),
+            None,
+        ),
+    )
+    .await
+    .unwrap_err();
     explain("Mistake 3: test keys sent to production", &err);
-    println!("   The emulator saw {} new requests: nothing was sent.", emulator.counts().total() - before);
+    sent(emulator.counts().total() - before);
 
     emulator.shutdown().await;
     Ok(())
@@ -120,9 +206,23 @@ where
     Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
+fn sent(requests: usize) {
+    match requests {
+        0 => println!("   The emulator saw no request: nothing was sent."),
+        n => println!("   The emulator saw {n} request(s)."),
+    }
+}
+
 fn explain(title: &str, err: &VippsError) {
     println!("{title}");
-    println!("   {}", if err.is_refused() { "Refused before sending." } else { "Sent, and answered with an error." });
+    println!(
+        "   {}",
+        if err.is_refused() {
+            "Refused before sending."
+        } else {
+            "Sent, and answered with an error."
+        }
+    );
     for line in err.diagnosis().report().lines() {
         println!("   {line}");
     }

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod auth;
 pub mod context;
 pub mod diagnose;
 #[cfg(feature = "emulator")]
@@ -16,10 +17,15 @@ mod keys;
 mod msn;
 pub mod preflight;
 pub mod replay;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 pub mod retry;
+pub mod stack;
 pub mod timeout;
 pub mod token;
 
+pub use auth::{Auth, AuthLayer};
 pub use context::{Api, RequestContext};
 pub use diagnose::{Diagnose, DiagnoseLayer};
 pub use environment::{Environment, Hosts, ParseEnvironmentError};
@@ -29,3 +35,4 @@ pub use keys::{
 };
 pub use msn::{Msn, MsnError};
 pub use preflight::{Preflight, PreflightLayer};
+pub use stack::{VippsLayer, VippsService, layer};

@@ -97,7 +97,7 @@ where
     S: Service<http::Request<reqwest::Body>, Response = http::Response<reqwest::Body>>
         + Send
         + 'static,
-    S::Error: Into<BoxError>,
+    S::Error: Into<BoxError> + Send,
     S::Future: Send,
 {
     async fn handle(

@@ -53,6 +53,7 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_layer::Layer;
 
+use crate::Keyring;
 use crate::auth::{Auth, AuthLayer};
 use crate::diagnose::{Diagnose, DiagnoseLayer};
 use crate::idempotency::{Idempotency, IdempotencyLayer};
@@ -60,7 +61,6 @@ use crate::preflight::{Policy, Preflight, PreflightLayer};
 use crate::retry::{Retry, RetryLayer, RetryPolicy};
 use crate::timeout::{Timeout, TimeoutLayer};
 use crate::token::TokenCache;
-use crate::Keyring;
 
 /// The default deadline of a whole call: 30 s.
 pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,8 +68,7 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The whole stack over an inner service `S`.
-pub type VippsService<S> =
-    Idempotency<Timeout<Diagnose<Auth<Retry<Timeout<Preflight<S>>>>>>>;
+pub type VippsService<S> = Idempotency<Timeout<Diagnose<Auth<Retry<Timeout<Preflight<S>>>>>>>;
 
 /// The preset: Idempotency, total deadline, Diagnose, Auth, Retry, per-attempt
 /// deadline and Preflight, in that order; see the [module docs](self).
@@ -151,7 +150,7 @@ impl VippsLayer {
     }
 }
 
-impl<S> Layer<S> for VippsLayer {
+impl<S: Clone> Layer<S> for VippsLayer {
     type Service = VippsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
