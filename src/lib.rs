@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod auth;
 pub mod context;
 pub mod diagnose;
 #[cfg(feature = "emulator")]
@@ -20,6 +21,7 @@ pub mod retry;
 pub mod timeout;
 pub mod token;
 
+pub use auth::{Auth, AuthLayer};
 pub use context::{Api, RequestContext};
 pub use diagnose::{Diagnose, DiagnoseLayer};
 pub use environment::{Environment, Hosts, ParseEnvironmentError};

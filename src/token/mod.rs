@@ -1,6 +1,41 @@
-//! Access tokens.
+//! Access tokens: [`AccessToken`], the token endpoint call ([`TokenClient`]),
+//! [`TokenCache`] (per key set and MSN, refresh ahead, one fetch at a time) and the
+//! [`TokenStore`] trait.
+//!
+//! [`AuthLayer`](crate::auth::AuthLayer) uses all of this; use it directly to fetch
+//! tokens yourself:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tower_vipps::VippsError> {
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower_vipps::token::{TokenCache, TokenClient, TokenRequest};
+//! use tower_vipps::{Environment, KeySet, SystemInfo};
+//!
+//! # let http = tower::service_fn(|_r: http::Request<Full<Bytes>>| async {
+//! #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+//! # });
+//! let keys = KeySet::merchant(Environment::Test, "123456".parse().unwrap(), "id", "secret", "sub")
+//!     .unwrap();
+//! let client = TokenClient::new(http); // any `Service<http::Request<B>>`, e.g. a hyper client
+//! let cache = TokenCache::new();
+//! let token = cache.get(&client, &TokenRequest::new(keys, None, SystemInfo::default())).await?;
+//! assert!(token.authorization().is_sensitive());
+//! # Ok(()) }
+//! ```
 
 use std::sync::Arc;
+
+mod access_token;
+mod cache;
+mod fetch;
+mod store;
+
+pub use access_token::{AccessToken, InvalidToken};
+pub(crate) use cache::{CacheKey, Fast, KeyHasherBuilder};
+pub use cache::{TokenCache, TokenCacheBuilder};
+pub use fetch::{TOKEN_PATH, TokenClient, TokenRequest};
+pub use store::{MemoryStore, TokenStore};
 
 use crate::{Environment, Fingerprint, Msn};
 
@@ -21,7 +56,7 @@ pub struct MintedFor {
 }
 
 /// Something that knows which tokens it minted, and for what: the
-/// [`TokenCache`](crate::token) does. `Preflight` asks it to catch a token sent with
+/// [`TokenCache`] does. `Preflight` asks it to catch a token sent with
 /// another subscription key, for another MSN or to another environment.
 pub trait KnownTokens: Send + Sync + 'static {
     /// What this token was minted for, if it is known.

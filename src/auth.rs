@@ -1,0 +1,1045 @@
+//! [`AuthLayer`] / [`Auth`]: access tokens and Vipps headers on every request.
+//!
+//! For each request, `Auth` finds the key set (the `Merchant-Serial-Number` header,
+//! or an [`Msn`] request extension, and the environment of the request's host),
+//! gets a valid token from the [`TokenCache`] and sets `Authorization: Bearer …`,
+//! `Ocp-Apim-Subscription-Key`, `Merchant-Serial-Number` and the `Vipps-System-*`
+//! headers (the secret ones marked sensitive). It refuses, unsent, a request to a
+//! host of no environment, to the other environment than its keys, or with no keys
+//! for its MSN.
+//!
+//! On a `401` saying the access token is invalid or expired (an empty body, the
+//! gateway's "Something went wrong", an invalid or expired token; never a
+//! subscription key message), it drops exactly that token and, when the body can
+//! be sent again (see [`crate::replay`]), replays the request once with a fresh
+//! token. Any other response (a `403` included), a second `401`, and a `401` for a
+//! streaming body are returned as they came: the body is wrapped in [`AuthBody`],
+//! which yields the same frames.
+//!
+//! Details:
+//! - `Merchant-Serial-Number` is added when the request lacks it (from the `Msn`
+//!   extension, or the merchant's own MSN); the `Vipps-System-*` values of the
+//!   [`Keyring`] replace any on the request.
+//! - Tokens are fetched through the inner service by default (its request body's
+//!   `Default` is the empty body), or through [`AuthLayer::token_service`]. Either
+//!   must not follow redirects.
+//! - Partner keys get one token per MSN, fetched with that MSN's header; see
+//!   [`TokenCache`].
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//! use tower_vipps::{AuthLayer, Environment, Keyring};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let keyring = Keyring::builder()
+//!     .merchant(Environment::Test, "123456".parse()?, "client-id", "client-secret", "sub-key")
+//!     .build()?;
+//! # let http_client = tower::service_fn(|_r: http::Request<Full<Bytes>>| async {
+//! #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+//! # });
+//! // `http_client`: any `Service<http::Request<Full<Bytes>>>`, e.g. a hyper client.
+//! let mut client = ServiceBuilder::new()
+//!     .layer(AuthLayer::new(keyring))
+//!     .service(http_client);
+//! let request = http::Request::get("https://apitest.vipps.no/epayment/v1/payments/ref-12345678")
+//!     .header("Merchant-Serial-Number", "123456")
+//!     .body(Full::new(Bytes::new()))?;
+//! let response = client.ready().await?.call(request).await?;
+//! # let _ = response;
+//! # Ok(()) }
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, BytesMut};
+use futures_util::future::BoxFuture;
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+use tower_layer::Layer;
+
+use crate::diagnose::BODY_CAP;
+use crate::diagnose::body::ErrorBody;
+use crate::headers::{
+    MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY, VIPPS_SYSTEM_NAME, VIPPS_SYSTEM_PLUGIN_NAME,
+    VIPPS_SYSTEM_PLUGIN_VERSION, VIPPS_SYSTEM_VERSION,
+};
+use crate::token::{CacheKey, Fast, KeyHasherBuilder, TokenCache, TokenClient, TokenRequest};
+use crate::{
+    BoxError, Cause, Diagnosis, Environment, KeyScope, KeySet, Keyring, Lookup, Msn,
+    RequestContext, VippsError,
+};
+
+/// Fetch tokens through the same inner service as the API calls (the default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InnerTokenService;
+
+/// Where [`Auth`] sends its token requests: [`InnerTokenService`] or a
+/// [`TokenClient`]. Implemented by those two only.
+pub trait TokenSource<S, B>: Clone + Send + Sync + 'static {
+    /// The token client for this inner service.
+    fn token_client(&self, inner: &S) -> TokenClient;
+}
+
+impl<S, B, RB> TokenSource<S, B> for InnerTokenService
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: Default + Send + 'static,
+    RB: Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: Into<BoxError>,
+{
+    fn token_client(&self, inner: &S) -> TokenClient {
+        TokenClient::new(inner.clone())
+    }
+}
+
+impl<S, B> TokenSource<S, B> for TokenClient {
+    fn token_client(&self, _inner: &S) -> TokenClient {
+        self.clone()
+    }
+}
+
+/// Adds access tokens and the Vipps headers to requests; see the [module docs](self).
+#[derive(Clone)]
+pub struct AuthLayer<T = InnerTokenService> {
+    keyring: Keyring,
+    cache: TokenCache,
+    tokens: T,
+    replay: bool,
+}
+
+impl<T> fmt::Debug for AuthLayer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("keyring", &self.keyring)
+            .field("cache", &self.cache)
+            .field("replay", &self.replay)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthLayer {
+    /// Auth with these keys, a new [`TokenCache`] with the default settings, and
+    /// token requests through the inner service.
+    pub fn new(keyring: Keyring) -> AuthLayer {
+        AuthLayer {
+            keyring,
+            cache: TokenCache::new(),
+            tokens: InnerTokenService,
+            replay: true,
+        }
+    }
+}
+
+impl<T> AuthLayer<T> {
+    /// Uses (and shares) this cache.
+    pub fn with_cache(mut self, cache: TokenCache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Sends token requests through this service instead of the inner one: any
+    /// `Service<http::Request<B>>` whose `B::default()` is empty (a hyper client,
+    /// say); see [`TokenClient::new`]. It must not follow redirects.
+    pub fn token_service<S, B, RB>(self, service: S) -> AuthLayer<TokenClient>
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        B: Default + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        self.token_client(TokenClient::new(service))
+    }
+
+    /// Sends token requests through this [`TokenClient`].
+    pub fn token_client(self, client: TokenClient) -> AuthLayer<TokenClient> {
+        AuthLayer {
+            keyring: self.keyring,
+            cache: self.cache,
+            tokens: client,
+            replay: self.replay,
+        }
+    }
+
+    /// Whether a request rejected with a stale-token 401 is replayed once with a
+    /// fresh token (when its body can be sent again). Default `true`.
+    pub fn replay_stale_token(mut self, replay: bool) -> Self {
+        self.replay = replay;
+        self
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &TokenCache {
+        &self.cache
+    }
+}
+
+impl<S: Clone, T: Clone> Layer<S> for AuthLayer<T> {
+    type Service = Auth<S, T>;
+
+    fn layer(&self, inner: S) -> Auth<S, T> {
+        Auth {
+            shared: Arc::new(Shared {
+                core: Core::new(self.keyring.clone(), self.cache.clone(), self.replay),
+                proto: Mutex::new(inner.clone()),
+                tokens: self.tokens.clone(),
+            }),
+            inner,
+        }
+    }
+}
+
+/// What every clone of an [`Auth`] shares.
+struct Core {
+    keyring: Keyring,
+    cache: TokenCache,
+    replay: bool,
+    /// Merchant and listed partner MSNs -> key set, with a fast hasher.
+    index: HashMap<u64, KeySet, KeyHasherBuilder>,
+    /// Partner keys without an MSN list, per environment.
+    open_partner: [Option<KeySet>; 2],
+    /// Whether the keyring knows only the official hosts (a fast path).
+    official_hosts_only: bool,
+}
+
+fn index_key(env: Environment, msn: Msn) -> u64 {
+    (msn.get() << 1) | u64::from(env == Environment::Production)
+}
+
+fn env_index(env: Environment) -> usize {
+    usize::from(env == Environment::Production)
+}
+
+impl Core {
+    fn new(keyring: Keyring, cache: TokenCache, replay: bool) -> Core {
+        let mut index = HashMap::with_hasher(KeyHasherBuilder(fastrand::u64(..)));
+        let mut open_partner = [None, None];
+        // Listed partners first: a merchant's own keys take precedence.
+        for keys in keyring.key_sets() {
+            if let KeyScope::Partner { connected } = keys.scope() {
+                match connected {
+                    Some(list) => {
+                        for msn in list.iter() {
+                            index.insert(index_key(keys.environment(), *msn), keys.clone());
+                        }
+                    }
+                    None => open_partner[env_index(keys.environment())] = Some(keys.clone()),
+                }
+            }
+        }
+        for keys in keyring.key_sets() {
+            if let KeyScope::Merchant(msn) = keys.scope() {
+                index.insert(index_key(keys.environment(), *msn), keys.clone());
+            }
+        }
+        let official_hosts_only = keyring.hosts().custom().next().is_none();
+        Core {
+            official_hosts_only,
+            keyring,
+            cache,
+            replay,
+            index,
+            open_partner,
+        }
+    }
+
+    /// The environment of a request's host.
+    #[inline]
+    fn environment_of(&self, uri: &http::Uri) -> Option<Environment> {
+        if self.official_hosts_only {
+            // The common case: an official host without port or user info.
+            if let Some(authority) = uri.authority() {
+                let authority = authority.as_str();
+                for env in Environment::ALL {
+                    if authority.eq_ignore_ascii_case(env.host()) {
+                        return Some(env);
+                    }
+                }
+            }
+        }
+        self.keyring.hosts().environment_of(uri)
+    }
+
+    /// The key set for an MSN, without hashing twice or cloning.
+    #[inline]
+    fn find(&self, env: Environment, msn: Msn) -> Option<&KeySet> {
+        self.index
+            .get(&index_key(env, msn))
+            .or(self.open_partner[env_index(env)].as_ref())
+    }
+}
+
+/// [`Core`], a clone of the inner service to replay through, and the token source.
+struct Shared<S, T> {
+    core: Core,
+    proto: Mutex<S>,
+    tokens: T,
+}
+
+impl<S, T> std::ops::Deref for Shared<S, T> {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl<S: Clone, T> Shared<S, T> {
+    fn inner(&self) -> S {
+        match self.proto.lock() {
+            Ok(proto) => proto.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// The service of [`AuthLayer`].
+pub struct Auth<S, T = InnerTokenService> {
+    inner: S,
+    shared: Arc<Shared<S, T>>,
+}
+
+impl<S: Clone, T> Clone for Auth<S, T> {
+    fn clone(&self) -> Self {
+        Auth {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S, T> fmt::Debug for Auth<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("keyring", &self.shared.keyring)
+            .field("cache", &self.shared.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, T> Auth<S, T> {
+    /// The cache.
+    pub fn cache(&self) -> &TokenCache {
+        &self.shared.cache
+    }
+}
+
+/// A key set, borrowed from the index or found by the keyring.
+enum KeysRef<'a> {
+    Borrowed(&'a KeySet),
+    Owned(KeySet),
+}
+
+impl std::ops::Deref for KeysRef<'_> {
+    type Target = KeySet;
+    fn deref(&self) -> &KeySet {
+        match self {
+            KeysRef::Borrowed(keys) => keys,
+            KeysRef::Owned(keys) => keys,
+        }
+    }
+}
+
+/// The key set and MSN a request acts for.
+struct Target<'a> {
+    keys: KeysRef<'a>,
+    /// The MSN to put in `Merchant-Serial-Number` when the request lacks it.
+    msn: Option<Msn>,
+    /// Whether the request already carries the header.
+    has_msn_header: bool,
+}
+
+fn refuse<B>(req: &Request<B>, keyring: &Keyring, diagnosis: Diagnosis) -> VippsError {
+    tracing::debug!(code = diagnosis.code(), "request refused before sending");
+    VippsError::refused(diagnosis).with_context(RequestContext::of(req, keyring.hosts()))
+}
+
+fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target<'a>, VippsError> {
+    let keyring = &shared.keyring;
+    let Some(env) = shared.environment_of(req.uri()) else {
+        let evidence = match req.uri().host() {
+            Some(_) => "the request's host belongs to no Vipps MobilePay environment",
+            None => "the request URI has no host",
+        };
+        return Err(refuse(
+            req,
+            keyring,
+            Diagnosis::new(Cause::UnknownHost).with_evidence(evidence),
+        ));
+    };
+    let header = req.headers().get(MERCHANT_SERIAL_NUMBER);
+    let msn = match header {
+        Some(value) => match Msn::from_header(value) {
+            Ok(msn) => Some(msn),
+            Err(e) => {
+                return Err(refuse(
+                    req,
+                    keyring,
+                    Diagnosis::new(Cause::MalformedMsn).with_evidence(e.to_string()),
+                ));
+            }
+        },
+        None => req.extensions().get::<Msn>().copied(),
+    };
+    let has_msn_header = header.is_some();
+    if let Some(msn) = msn {
+        if let Some(keys) = shared.find(env, msn) {
+            return Ok(Target {
+                msn: Some(keys.merchant_msn().unwrap_or(msn)),
+                keys: KeysRef::Borrowed(keys),
+                has_msn_header,
+            });
+        }
+    }
+    let keys = match keyring.lookup(env, msn) {
+        Lookup::Found(keys) => keys,
+        Lookup::MsnRequired => {
+            let partner = keyring
+                .key_sets()
+                .any(|k| k.environment() == env && k.is_partner());
+            let diagnosis = if partner {
+                Diagnosis::new(Cause::PartnerMissingMsnHeader).with_evidence(
+                    "no `Merchant-Serial-Number` header or `Msn` extension, and the keys for this environment are partner keys",
+                )
+            } else {
+                Diagnosis::new(Cause::NoKeysForMsn).with_evidence(
+                    "no `Merchant-Serial-Number` header or `Msn` extension, and several merchants have keys in this environment",
+                )
+            };
+            return Err(refuse(req, keyring, diagnosis));
+        }
+        Lookup::NotConnected(_) => {
+            return Err(refuse(
+                req,
+                keyring,
+                Diagnosis::new(Cause::PartnerMsnNotConnected).with_evidence(format!(
+                    "MSN {} is not among the MSNs listed for the partner keys",
+                    msn.map(|m| m.to_string()).unwrap_or_default()
+                )),
+            ));
+        }
+        _ => {
+            let other = env.other();
+            let diagnosis = if keyring.find(other, msn).is_some() {
+                Diagnosis::new(Cause::WrongEnvironment).with_evidence(format!(
+                    "the keys for this MSN belong to the {other} environment, and the request goes to a {env} host"
+                ))
+            } else {
+                Diagnosis::new(Cause::NoKeysForMsn)
+                    .with_evidence(format!("no key set for this MSN in the {env} environment"))
+            };
+            return Err(refuse(req, keyring, diagnosis));
+        }
+    };
+    Ok(Target {
+        msn: keys.merchant_msn().or(msn),
+        keys: KeysRef::Owned(keys),
+        has_msn_header,
+    })
+}
+
+/// A [`Target`] that owns its key set, kept for a replay.
+struct OwnedTarget {
+    keys: KeySet,
+    msn: Option<Msn>,
+    has_msn_header: bool,
+}
+
+impl Target<'_> {
+    fn owned(&self) -> OwnedTarget {
+        OwnedTarget {
+            keys: (*self.keys).clone(),
+            msn: self.msn,
+            has_msn_header: self.has_msn_header,
+        }
+    }
+}
+
+impl OwnedTarget {
+    fn as_target(&self) -> Target<'_> {
+        Target {
+            keys: KeysRef::Borrowed(&self.keys),
+            msn: self.msn,
+            has_msn_header: self.has_msn_header,
+        }
+    }
+}
+
+#[inline]
+fn apply(
+    headers: &mut HeaderMap,
+    authorization: HeaderValue,
+    target: &Target<'_>,
+    keyring: &Keyring,
+) {
+    headers.reserve(6);
+    headers.insert(AUTHORIZATION, authorization);
+    headers.insert(
+        OCP_APIM_SUBSCRIPTION_KEY,
+        target.keys.subscription_key_header().clone(),
+    );
+    if !target.has_msn_header {
+        if let Some(msn) = target.msn {
+            headers.insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value());
+        }
+    }
+    let system = keyring.system();
+    for (name, value) in [
+        (VIPPS_SYSTEM_NAME, &system.name),
+        (VIPPS_SYSTEM_VERSION, &system.version),
+        (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
+        (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
+    ] {
+        headers.insert(name, value.clone());
+    }
+}
+
+fn token_request<B>(
+    req: &Request<B>,
+    cache: &TokenCache,
+    target: &Target,
+    keyring: &Keyring,
+) -> TokenRequest {
+    let msn = cache.token_msn(&target.keys, target.msn);
+    TokenRequest::new(target.keys.clone(), msn, keyring.system().clone()).base(req.uri())
+}
+
+/// What is kept of a sent request to handle a stale-token 401.
+struct Sent<S, B, T> {
+    /// The generation of the token it was sent with.
+    generation: u64,
+    key: CacheKey,
+    shared: Arc<Shared<S, T>>,
+    /// A copy of the request before the auth headers, when it can be replayed.
+    replay: Option<Box<Replay<B>>>,
+}
+
+struct Replay<B> {
+    request: Request<B>,
+    /// The MSN of an `Msn` extension (extensions are not copied).
+    msn: Option<Msn>,
+}
+
+impl<S, B, RB, T> Service<Request<B>> for Auth<S, T>
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    RB: Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: Send,
+    T: TokenSource<S, B>,
+{
+    type Response = Response<AuthBody<RB>>;
+    type Error = VippsError;
+    type Future = ResponseFuture<S::Future, S, B, RB, T>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), VippsError>> {
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| VippsError::from_boxed(e.into()))
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = &*self.shared;
+        let target = match target(&req, shared) {
+            Ok(found) => found,
+            Err(error) => return ResponseFuture::refused(error),
+        };
+        let cache = &shared.cache;
+        let key = cache.key(&target.keys, target.msn);
+        let (authorization, generation) = match cache.lookup_authorization(key, Instant::now()) {
+            Fast::Hit(found) => found,
+            Fast::Refresh(found) => {
+                let client = shared.tokens.token_client(&inner);
+                let treq = token_request(&req, cache, &target, &shared.keyring);
+                cache.start_refresh(key, &client, &treq);
+                found
+            }
+            Fast::Miss => {
+                let client = shared.tokens.token_client(&inner);
+                let treq = token_request(&req, cache, &target, &shared.keyring);
+                let target = target.owned();
+                let shared = self.shared.clone();
+                return ResponseFuture::slow(Box::pin(async move {
+                    let token = match shared.cache.wait(key, &client, &treq).await {
+                        Ok(token) => token,
+                        Err(e) => {
+                            return Err(
+                                e.fill_context(&RequestContext::of(&req, shared.keyring.hosts()))
+                            );
+                        }
+                    };
+                    let target = target.as_target();
+                    let generation = shared.cache.generation_of(key, token.authorization());
+                    let sent = sent(&req, generation, &target, &shared, key);
+                    apply(
+                        req.headers_mut(),
+                        token.authorization().clone(),
+                        &target,
+                        &shared.keyring,
+                    );
+                    let response = inner
+                        .call(req)
+                        .await
+                        .map_err(|e| VippsError::from_boxed(e.into()))?;
+                    finish(response, sent).await
+                }));
+            }
+        };
+        let sent = sent(&req, generation, &target, &self.shared, key);
+        apply(req.headers_mut(), authorization, &target, &shared.keyring);
+        ResponseFuture {
+            state: State::Call {
+                fut: inner.call(req),
+                sent: Some(sent),
+            },
+        }
+    }
+}
+
+/// What to keep of a request before it is sent: the token, and a copy of the
+/// request (before the auth headers) when it can be replayed.
+fn sent<S, B: 'static, T>(
+    req: &Request<B>,
+    generation: u64,
+    target: &Target<'_>,
+    shared: &Arc<Shared<S, T>>,
+    key: CacheKey,
+) -> Sent<S, B, T> {
+    let replay = if shared.replay {
+        crate::replay::try_clone_request(req).map(|request| {
+            Box::new(Replay {
+                request,
+                msn: target.msn.filter(|_| !target.has_msn_header),
+            })
+        })
+    } else {
+        None
+    };
+    Sent {
+        generation,
+        key,
+        shared: shared.clone(),
+        replay,
+    }
+}
+
+/// Handles the response: a stale-token 401 invalidates the token and, when the
+/// request can be replayed, replays it once.
+async fn finish<S, B, RB, T>(
+    response: Response<RB>,
+    sent: Sent<S, B, T>,
+) -> Result<Response<AuthBody<RB>>, VippsError>
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    B: 'static,
+    RB: Body + Send + 'static,
+    T: TokenSource<S, B>,
+{
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return Ok(response.map(AuthBody::new));
+    }
+    let (response, stale) = inspect_401(response).await;
+    if !stale {
+        return Ok(response);
+    }
+    let shared = &sent.shared;
+    let cache = &shared.cache;
+    cache.invalidate_generation(sent.key, sent.generation);
+    let Some(replay) = sent.replay else {
+        tracing::debug!("stale access token: not replayed (body cannot be sent again)");
+        return Ok(response);
+    };
+    let Replay { mut request, msn } = *replay;
+    if let Some(msn) = msn {
+        request.extensions_mut().insert(msn);
+    }
+    let mut inner = shared.inner();
+    let target = match target(&request, shared) {
+        Ok(target) => target,
+        Err(_) => return Ok(response),
+    };
+    let client = shared.tokens.token_client(&inner);
+    let treq = token_request(&request, cache, &target, &shared.keyring);
+    let token = match cache.wait(sent.key, &client, &treq).await {
+        Ok(token) if cache.generation_of(sent.key, token.authorization()) != sent.generation => {
+            token
+        }
+        // No fresh token: return the 401 as it came.
+        _ => return Ok(response),
+    };
+    drop(response);
+    tracing::debug!("stale access token: replaying the request once with a fresh token");
+    apply(
+        request.headers_mut(),
+        token.authorization().clone(),
+        &target,
+        &shared.keyring,
+    );
+    let response = inner
+        .ready()
+        .await
+        .map_err(|e| VippsError::from_boxed(e.into()))?
+        .call(request)
+        .await
+        .map_err(|e| VippsError::from_boxed(e.into()))?;
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return Ok(response.map(AuthBody::new));
+    }
+    let (response, stale) = inspect_401(response).await;
+    if stale {
+        cache.invalidate(&token);
+    }
+    Ok(response)
+}
+
+/// Whether a 401 says the access token is invalid or expired (and not that the
+/// subscription key is wrong or missing).
+fn says_token_invalid(headers: &HeaderMap, body: &[u8]) -> bool {
+    if let Some(value) = headers.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()) {
+        if value.to_ascii_lowercase().contains("invalid_token") {
+            return true;
+        }
+    }
+    let parsed = ErrorBody::parse(body);
+    if matches!(parsed, ErrorBody::Empty) {
+        return true;
+    }
+    let message = parsed.message().unwrap_or_default().to_ascii_lowercase();
+    if message.contains("subscription") {
+        return false;
+    }
+    message.contains("something went wrong")
+        || (message.contains("token") || message.contains("jwt"))
+            && (message.contains("invalid") || message.contains("expired"))
+}
+
+/// Reads up to [`BODY_CAP`] bytes of a 401's body, keeping every frame so the
+/// body can still be read whole.
+async fn inspect_401<RB>(response: Response<RB>) -> (Response<AuthBody<RB>>, bool)
+where
+    RB: Body + Send + 'static,
+{
+    let (parts, body) = response.into_parts();
+    let mut body = Box::pin(body);
+    let mut frames = VecDeque::new();
+    let mut seen = BytesMut::new();
+    let mut error = None;
+    let mut ended = false;
+    while seen.len() < BODY_CAP {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let mut slices = [std::io::IoSlice::new(&[]); 64];
+                    let n = data.chunks_vectored(&mut slices);
+                    for slice in &slices[..n] {
+                        let room = BODY_CAP - seen.len();
+                        seen.extend_from_slice(&slice[..slice.len().min(room)]);
+                    }
+                }
+                frames.push_back(frame);
+            }
+            Some(Err(e)) => {
+                error = Some(e);
+                ended = true;
+                break;
+            }
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let stale = error.is_none() && says_token_invalid(&parts.headers, &seen);
+    let body = AuthBody {
+        kind: Kind::Buffered {
+            frames,
+            error,
+            rest: (!ended).then_some(body),
+        },
+    };
+    (Response::from_parts(parts, body), stale)
+}
+
+pin_project! {
+    /// The response body of [`Auth`]: the inner service's body, unchanged. After a
+    /// `401` was looked at, the frames read are yielded first, then the rest.
+    pub struct AuthBody<B: Body> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B: Body> {
+        Inner { #[pin] body: B },
+        Buffered {
+            frames: VecDeque<Frame<B::Data>>,
+            error: Option<B::Error>,
+            rest: Option<Pin<Box<B>>>,
+        },
+    }
+}
+
+impl<B: Body> AuthBody<B> {
+    fn new(body: B) -> Self {
+        AuthBody {
+            kind: Kind::Inner { body },
+        }
+    }
+}
+
+impl<B: Body> fmt::Debug for AuthBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthBody").finish_non_exhaustive()
+    }
+}
+
+impl<B: Body> Body for AuthBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Inner { body } => body.poll_frame(cx),
+            KindProj::Buffered {
+                frames,
+                error,
+                rest,
+            } => {
+                if let Some(frame) = frames.pop_front() {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                if let Some(e) = error.take() {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                match rest {
+                    Some(body) => {
+                        let next = ready!(body.as_mut().poll_frame(cx));
+                        if next.is_none() {
+                            *rest = None;
+                        }
+                        Poll::Ready(next)
+                    }
+                    None => Poll::Ready(None),
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Buffered {
+                frames,
+                error,
+                rest,
+            } => {
+                frames.is_empty()
+                    && error.is_none()
+                    && rest.as_ref().is_none_or(|b| b.is_end_stream())
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Buffered { frames, rest, .. } => {
+                let buffered: u64 = frames
+                    .iter()
+                    .filter_map(|f| f.data_ref().map(|d| d.remaining() as u64))
+                    .sum();
+                let mut hint = rest
+                    .as_ref()
+                    .map(|b| b.size_hint())
+                    .unwrap_or_else(|| SizeHint::with_exact(0));
+                hint.set_lower(hint.lower() + buffered);
+                if let Some(upper) = hint.upper() {
+                    hint.set_upper(upper + buffered);
+                }
+                hint
+            }
+        }
+    }
+}
+
+type SlowFuture<RB> = BoxFuture<'static, Result<Response<AuthBody<RB>>, VippsError>>;
+
+pin_project! {
+    /// The response future of [`Auth`].
+    pub struct ResponseFuture<F, S, B, RB: Body, T> {
+        #[pin]
+        state: State<F, S, B, RB, T>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, S, B, RB: Body, T> {
+        Call { #[pin] fut: F, sent: Option<Sent<S, B, T>> },
+        Slow { fut: SlowFuture<RB> },
+        Refused { error: Option<VippsError> },
+    }
+}
+
+impl<F, S, B, RB: Body, T> ResponseFuture<F, S, B, RB, T> {
+    fn refused(error: VippsError) -> Self {
+        ResponseFuture {
+            state: State::Refused { error: Some(error) },
+        }
+    }
+
+    fn slow(fut: SlowFuture<RB>) -> Self {
+        ResponseFuture {
+            state: State::Slow { fut },
+        }
+    }
+}
+
+impl<F, S, B, RB, T> fmt::Debug for ResponseFuture<F, S, B, RB, T>
+where
+    RB: Body,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, E, S, B, RB, T> Future for ResponseFuture<F, S, B, RB, T>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+    E: Into<BoxError>,
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    RB: Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: Send,
+    T: TokenSource<S, B>,
+{
+    type Output = Result<Response<AuthBody<RB>>, VippsError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut this = self.as_mut().project();
+            let next = match this.state.as_mut().project() {
+                StateProj::Call { fut, sent } => {
+                    let response = match ready!(fut.poll(cx)) {
+                        Ok(response) => response,
+                        Err(e) => return Poll::Ready(Err(VippsError::from_boxed(e.into()))),
+                    };
+                    if response.status() != StatusCode::UNAUTHORIZED {
+                        return Poll::Ready(Ok(response.map(AuthBody::new)));
+                    }
+                    let Some(sent) = sent.take() else {
+                        return Poll::Ready(Ok(response.map(AuthBody::new)));
+                    };
+                    State::Slow {
+                        fut: Box::pin(finish(response, sent)),
+                    }
+                }
+                StateProj::Slow { fut } => return fut.as_mut().poll(cx),
+                StateProj::Refused { error } => {
+                    return Poll::Ready(Err(error
+                        .take()
+                        .unwrap_or_else(|| VippsError::refused(Diagnosis::new(Cause::Unknown)))));
+                }
+            };
+            this.state.set(next);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_host_fast_path_matches_hosts() {
+        let keyring = Keyring::builder()
+            .merchant(Environment::Test, Msn::new(1).unwrap(), "a", "b", "c")
+            .build()
+            .unwrap();
+        let core = Core::new(keyring.clone(), TokenCache::new(), true);
+        assert!(core.official_hosts_only);
+        for uri in [
+            "https://apitest.vipps.no/x",
+            "https://API.vipps.no/x",
+            "https://api.vipps.no:443/x",
+            "https://api.vipps.no:8443/x",
+            "https://api.vipps.no.evil.example/x",
+            "https://user@api.vipps.no/x",
+            "/relative",
+        ] {
+            let uri: http::Uri = uri.parse().unwrap();
+            assert_eq!(
+                core.environment_of(&uri),
+                keyring.hosts().environment_of(&uri),
+                "{uri}"
+            );
+        }
+    }
+
+    #[test]
+    fn which_401s_say_the_token_is_stale() {
+        let none = HeaderMap::new();
+        assert!(says_token_invalid(&none, b""));
+        assert!(says_token_invalid(
+            &none,
+            b"Something went wrong, please try again later"
+        ));
+        assert!(says_token_invalid(
+            &none,
+            br#"{"statusCode":401,"message":"Something went wrong, please try again later"}"#
+        ));
+        assert!(says_token_invalid(
+            &none,
+            br#"{"title":"Unauthorized","detail":"The access token is expired"}"#
+        ));
+        assert!(!says_token_invalid(
+            &none,
+            br#"{"statusCode":401,"message":"Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."}"#
+        ));
+        assert!(!says_token_invalid(
+            &none,
+            br#"{"statusCode":401,"message":"Access denied due to missing subscription key."}"#
+        ));
+        assert!(!says_token_invalid(
+            &none,
+            br#"{"statusCode":401,"message":"Subscription not found."}"#
+        ));
+        let mut www = HeaderMap::new();
+        www.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+        );
+        assert!(says_token_invalid(&www, b"{}"));
+    }
+}

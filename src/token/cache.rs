@@ -1,0 +1,809 @@
+//! [`TokenCache`]: access tokens per key set and MSN, refreshed ahead of expiry, one
+//! fetch per key at a time.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use tokio::time::Instant;
+
+use super::fetch::{TokenClient, TokenRequest};
+use super::store::TokenStore;
+use super::{AccessToken, KnownTokens, MintedFor};
+use crate::{Cause, Diagnosis, ErrorResponse, KeySet, Msn, VippsError};
+
+/// The cache key: the key set (which fixes the environment, `client_id` and
+/// subscription key) and the MSN the token was fetched for (0 for none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey {
+    key_set: u64,
+    msn: u64,
+}
+
+/// A fast keyed hasher for two `u64`s (the map is keyed by process-local ids).
+#[derive(Clone)]
+pub(crate) struct KeyHasherBuilder(pub(crate) u64);
+
+pub(crate) struct KeyHasher(u64);
+
+impl BuildHasher for KeyHasherBuilder {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.0)
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(31);
+    }
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+}
+
+/// A failure shared by every waiter of one fetch.
+#[derive(Clone)]
+struct SharedFailure(Arc<FailureInner>);
+
+struct FailureInner {
+    response: Option<ErrorResponse>,
+    diagnosis: Diagnosis,
+    source: Option<Arc<VippsError>>,
+}
+
+impl SharedFailure {
+    fn from_error(err: VippsError) -> SharedFailure {
+        let response = match err.origin() {
+            crate::Origin::Token(r) => r.clone(),
+            _ => err.error_response().cloned(),
+        };
+        SharedFailure(Arc::new(FailureInner {
+            response,
+            diagnosis: err.diagnosis().clone(),
+            source: std::error::Error::source(&err)
+                .is_some()
+                .then(|| Arc::new(err)),
+        }))
+    }
+
+    fn to_error(&self) -> VippsError {
+        VippsError::token(
+            self.0.response.clone(),
+            self.0.diagnosis.clone(),
+            self.0
+                .source
+                .clone()
+                .map(|s| Box::new(SharedSource(s)) as crate::BoxError),
+        )
+    }
+}
+
+/// The source of a shared failure: shows the original error's source.
+struct SharedSource(Arc<VippsError>);
+
+impl fmt::Debug for SharedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::error::Error::source(&*self.0) {
+            Some(s) => fmt::Debug::fmt(s, f),
+            None => f.write_str("SharedSource"),
+        }
+    }
+}
+
+impl fmt::Display for SharedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::error::Error::source(&*self.0) {
+            Some(s) => fmt::Display::fmt(s, f),
+            None => f.write_str("the access token fetch failed"),
+        }
+    }
+}
+
+impl std::error::Error for SharedSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
+}
+
+type Outcome = Result<Arc<AccessToken>, SharedFailure>;
+type Inflight = Shared<BoxFuture<'static, Outcome>>;
+
+struct Slot {
+    token: Option<Arc<AccessToken>>,
+    /// The token's `Authorization` value, kept inline for the hot path (meaningful
+    /// only while `token` is `Some`).
+    authorization: http::HeaderValue,
+    /// Bumped each time a token is installed: identifies the token a request carried.
+    generation: u64,
+    /// Soft expiry: from here on one background refresh starts.
+    refresh_at: Instant,
+    /// Hard expiry: from here on callers wait for a new token.
+    hard_at: Instant,
+    /// Set by the one caller that starts the background refresh.
+    refresh_claimed: AtomicBool,
+    inflight: Option<(u64, Inflight)>,
+    failure: Option<(SharedFailure, Instant)>,
+    /// Coarse time of the last use, in seconds since the cache's epoch.
+    last_used: AtomicU64,
+}
+
+impl Slot {
+    fn empty(now_secs: u64, now: Instant) -> Slot {
+        Slot {
+            token: None,
+            authorization: http::HeaderValue::from_static(""),
+            generation: 0,
+            refresh_at: now,
+            hard_at: now,
+            refresh_claimed: AtomicBool::new(false),
+            inflight: None,
+            failure: None,
+            last_used: AtomicU64::new(now_secs),
+        }
+    }
+
+    fn touch(&self, secs: u64) {
+        if self.last_used.load(Ordering::Relaxed) != secs {
+            self.last_used.store(secs, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the hot path found.
+pub(crate) enum Fast<T> {
+    /// A valid token, not yet due for refresh.
+    Hit(T),
+    /// A valid token, due for refresh: this caller won the right to start it.
+    Refresh(T),
+    /// No valid token: wait for a fetch.
+    Miss,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    refresh_buffer: Duration,
+    jitter: Duration,
+    hard_expiry_wait: Duration,
+    fetch_timeout: Option<Duration>,
+    idle_eviction: Duration,
+    failure_backoff: Duration,
+    share_partner_tokens: bool,
+}
+
+struct Inner {
+    slots: DashMap<CacheKey, Slot, KeyHasherBuilder>,
+    /// Token value hash -> token, for [`KnownTokens`].
+    tokens: DashMap<u64, Arc<AccessToken>, KeyHasherBuilder>,
+    token_hasher: std::collections::hash_map::RandomState,
+    config: Config,
+    epoch: Instant,
+    next_sweep: AtomicU64,
+    next_fetch_id: AtomicU64,
+    fetches: AtomicU64,
+    store: Option<Arc<dyn TokenStore>>,
+}
+
+/// Access tokens per key set and MSN.
+///
+/// - **Hot path**: a read-mostly lookup (a sharded [`DashMap`]) that never awaits
+///   and does not allocate while a valid token is cached.
+/// - **Soft expiry**: from `refresh_buffer` (plus up to `jitter`) before expiry, the
+///   first caller starts one background refresh; every caller keeps the still-valid
+///   token meanwhile.
+/// - **Hard expiry, or no token**: callers wait for the one in-flight fetch, at most
+///   `hard_expiry_wait`. The fetch runs in a spawned task: a caller that gives up or
+///   is cancelled neither stalls nor restarts it, and its result (token or error)
+///   goes to every waiter. A failure is remembered for `failure_backoff` only.
+/// - **Idle eviction**: entries unused for `idle_eviction` are swept out, a little at
+///   a time, by a spawned task, so a partner with 100k MSNs stays bounded.
+/// - [`invalidate`](TokenCache::invalidate) drops exactly one token; a token another
+///   task fetched meanwhile survives.
+///
+/// Keys: merchant keys get one token per key set (their MSN). Partner keys get one
+/// token per MSN, fetched with that MSN in the `Merchant-Serial-Number` header, so
+/// each token is known to be minted for one sales unit
+/// ([`share_partner_tokens`](TokenCacheBuilder::share_partner_tokens) shares one
+/// token across the partner's MSNs instead).
+///
+/// Time is [`tokio::time::Instant`]: tests may pause and advance the clock. Cheap
+/// to clone; clones share the cache.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_vipps::token::TokenCache;
+///
+/// let cache = TokenCache::builder()
+///     .refresh_buffer(Duration::from_secs(300))
+///     .jitter(Duration::from_secs(60))
+///     .hard_expiry_wait(Duration::from_secs(10))
+///     .idle_eviction(Duration::from_secs(3600))
+///     .build();
+/// assert!(cache.is_empty());
+/// ```
+#[derive(Clone)]
+pub struct TokenCache {
+    inner: Arc<Inner>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::builder().build()
+    }
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("entries", &self.inner.slots.len())
+            .field("config", &self.inner.config)
+            .field("store", &self.inner.store.is_some())
+            .finish()
+    }
+}
+
+/// Builds a [`TokenCache`]; see [`TokenCache::builder`].
+#[derive(Clone)]
+pub struct TokenCacheBuilder {
+    config: Config,
+    store: Option<Arc<dyn TokenStore>>,
+}
+
+impl fmt::Debug for TokenCacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCacheBuilder")
+            .field("config", &self.config)
+            .field("store", &self.store.is_some())
+            .finish()
+    }
+}
+
+impl TokenCacheBuilder {
+    /// How long before expiry a background refresh starts. Default 5 minutes.
+    /// A buffer longer than a token's lifetime refreshes as soon as it is fetched.
+    pub fn refresh_buffer(mut self, buffer: Duration) -> Self {
+        self.config.refresh_buffer = buffer;
+        self
+    }
+
+    /// A random extra of up to this much is added to the refresh buffer of each
+    /// token, so tokens fetched together are not refreshed together. Default 1 minute.
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.config.jitter = jitter;
+        self
+    }
+
+    /// How long a caller with no valid token waits for the fetch before it gets a
+    /// timeout error. Default 10 seconds.
+    pub fn hard_expiry_wait(mut self, wait: Duration) -> Self {
+        self.config.hard_expiry_wait = wait;
+        self
+    }
+
+    /// How long one fetch may take before it fails (and a new one may start).
+    /// Default: the `hard_expiry_wait`.
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.config.fetch_timeout = Some(timeout);
+        self
+    }
+
+    /// Entries unused for this long are evicted. Default 30 minutes.
+    pub fn idle_eviction(mut self, idle: Duration) -> Self {
+        self.config.idle_eviction = idle;
+        self
+    }
+
+    /// How long a failed fetch is remembered: callers with no valid token get the
+    /// same error, without a new fetch, until it passes. Default 1 second.
+    pub fn failure_backoff(mut self, backoff: Duration) -> Self {
+        self.config.failure_backoff = backoff;
+        self
+    }
+
+    /// One token per partner key set, fetched without an MSN, instead of one per
+    /// MSN. Default `false`.
+    pub fn share_partner_tokens(mut self, share: bool) -> Self {
+        self.config.share_partner_tokens = share;
+        self
+    }
+
+    /// A second-level store asked before and filled after every fetch.
+    pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Builds the cache.
+    pub fn build(self) -> TokenCache {
+        let seed = fastrand::u64(..);
+        let now = Instant::now();
+        TokenCache {
+            inner: Arc::new(Inner {
+                slots: DashMap::with_hasher(KeyHasherBuilder(seed)),
+                tokens: DashMap::with_hasher(KeyHasherBuilder(seed.rotate_left(17))),
+                token_hasher: Default::default(),
+                config: self.config,
+                epoch: now,
+                next_sweep: AtomicU64::new(0),
+                next_fetch_id: AtomicU64::new(1),
+                fetches: AtomicU64::new(0),
+                store: self.store,
+            }),
+        }
+    }
+}
+
+impl TokenCache {
+    /// A cache with the default settings.
+    pub fn new() -> TokenCache {
+        TokenCache::default()
+    }
+
+    /// A builder.
+    pub fn builder() -> TokenCacheBuilder {
+        TokenCacheBuilder {
+            config: Config {
+                refresh_buffer: Duration::from_secs(300),
+                jitter: Duration::from_secs(60),
+                hard_expiry_wait: Duration::from_secs(10),
+                fetch_timeout: None,
+                idle_eviction: Duration::from_secs(1800),
+                failure_backoff: Duration::from_secs(1),
+                share_partner_tokens: false,
+            },
+            store: None,
+        }
+    }
+
+    /// How many entries (key set and MSN pairs) it holds.
+    pub fn len(&self) -> usize {
+        self.inner.slots.len()
+    }
+
+    /// Whether it holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.inner.slots.is_empty()
+    }
+
+    /// How many fetches it has started.
+    pub fn fetches(&self) -> u64 {
+        self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// The MSN a token for `keys` acting for `msn` is fetched with: the merchant's
+    /// own MSN, or for partner keys the requested MSN (`None` when partner tokens
+    /// are shared).
+    pub fn token_msn(&self, keys: &KeySet, msn: Option<Msn>) -> Option<Msn> {
+        match keys.merchant_msn() {
+            Some(own) => Some(own),
+            None if self.inner.config.share_partner_tokens => None,
+            None => msn,
+        }
+    }
+
+    pub(crate) fn key(&self, keys: &KeySet, msn: Option<Msn>) -> CacheKey {
+        CacheKey {
+            key_set: keys.id(),
+            msn: self.token_msn(keys, msn).map_or(0, Msn::get),
+        }
+    }
+
+    fn secs(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.inner.epoch).as_secs()
+    }
+
+    /// The token cached for `keys` and `msn`, if valid at `now`, without waiting
+    /// and without starting a refresh.
+    pub fn cached(&self, keys: &KeySet, msn: Option<Msn>) -> Option<Arc<AccessToken>> {
+        let now = Instant::now();
+        let slot = self.inner.slots.get(&self.key(keys, msn))?;
+        slot.token.as_ref().filter(|_| now < slot.hard_at).cloned()
+    }
+
+    /// The hot path: never awaits, never allocates.
+    #[inline]
+    pub(crate) fn lookup(&self, key: CacheKey, now: Instant) -> Fast<Arc<AccessToken>> {
+        self.lookup_with(key, now, |slot| slot.token.clone())
+    }
+
+    /// The hot path of `Auth`: the `Authorization` value only.
+    #[inline]
+    pub(crate) fn lookup_authorization(
+        &self,
+        key: CacheKey,
+        now: Instant,
+    ) -> Fast<(http::HeaderValue, u64)> {
+        self.lookup_with(key, now, |slot| {
+            Some((slot.authorization.clone(), slot.generation))
+        })
+    }
+
+    /// The generation of the token cached under `key` with this `Authorization`
+    /// (0 when it is not the cached one).
+    pub(crate) fn generation_of(&self, key: CacheKey, authorization: &http::HeaderValue) -> u64 {
+        self.inner
+            .slots
+            .get(&key)
+            .filter(|slot| slot.token.is_some() && slot.authorization == *authorization)
+            .map_or(0, |slot| slot.generation)
+    }
+
+    #[inline]
+    fn lookup_with<T>(
+        &self,
+        key: CacheKey,
+        now: Instant,
+        take: impl Fn(&Slot) -> Option<T>,
+    ) -> Fast<T> {
+        let Some(slot) = self.inner.slots.get(&key) else {
+            return Fast::Miss;
+        };
+        if slot.token.is_none() || now >= slot.hard_at {
+            return Fast::Miss;
+        }
+        let Some(found) = take(&slot) else {
+            return Fast::Miss;
+        };
+        slot.touch(self.secs(now));
+        if now >= slot.refresh_at
+            && slot.inflight.is_none()
+            && !slot.refresh_claimed.swap(true, Ordering::AcqRel)
+        {
+            return Fast::Refresh(found);
+        }
+        Fast::Hit(found)
+    }
+
+    /// A valid token for `request`: the cached one, or the result of the one fetch
+    /// in flight for its key (started if there is none), waiting at most
+    /// `hard_expiry_wait`. Starts a background refresh when the token is due.
+    pub async fn get(
+        &self,
+        client: &TokenClient,
+        request: &TokenRequest,
+    ) -> Result<Arc<AccessToken>, VippsError> {
+        let key = self.key(&request.keys, request.msn);
+        match self.lookup(key, Instant::now()) {
+            Fast::Hit(token) => Ok(token),
+            Fast::Refresh(token) => {
+                self.start_refresh(key, client, request);
+                Ok(token)
+            }
+            Fast::Miss => self.wait(key, client, request).await,
+        }
+    }
+
+    /// Starts the background refresh this caller claimed in [`Fast::Refresh`].
+    pub(crate) fn start_refresh(
+        &self,
+        key: CacheKey,
+        client: &TokenClient,
+        request: &TokenRequest,
+    ) {
+        let now = Instant::now();
+        self.maybe_sweep(now);
+        let Some(mut slot) = self.inner.slots.get_mut(&key) else {
+            return;
+        };
+        if slot.inflight.is_some() {
+            return;
+        }
+        tracing::trace!("refreshing an access token ahead of expiry");
+        if let Err(failure) = self.start_fetch(key, &mut slot, client, request) {
+            slot.refresh_claimed.store(false, Ordering::Release);
+            slot.failure = Some((failure, now + self.inner.config.failure_backoff));
+        }
+    }
+
+    /// The slow path: waits for the one fetch of this key.
+    pub(crate) async fn wait(
+        &self,
+        key: CacheKey,
+        client: &TokenClient,
+        request: &TokenRequest,
+    ) -> Result<Arc<AccessToken>, VippsError> {
+        let now = Instant::now();
+        self.maybe_sweep(now);
+        let inflight = {
+            let secs = self.secs(now);
+            let mut slot = self
+                .inner
+                .slots
+                .entry(key)
+                .or_insert_with(|| Slot::empty(secs, now));
+            slot.touch(secs);
+            if let Some(token) = slot.token.as_ref().filter(|_| now < slot.hard_at) {
+                return Ok(token.clone());
+            }
+            match &slot.failure {
+                Some((failure, until)) if now < *until && slot.inflight.is_none() => {
+                    return Err(failure.to_error());
+                }
+                _ => {}
+            }
+            match &slot.inflight {
+                Some((_, inflight)) => inflight.clone(),
+                None => self
+                    .start_fetch(key, &mut slot, client, request)
+                    .map_err(|f| f.to_error())?,
+            }
+        };
+        let wait = self.inner.config.hard_expiry_wait;
+        match tokio::time::timeout(wait, inflight).await {
+            Ok(Ok(token)) => Ok(token),
+            Ok(Err(failure)) => Err(failure.to_error()),
+            Err(_) => Err(VippsError::token(
+                None,
+                Diagnosis::new(Cause::Timeout).with_evidence(format!(
+                    "no access token within {wait:?}: the token endpoint did not answer in time"
+                )),
+                None,
+            )),
+        }
+    }
+
+    fn start_fetch(
+        &self,
+        key: CacheKey,
+        slot: &mut Slot,
+        client: &TokenClient,
+        request: &TokenRequest,
+    ) -> Result<Inflight, SharedFailure> {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return Err(SharedFailure::from_error(VippsError::token(
+                None,
+                Diagnosis::new(Cause::Transport).with_evidence(
+                    "access tokens are fetched on a tokio runtime, and there is none",
+                ),
+                None,
+            )));
+        };
+        let id = self.inner.next_fetch_id.fetch_add(1, Ordering::Relaxed);
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+        let inner = self.inner.clone();
+        let client = client.clone();
+        let request = request.clone();
+        let task = handle.spawn(async move {
+            let outcome = inner.run_fetch(&client, &request).await;
+            inner.complete(key, id, &outcome);
+            outcome
+        });
+        let inflight: Inflight = async move {
+            match task.await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(SharedFailure::from_error(VippsError::token(
+                    None,
+                    Diagnosis::new(Cause::Unknown)
+                        .with_evidence("the access token fetch task was cancelled or panicked"),
+                    None,
+                ))),
+            }
+        }
+        .boxed()
+        .shared();
+        slot.inflight = Some((id, inflight.clone()));
+        Ok(inflight)
+    }
+
+    /// Drops `token` from the cache (and the store) if it is still the cached token
+    /// for its key; a newer token survives. Returns whether it was dropped.
+    pub fn invalidate(&self, token: &AccessToken) -> bool {
+        let key = CacheKey {
+            key_set: token.key_set_id,
+            msn: token.minted_for().msn.map_or(0, Msn::get),
+        };
+        self.invalidate_where(key, |slot| slot.authorization == *token.authorization())
+    }
+
+    /// Drops the token cached under `key` if it is still generation `generation`
+    /// (the one a rejected request carried).
+    pub(crate) fn invalidate_generation(&self, key: CacheKey, generation: u64) -> bool {
+        self.invalidate_where(key, |slot| slot.generation == generation)
+    }
+
+    fn invalidate_where(&self, key: CacheKey, same: impl Fn(&Slot) -> bool) -> bool {
+        let dropped = {
+            let Some(mut slot) = self.inner.slots.get_mut(&key) else {
+                return false;
+            };
+            if slot.token.is_some() && same(&slot) {
+                slot.refresh_claimed.store(false, Ordering::Release);
+                slot.token.take()
+            } else {
+                None
+            }
+        };
+        let Some(dropped) = dropped else {
+            return false;
+        };
+        tracing::debug!(msn = ?dropped.minted_for().msn, "access token invalidated");
+        self.inner.unindex(&dropped);
+        if let Some(store) = self.inner.store.clone() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { store.remove(&dropped).await });
+            }
+        }
+        true
+    }
+
+    fn maybe_sweep(&self, now: Instant) {
+        let secs = self.secs(now);
+        let next = self.inner.next_sweep.load(Ordering::Relaxed);
+        if secs < next {
+            return;
+        }
+        let interval = (self.inner.config.idle_eviction.as_secs() / 4).max(1);
+        if self
+            .inner
+            .next_sweep
+            .compare_exchange(next, secs + interval, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+            || next == 0
+        {
+            // The first call only schedules the first sweep.
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = self.inner.clone();
+        handle.spawn(async move { inner.sweep(secs) });
+    }
+
+    /// Evicts idle entries now (normally done in the background).
+    pub fn evict_idle(&self) -> usize {
+        self.inner.sweep(self.secs(Instant::now()))
+    }
+}
+
+impl Inner {
+    async fn run_fetch(&self, client: &TokenClient, request: &TokenRequest) -> Outcome {
+        let fetch = async {
+            if let Some(store) = &self.store {
+                let key = request.minted_for();
+                if let Some(mut token) = store.get(&key).await {
+                    let due = token
+                        .expires_at()
+                        .checked_sub(self.config.refresh_buffer)
+                        .unwrap_or(token.issued_at());
+                    if token.minted_for() == &key && Instant::now() < due {
+                        token.key_set_id = request.keys.id();
+                        return Ok::<_, VippsError>(token);
+                    }
+                }
+            }
+            let token = client.fetch(request).await?;
+            if let Some(store) = &self.store {
+                store.put(&token).await;
+            }
+            Ok(token)
+        };
+        let limit = self
+            .config
+            .fetch_timeout
+            .unwrap_or(self.config.hard_expiry_wait);
+        match tokio::time::timeout(limit, fetch).await {
+            Ok(Ok(token)) => Ok(Arc::new(token)),
+            Ok(Err(err)) => {
+                tracing::debug!(code = err.code(), "access token fetch failed");
+                Err(SharedFailure::from_error(err))
+            }
+            Err(_) => {
+                tracing::debug!("access token fetch timed out");
+                Err(SharedFailure::from_error(VippsError::token(
+                    None,
+                    Diagnosis::new(Cause::Timeout).with_evidence(format!(
+                        "the token endpoint did not answer within {limit:?}"
+                    )),
+                    None,
+                )))
+            }
+        }
+    }
+
+    fn refresh_at(&self, token: &AccessToken) -> Instant {
+        let jitter = self.config.jitter.mul_f64(fastrand::f64());
+        let lead = self.config.refresh_buffer.saturating_add(jitter);
+        token
+            .expires_at()
+            .checked_sub(lead)
+            .unwrap_or(token.issued_at())
+            .max(token.issued_at())
+    }
+
+    fn complete(&self, key: CacheKey, id: u64, outcome: &Outcome) {
+        let now = Instant::now();
+        let mut replaced = None;
+        {
+            let mut slot = self.slots.entry(key).or_insert_with(|| Slot::empty(0, now));
+            if slot.inflight.as_ref().is_some_and(|(i, _)| *i == id) {
+                slot.inflight = None;
+            }
+            slot.refresh_claimed.store(false, Ordering::Release);
+            match outcome {
+                Ok(token) => {
+                    self.index(token);
+                    slot.refresh_at = self.refresh_at(token);
+                    slot.hard_at = token.expires_at();
+                    slot.failure = None;
+                    slot.authorization = token.authorization().clone();
+                    slot.generation = self.next_fetch_id.fetch_add(1, Ordering::Relaxed);
+                    replaced = slot.token.replace(token.clone());
+                }
+                Err(failure) => {
+                    let until = now + self.config.failure_backoff;
+                    slot.failure = Some((failure.clone(), until));
+                    if slot.token.is_some() {
+                        // Keep the still-valid token; retry the refresh after the backoff.
+                        slot.refresh_at = until.min(slot.hard_at);
+                    }
+                }
+            }
+        }
+        if let Some(old) = replaced {
+            if !outcome.as_ref().is_ok_and(|t| t.same_token(&old)) {
+                self.unindex(&old);
+            }
+        }
+    }
+
+    fn token_hash(&self, token: &str) -> u64 {
+        self.token_hasher.hash_one(token)
+    }
+
+    fn index(&self, token: &Arc<AccessToken>) {
+        self.tokens
+            .insert(self.token_hash(token.secret().expose()), token.clone());
+    }
+
+    fn unindex(&self, token: &AccessToken) {
+        let hash = self.token_hash(token.secret().expose());
+        self.tokens
+            .remove_if(&hash, |_, indexed| indexed.same_token(token));
+    }
+
+    fn sweep(&self, now_secs: u64) -> usize {
+        let idle = self.config.idle_eviction.as_secs();
+        let mut evicted = Vec::new();
+        self.slots.retain(|_, slot| {
+            let keep = slot.inflight.is_some()
+                || now_secs.saturating_sub(slot.last_used.load(Ordering::Relaxed)) < idle;
+            if !keep {
+                if let Some(token) = slot.token.take() {
+                    evicted.push(token);
+                }
+            }
+            keep
+        });
+        for token in &evicted {
+            self.unindex(token);
+        }
+        if !evicted.is_empty() {
+            tracing::trace!(evicted = evicted.len(), "idle access tokens evicted");
+        }
+        evicted.len()
+    }
+}
+
+impl KnownTokens for TokenCache {
+    fn minted_for(&self, token: &str) -> Option<MintedFor> {
+        let found = self.inner.tokens.get(&self.inner.token_hash(token))?;
+        (found.secret().expose() == token).then(|| found.minted_for().clone())
+    }
+}

@@ -1,0 +1,429 @@
+//! The access token call: `POST {base}/accesstoken/get`, through a [`TokenClient`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use http_body::Body;
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+use super::{AccessToken, MintedFor};
+use crate::diagnose::body::ErrorBody;
+use crate::diagnose::{BODY_CAP, Capped, read_capped};
+use crate::headers::{
+    CLIENT_ID, CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY, VIPPS_SYSTEM_NAME,
+    VIPPS_SYSTEM_PLUGIN_NAME, VIPPS_SYSTEM_PLUGIN_VERSION, VIPPS_SYSTEM_VERSION,
+};
+use crate::{
+    BoxError, Cause, Diagnosis, ErrorResponse, KeySet, Msn, Secret, SystemInfo, VippsError,
+};
+
+/// The path of the access token endpoint.
+pub const TOKEN_PATH: &str = "/accesstoken/get";
+
+/// The longest `expires_in` accepted: 7 days. Anything longer is treated as garbage.
+const MAX_EXPIRES_IN: u64 = 7 * 24 * 3600;
+
+type Call =
+    dyn Fn(Request<()>) -> BoxFuture<'static, Result<Response<Capped>, BoxError>> + Send + Sync;
+
+/// A client for the access token endpoint: any HTTP service (a hyper client, the
+/// inner service of [`Auth`](crate::auth::Auth), a test double), type-erased and cheap
+/// to clone.
+///
+/// The request body is the service's `B::default()` (empty); the response body is
+/// read up to [`BODY_CAP`]. A 3xx answer is an error ([`Cause::UnexpectedRedirect`]):
+/// give it a client that does not follow redirects itself (hyper's does not), so the
+/// client secret never goes to another host.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use tower_vipps::token::TokenClient;
+///
+/// let svc = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(b"{}"))))
+/// });
+/// let client = TokenClient::new(svc);
+/// # let _ = client;
+/// ```
+#[derive(Clone)]
+pub struct TokenClient {
+    call: Arc<Call>,
+}
+
+impl fmt::Debug for TokenClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenClient").finish_non_exhaustive()
+    }
+}
+
+impl TokenClient {
+    /// Wraps an HTTP service. Its request body type must have an empty `Default`
+    /// (`Full<Bytes>`, `Empty<Bytes>`, `String`, …).
+    pub fn new<S, B, RB>(service: S) -> TokenClient
+    where
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        B: Default + Send + 'static,
+        RB: Body + Send + 'static,
+        RB::Data: Send,
+        RB::Error: Into<BoxError>,
+    {
+        TokenClient {
+            call: Arc::new(move |req: Request<()>| {
+                let svc = service.clone();
+                Box::pin(async move {
+                    let req = req.map(|()| B::default());
+                    let res = svc.oneshot(req).await.map_err(Into::into)?;
+                    let (parts, body) = res.into_parts();
+                    let capped = read_capped(body, BODY_CAP).await?;
+                    Ok(Response::from_parts(parts, capped))
+                })
+            }),
+        }
+    }
+
+    /// Fetches a token for `request`. Every failure is a [`VippsError`] with origin
+    /// [`Token`](crate::Origin::Token) and a diagnosis.
+    pub async fn fetch(&self, request: &TokenRequest) -> Result<AccessToken, VippsError> {
+        let (http_request, minted_for) = request.build()?;
+        let started = Instant::now();
+        tracing::debug!(
+            environment = %minted_for.environment,
+            msn = ?minted_for.msn,
+            partner = minted_for.partner,
+            subscription_key = %minted_for.subscription_key,
+            "fetching access token"
+        );
+        let response = (self.call)(http_request).await.map_err(|source| {
+            VippsError::token(
+                None,
+                Diagnosis::new(transport_cause(&*source))
+                    .with_evidence("the access token request failed before an answer was read"),
+                Some(source),
+            )
+        })?;
+        let (parts, capped) = response.into_parts();
+        let mut token = parse_response(parts.status, &parts.headers, &capped, started, minted_for)?;
+        token.key_set_id = request.keys.id();
+        tracing::debug!(environment = %token.minted_for().environment, msn = ?token.minted_for().msn, "access token fetched");
+        Ok(token)
+    }
+}
+
+fn transport_cause(err: &(dyn std::error::Error + 'static)) -> Cause {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<tokio::time::error::Elapsed>() || e.is::<tower::timeout::error::Elapsed>() {
+            return Cause::Timeout;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return Cause::Timeout;
+            }
+        }
+        current = e.source();
+    }
+    Cause::Transport
+}
+
+/// What to fetch a token for: the key set, the MSN to name in the
+/// `Merchant-Serial-Number` header, where the endpoint is, and the `Vipps-System-*`
+/// headers.
+#[derive(Clone, Debug)]
+pub struct TokenRequest {
+    /// The keys.
+    pub keys: KeySet,
+    /// The MSN: the merchant's own for merchant keys; for partner keys the sales
+    /// unit the token is for (or `None` for a token shared by every MSN).
+    pub msn: Option<Msn>,
+    /// The scheme of the token endpoint.
+    pub scheme: Scheme,
+    /// The host (and port) of the token endpoint.
+    pub authority: Authority,
+    /// The `Vipps-System-*` headers.
+    pub system: SystemInfo,
+}
+
+impl TokenRequest {
+    /// A request to the official host of the keys' environment.
+    pub fn new(keys: KeySet, msn: Option<Msn>, system: SystemInfo) -> TokenRequest {
+        let msn = keys.merchant_msn().or(msn);
+        TokenRequest {
+            authority: Authority::from_static(keys.environment().host()),
+            scheme: Scheme::HTTPS,
+            keys,
+            msn,
+            system,
+        }
+    }
+
+    /// Sends it to another base (an emulator, a proxy): scheme and authority of `uri`.
+    pub fn base(mut self, uri: &Uri) -> TokenRequest {
+        if let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) {
+            self.scheme = scheme.clone();
+            self.authority = authority.clone();
+        }
+        self
+    }
+
+    /// What a token fetched by this request is minted for.
+    pub fn minted_for(&self) -> MintedFor {
+        MintedFor {
+            environment: self.keys.environment(),
+            client_id: Arc::from(self.keys.client_id()),
+            subscription_key: self.keys.subscription_key_fingerprint(),
+            msn: self.msn,
+            partner: self.keys.is_partner(),
+        }
+    }
+
+    fn build(&self) -> Result<(Request<()>, MintedFor), VippsError> {
+        let uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(PathAndQuery::from_static(TOKEN_PATH))
+            .build()
+            .map_err(|e| {
+                VippsError::token(
+                    None,
+                    Diagnosis::new(Cause::UnknownHost)
+                        .with_evidence("the token endpoint URI could not be built"),
+                    Some(e.into()),
+                )
+            })?;
+        let mut req = Request::new(());
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri;
+        let h = req.headers_mut();
+        h.insert(CLIENT_ID, self.keys.client_id_header().clone());
+        h.insert(CLIENT_SECRET, self.keys.client_secret_header().clone());
+        h.insert(
+            OCP_APIM_SUBSCRIPTION_KEY,
+            self.keys.subscription_key_header().clone(),
+        );
+        if let Some(msn) = self.msn {
+            h.insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value());
+        }
+        h.insert(VIPPS_SYSTEM_NAME, self.system.name.clone());
+        h.insert(VIPPS_SYSTEM_VERSION, self.system.version.clone());
+        h.insert(VIPPS_SYSTEM_PLUGIN_NAME, self.system.plugin_name.clone());
+        h.insert(
+            VIPPS_SYSTEM_PLUGIN_VERSION,
+            self.system.plugin_version.clone(),
+        );
+        h.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static("0"),
+        );
+        Ok((req, self.minted_for()))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenBody {
+    access_token: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+}
+
+fn parse_expires_in(value: &serde_json::Value) -> Option<u64> {
+    let secs = match value {
+        serde_json::Value::Number(n) => n.as_u64()?,
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            s.parse().ok()?
+        }
+        _ => return None,
+    };
+    (1..=MAX_EXPIRES_IN).contains(&secs).then_some(secs)
+}
+
+fn error_response(status: StatusCode, headers: &HeaderMap, capped: &Capped) -> ErrorResponse {
+    ErrorResponse {
+        status,
+        headers: headers.clone(),
+        body: capped.bytes.clone(),
+        truncated: capped.truncated,
+    }
+}
+
+/// Parses the token endpoint's answer.
+pub(crate) fn parse_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    capped: &Capped,
+    started: Instant,
+    minted_for: MintedFor,
+) -> Result<AccessToken, VippsError> {
+    if !status.is_success() {
+        let diagnosis = classify_token_error(status, headers, &capped.bytes);
+        return Err(VippsError::token(
+            Some(error_response(status, headers, capped)),
+            diagnosis,
+            None,
+        ));
+    }
+    let invalid = |evidence: &'static str| {
+        VippsError::token(
+            Some(error_response(status, headers, capped)),
+            Diagnosis::new(Cause::InvalidTokenResponse).with_evidence(evidence),
+            None,
+        )
+    };
+    if capped.truncated {
+        return Err(invalid("the token response is longer than 64 KiB"));
+    }
+    let body: TokenBody = serde_json::from_slice(&capped.bytes)
+        .map_err(|_| invalid("the token response is not a JSON object"))?;
+    if let Some(kind) = &body.token_type {
+        if !kind.eq_ignore_ascii_case("bearer") {
+            return Err(invalid("the token response's `token_type` is not `Bearer`"));
+        }
+    }
+    let expires_in = body
+        .expires_in
+        .as_ref()
+        .and_then(parse_expires_in)
+        .ok_or_else(|| {
+            invalid("the token response's `expires_in` is missing or not a number of seconds")
+        })?;
+    let value = body
+        .access_token
+        .ok_or_else(|| invalid("the token response has no `access_token`"))?;
+    AccessToken::issued(
+        Secret::new(value),
+        started,
+        Duration::from_secs(expires_in),
+        minted_for,
+    )
+    .map_err(|_| invalid("the token response's `access_token` is empty or not header-safe"))
+}
+
+// A small private mapping for token endpoint errors.
+fn classify_token_error(status: StatusCode, headers: &HeaderMap, bytes: &Bytes) -> Diagnosis {
+    let body = ErrorBody::parse(bytes);
+    let message = body.message().unwrap_or_default().to_ascii_lowercase();
+    let evidence = format!("the token endpoint answered {status}");
+    let _ = headers;
+    let cause = if status.is_redirection() {
+        Cause::UnexpectedRedirect
+    } else if status.is_server_error() {
+        Cause::ServerError
+    } else if message.contains("missing subscription key") {
+        Cause::MissingSubscriptionKey
+    } else if message.contains("invalid subscription key") {
+        Cause::InvalidSubscriptionKey
+    } else if message.contains("subscription not found") {
+        Cause::SubscriptionNotFound
+    } else if matches!(&body, ErrorBody::OAuth(o) if o.error == "invalid_client" || o.error == "unauthorized_client")
+        || status == StatusCode::UNAUTHORIZED
+            && (message.contains("client") || message.contains("secret"))
+    {
+        Cause::InvalidClientCredentials
+    } else if status == StatusCode::TOO_MANY_REQUESTS {
+        Cause::RateLimited
+    } else {
+        Cause::Unknown
+    };
+    Diagnosis::new(cause)
+        .with_evidence(evidence)
+        .with_body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Environment;
+
+    fn minted() -> MintedFor {
+        MintedFor {
+            environment: Environment::Test,
+            client_id: Arc::from("id"),
+            subscription_key: Secret::new("k").fingerprint(),
+            msn: None,
+            partner: true,
+        }
+    }
+
+    fn parse(status: u16, body: &str) -> Result<AccessToken, VippsError> {
+        let capped = Capped {
+            bytes: Bytes::copy_from_slice(body.as_bytes()),
+            truncated: false,
+        };
+        parse_response(
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            &capped,
+            Instant::now(),
+            minted(),
+        )
+    }
+
+    #[test]
+    fn expires_in_string_or_number() {
+        let t = parse(
+            200,
+            r#"{"token_type":"Bearer","expires_in":"3600","access_token":"a.b.c"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.expires_at() - t.issued_at(), Duration::from_secs(3600));
+        let t = parse(200, r#"{"expires_in":86399,"access_token":"a.b.c"}"#).unwrap();
+        assert_eq!(t.expires_at() - t.issued_at(), Duration::from_secs(86399));
+        for bad in [
+            r#"{"expires_in":"soon","access_token":"a.b.c"}"#,
+            r#"{"expires_in":"-5","access_token":"a.b.c"}"#,
+            r#"{"expires_in":0,"access_token":"a.b.c"}"#,
+            r#"{"expires_in":1.5,"access_token":"a.b.c"}"#,
+            r#"{"expires_in":"99999999999","access_token":"a.b.c"}"#,
+            r#"{"access_token":"a.b.c"}"#,
+            r#"{"expires_in":"3600","access_token":""}"#,
+            r#"{"expires_in":"3600","access_token":"a b"}"#,
+            r#"{"expires_in":"3600"}"#,
+            r#"{"expires_in":"3600","token_type":"MAC","access_token":"a.b.c"}"#,
+            "<html>hi</html>",
+            "",
+        ] {
+            let err = parse(200, bad).unwrap_err();
+            assert_eq!(err.cause(), Cause::InvalidTokenResponse, "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_statuses() {
+        let cause = |status, body| parse(status, body).unwrap_err().cause();
+        assert_eq!(cause(500, "oops"), Cause::ServerError);
+        assert_eq!(cause(302, ""), Cause::UnexpectedRedirect);
+        assert_eq!(
+            cause(401, r#"{"error":"invalid_client","error_description":"x"}"#),
+            Cause::InvalidClientCredentials
+        );
+        assert_eq!(
+            cause(
+                401,
+                r#"{"statusCode":401,"message":"Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."}"#
+            ),
+            Cause::InvalidSubscriptionKey
+        );
+        assert_eq!(
+            cause(
+                401,
+                r#"{"statusCode":401,"message":"Access denied due to missing subscription key."}"#
+            ),
+            Cause::MissingSubscriptionKey
+        );
+        assert_eq!(cause(418, "teapot"), Cause::Unknown);
+    }
+}
