@@ -86,7 +86,7 @@ use crate::{
 pub struct InnerTokenService;
 
 /// Where [`Auth`] sends its token requests: [`InnerTokenService`] or a
-/// [`TokenClient`]. Implemented by those two only.
+/// [`TokenClient`], or an `Option<TokenClient>` choosing between the two.
 pub trait TokenSource<S, B>: Clone + Send + Sync + 'static {
     /// The token client for this inner service.
     fn token_client(&self, inner: &S) -> TokenClient;
@@ -113,21 +113,39 @@ impl<S, B> TokenSource<S, B> for TokenClient {
     }
 }
 
+/// `Some(client)`: that client; `None`: the inner service, as [`InnerTokenService`].
+impl<S, B, RB> TokenSource<S, B> for Option<TokenClient>
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: Default + Send + 'static,
+    RB: Body + Send + 'static,
+    RB::Data: Send,
+    RB::Error: Into<BoxError>,
+{
+    fn token_client(&self, inner: &S) -> TokenClient {
+        match self {
+            Some(client) => client.clone(),
+            None => TokenSource::<S, B>::token_client(&InnerTokenService, inner),
+        }
+    }
+}
+
 /// Adds access tokens and the Vipps headers to requests; see the [module docs](self).
 #[derive(Clone)]
 pub struct AuthLayer<T = InnerTokenService> {
-    keyring: Keyring,
-    cache: TokenCache,
+    /// Built once (the MSN index included) and shared by every service it layers.
+    core: Arc<Core>,
     tokens: T,
-    replay: bool,
 }
 
 impl<T> fmt::Debug for AuthLayer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthLayer")
-            .field("keyring", &self.keyring)
-            .field("cache", &self.cache)
-            .field("replay", &self.replay)
+            .field("keyring", &self.core.keyring)
+            .field("cache", &self.core.cache)
+            .field("replay", &self.core.replay)
             .finish_non_exhaustive()
     }
 }
@@ -137,10 +155,8 @@ impl AuthLayer {
     /// token requests through the inner service.
     pub fn new(keyring: Keyring) -> AuthLayer {
         AuthLayer {
-            keyring,
-            cache: TokenCache::new(),
+            core: Arc::new(Core::new(keyring, TokenCache::new(), true)),
             tokens: InnerTokenService,
-            replay: true,
         }
     }
 }
@@ -148,7 +164,7 @@ impl AuthLayer {
 impl<T> AuthLayer<T> {
     /// Uses (and shares) this cache.
     pub fn with_cache(mut self, cache: TokenCache) -> Self {
-        self.cache = cache;
+        Arc::make_mut(&mut self.core).cache = cache;
         self
     }
 
@@ -170,24 +186,28 @@ impl<T> AuthLayer<T> {
 
     /// Sends token requests through this [`TokenClient`].
     pub fn token_client(self, client: TokenClient) -> AuthLayer<TokenClient> {
+        self.token_source(client)
+    }
+
+    /// Sends token requests through any [`TokenSource`]: [`InnerTokenService`], a
+    /// [`TokenClient`], or an `Option<TokenClient>` (`None`: the inner service).
+    pub fn token_source<T2>(self, tokens: T2) -> AuthLayer<T2> {
         AuthLayer {
-            keyring: self.keyring,
-            cache: self.cache,
-            tokens: client,
-            replay: self.replay,
+            core: self.core,
+            tokens,
         }
     }
 
     /// Whether a request rejected with a stale-token 401 is replayed once with a
     /// fresh token (when its body can be sent again). Default `true`.
     pub fn replay_stale_token(mut self, replay: bool) -> Self {
-        self.replay = replay;
+        Arc::make_mut(&mut self.core).replay = replay;
         self
     }
 
     /// The cache.
     pub fn cache(&self) -> &TokenCache {
-        &self.cache
+        &self.core.cache
     }
 }
 
@@ -197,7 +217,7 @@ impl<S: Clone, T: Clone> Layer<S> for AuthLayer<T> {
     fn layer(&self, inner: S) -> Auth<S, T> {
         Auth {
             shared: Arc::new(Shared {
-                core: Core::new(self.keyring.clone(), self.cache.clone(), self.replay),
+                core: Arc::clone(&self.core),
                 proto: Mutex::new(inner.clone()),
                 tokens: self.tokens.clone(),
             }),
@@ -207,6 +227,7 @@ impl<S: Clone, T: Clone> Layer<S> for AuthLayer<T> {
 }
 
 /// What every clone of an [`Auth`] shares.
+#[derive(Clone)]
 struct Core {
     keyring: Keyring,
     cache: TokenCache,
@@ -288,7 +309,7 @@ impl Core {
 
 /// [`Core`], a clone of the inner service to replay through, and the token source.
 struct Shared<S, T> {
-    core: Core,
+    core: Arc<Core>,
     proto: Mutex<S>,
     tokens: T,
 }

@@ -35,7 +35,9 @@ use reqwest_middleware::{Middleware, Next};
 use tokio::sync::{mpsc, oneshot};
 use tower::{Layer, Service, ServiceExt};
 
-use crate::{BoxError, VippsError};
+use crate::stack::VippsLayer;
+use crate::token::TokenClient;
+use crate::{BoxError, Keyring, VippsError};
 
 /// A request handed from the bottom of the tower stack to reqwest, with the channel
 /// its answer goes back on.
@@ -91,12 +93,13 @@ impl<L> TowerMiddleware<L> {
 }
 
 #[async_trait::async_trait]
-impl<L, S> Middleware for TowerMiddleware<L>
+impl<L, S, RB> Middleware for TowerMiddleware<L>
 where
     L: Layer<Handover, Service = S> + Send + Sync + 'static,
-    S: Service<http::Request<reqwest::Body>, Response = http::Response<reqwest::Body>>
-        + Send
-        + 'static,
+    S: Service<http::Request<reqwest::Body>, Response = http::Response<RB>> + Send + 'static,
+    RB: http_body::Body + Send + Sync + 'static,
+    RB::Data: Into<bytes::Bytes>,
+    RB::Error: Into<BoxError>,
     S::Error: Into<BoxError> + Send,
     S::Future: Send,
 {
@@ -155,11 +158,17 @@ where
     }
 }
 
-fn finish<E: Into<BoxError>>(
-    result: Result<http::Response<reqwest::Body>, E>,
-) -> reqwest_middleware::Result<reqwest::Response> {
+fn finish<RB, E>(
+    result: Result<http::Response<RB>, E>,
+) -> reqwest_middleware::Result<reqwest::Response>
+where
+    RB: http_body::Body + Send + Sync + 'static,
+    RB::Data: Into<bytes::Bytes>,
+    RB::Error: Into<BoxError>,
+    E: Into<BoxError>,
+{
     match result {
-        Ok(response) => Ok(reqwest::Response::from(response)),
+        Ok(response) => Ok(reqwest::Response::from(response.map(reqwest::Body::wrap))),
         Err(err) => Err(reqwest_middleware::Error::Middleware(anyhow::Error::new(
             VippsError::from_boxed(err.into()),
         ))),
@@ -185,4 +194,74 @@ pub fn into_vipps_error(
             .map_err(reqwest_middleware::Error::Middleware),
         other => Err(other),
     }
+}
+
+/// The preset tower-vipps stack ([`crate::layer`]) as a reqwest middleware: the same
+/// checks, token cache and [`VippsError`] as the tower stack.
+///
+/// Token requests go through a reqwest client of their own that never follows
+/// redirects (it shares the TLS features your reqwest build has). Build the client
+/// you give `reqwest_middleware` with `redirect(reqwest::redirect::Policy::none())`
+/// too: reqwest follows redirects below every middleware, and keeps the
+/// subscription key on them.
+#[derive(Clone, Debug)]
+pub struct VippsMiddleware {
+    inner: TowerMiddleware<VippsLayer>,
+}
+
+impl VippsMiddleware {
+    /// The preset stack for a keyring, with a no-redirect reqwest client for tokens.
+    pub fn new(keyring: Keyring) -> Self {
+        let layer = crate::layer(keyring);
+        match reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        {
+            Ok(client) => VippsMiddleware::from_layer(layer.token_client(token_client(client))),
+            Err(err) => {
+                tracing::warn!(error = %err, "tower-vipps: no reqwest client for tokens; token requests go through the middleware chain");
+                VippsMiddleware::from_layer(layer)
+            }
+        }
+    }
+
+    /// A configured preset (timeouts, retry policy, shared token cache…).
+    pub fn from_layer(layer: VippsLayer) -> Self {
+        VippsMiddleware {
+            inner: TowerMiddleware::new(layer),
+        }
+    }
+
+    /// The token cache.
+    pub fn cache(&self) -> &crate::token::TokenCache {
+        self.inner.layer.cache()
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for VippsMiddleware {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        self.inner.handle(req, extensions, next).await
+    }
+}
+
+/// A [`TokenClient`] over a reqwest client. Build the client with
+/// `redirect(reqwest::redirect::Policy::none())`: token requests carry the client
+/// secret.
+pub fn token_client(client: reqwest::Client) -> TokenClient {
+    TokenClient::new(tower::service_fn(
+        move |request: http::Request<reqwest::Body>| {
+            let client = client.clone();
+            async move {
+                let request = reqwest::Request::try_from(request)?;
+                let response = client.execute(request).await?;
+                Ok::<_, reqwest::Error>(http::Response::<reqwest::Body>::from(response))
+            }
+        },
+    ))
 }

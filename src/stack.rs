@@ -60,7 +60,7 @@ use crate::idempotency::{Idempotency, IdempotencyLayer};
 use crate::preflight::{Policy, Preflight, PreflightLayer};
 use crate::retry::{Retry, RetryLayer, RetryPolicy};
 use crate::timeout::{Timeout, TimeoutLayer};
-use crate::token::TokenCache;
+use crate::token::{TokenCache, TokenClient};
 
 /// The default deadline of a whole call: 30 s.
 pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,19 +68,23 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The whole stack over an inner service `S`.
-pub type VippsService<S> = Idempotency<Timeout<Diagnose<Auth<Retry<Timeout<Preflight<S>>>>>>>;
+pub type VippsService<S> =
+    Idempotency<Timeout<Diagnose<Auth<Retry<Timeout<Preflight<S>>>, Option<TokenClient>>>>>;
 
 /// The preset: Idempotency, total deadline, Diagnose, Auth, Retry, per-attempt
 /// deadline and Preflight, in that order; see the [module docs](self).
+///
+/// Its layers are built once, when it is configured; layering a service with it is
+/// cheap (a few reference counts), so it may be applied per request.
 #[derive(Clone, Debug)]
 pub struct VippsLayer {
     keyring: Keyring,
-    cache: TokenCache,
-    retry: RetryPolicy,
-    total_timeout: Duration,
-    attempt_timeout: Duration,
-    preflight_policy: Policy,
-    allow_unknown_hosts: bool,
+    auth: AuthLayer<Option<TokenClient>>,
+    diagnose: DiagnoseLayer,
+    retry: RetryLayer,
+    total: TimeoutLayer,
+    attempt: TimeoutLayer,
+    preflight: PreflightLayer,
 }
 
 /// The preset stack for a keyring: [`VippsLayer::new`].
@@ -91,57 +95,71 @@ pub fn layer(keyring: Keyring) -> VippsLayer {
 impl VippsLayer {
     /// The preset with default settings and a fresh [`TokenCache`].
     pub fn new(keyring: Keyring) -> Self {
+        let cache = TokenCache::new();
+        let hosts = keyring.hosts().clone();
         VippsLayer {
+            auth: AuthLayer::new(keyring.clone())
+                .with_cache(cache.clone())
+                .token_source(None),
+            diagnose: DiagnoseLayer::new().keyring(&keyring),
+            retry: RetryLayer::new(RetryPolicy::new()),
+            total: TimeoutLayer::total(DEFAULT_TOTAL_TIMEOUT).hosts(hosts.clone()),
+            attempt: TimeoutLayer::per_attempt(DEFAULT_ATTEMPT_TIMEOUT).hosts(hosts),
+            preflight: PreflightLayer::new()
+                .keyring(keyring.clone())
+                .known_tokens(Arc::new(cache)),
             keyring,
-            cache: TokenCache::new(),
-            retry: RetryPolicy::new(),
-            total_timeout: DEFAULT_TOTAL_TIMEOUT,
-            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
-            preflight_policy: Policy::default(),
-            allow_unknown_hosts: false,
         }
     }
 
     /// Uses this token cache (share one cache between stacks to share tokens).
     pub fn token_cache(mut self, cache: TokenCache) -> Self {
-        self.cache = cache;
+        self.auth = self.auth.with_cache(cache.clone());
+        self.preflight = self.preflight.known_tokens(Arc::new(cache));
+        self
+    }
+
+    /// Sends token requests through this client instead of the inner service. It
+    /// must not follow redirects.
+    pub fn token_client(mut self, client: TokenClient) -> Self {
+        self.auth = self.auth.token_source(Some(client));
         self
     }
 
     /// The retry policy (`RetryPolicy::new().max_retries(0)` turns retries off).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.retry = RetryLayer::new(policy);
         self
     }
 
-    /// The deadline of a whole call, retries included.
+    /// The deadline of a whole call, retries included (default 30 s).
     pub fn total_timeout(mut self, timeout: Duration) -> Self {
-        self.total_timeout = timeout;
+        self.total = TimeoutLayer::total(timeout).hosts(self.keyring.hosts().clone());
         self
     }
 
-    /// The deadline of one attempt.
+    /// The deadline of one attempt (default 10 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.attempt = TimeoutLayer::per_attempt(timeout).hosts(self.keyring.hosts().clone());
         self
     }
 
     /// The preflight policy: which rules refuse, warn or are off.
     pub fn preflight_policy(mut self, policy: Policy) -> Self {
-        self.preflight_policy = policy;
+        self.preflight = self.preflight.policy(policy);
         self
     }
 
     /// Lets requests to hosts of no environment through Preflight (a proxy).
     /// Auth still never sends keys or tokens to such a host.
     pub fn allow_unknown_hosts(mut self, allow: bool) -> Self {
-        self.allow_unknown_hosts = allow;
+        self.preflight = self.preflight.allow_unknown_hosts(allow);
         self
     }
 
     /// The token cache the stack uses.
     pub fn cache(&self) -> &TokenCache {
-        &self.cache
+        self.auth.cache()
     }
 
     /// The keyring.
@@ -154,21 +172,14 @@ impl<S: Clone> Layer<S> for VippsLayer {
     type Service = VippsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let hosts = self.keyring.hosts().clone();
         ServiceBuilder::new()
             .layer(IdempotencyLayer::new())
-            .layer(TimeoutLayer::total(self.total_timeout).hosts(hosts.clone()))
-            .layer(DiagnoseLayer::new().keyring(&self.keyring))
-            .layer(AuthLayer::new(self.keyring.clone()).with_cache(self.cache.clone()))
-            .layer(RetryLayer::new(self.retry.clone()))
-            .layer(TimeoutLayer::per_attempt(self.attempt_timeout).hosts(hosts))
-            .layer(
-                PreflightLayer::new()
-                    .keyring(self.keyring.clone())
-                    .known_tokens(Arc::new(self.cache.clone()))
-                    .policy(self.preflight_policy.clone())
-                    .allow_unknown_hosts(self.allow_unknown_hosts),
-            )
+            .layer(self.total.clone())
+            .layer(self.diagnose.clone())
+            .layer(self.auth.clone())
+            .layer(self.retry.clone())
+            .layer(self.attempt.clone())
+            .layer(self.preflight.clone())
             .service(inner)
     }
 }
