@@ -13,12 +13,12 @@ use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
 use super::{AccessToken, MintedFor};
-use crate::diagnose::body::ErrorBody;
 use crate::diagnose::{BODY_CAP, Capped, read_capped};
 use crate::headers::{
     CLIENT_ID, CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY, VIPPS_SYSTEM_NAME,
     VIPPS_SYSTEM_PLUGIN_NAME, VIPPS_SYSTEM_PLUGIN_VERSION, VIPPS_SYSTEM_VERSION,
 };
+use crate::{Api, RequestContext};
 use crate::{
     BoxError, Cause, Diagnosis, ErrorResponse, KeySet, Msn, Secret, SystemInfo, VippsError,
 };
@@ -269,7 +269,7 @@ pub(crate) fn parse_response(
     minted_for: MintedFor,
 ) -> Result<AccessToken, VippsError> {
     if !status.is_success() {
-        let diagnosis = classify_token_error(status, headers, &capped.bytes);
+        let diagnosis = classify_token_error(status, headers, &capped.bytes, &minted_for);
         return Err(VippsError::token(
             Some(error_response(status, headers, capped)),
             diagnosis,
@@ -313,34 +313,25 @@ pub(crate) fn parse_response(
 }
 
 // A small private mapping for token endpoint errors.
-fn classify_token_error(status: StatusCode, headers: &HeaderMap, bytes: &Bytes) -> Diagnosis {
-    let body = ErrorBody::parse(bytes);
-    let message = body.message().unwrap_or_default().to_ascii_lowercase();
-    let evidence = format!("the token endpoint answered {status}");
-    let _ = headers;
-    let cause = if status.is_redirection() {
-        Cause::UnexpectedRedirect
-    } else if status.is_server_error() {
-        Cause::ServerError
-    } else if message.contains("missing subscription key") {
-        Cause::MissingSubscriptionKey
-    } else if message.contains("invalid subscription key") {
-        Cause::InvalidSubscriptionKey
-    } else if message.contains("subscription not found") {
-        Cause::SubscriptionNotFound
-    } else if matches!(&body, ErrorBody::OAuth(o) if o.error == "invalid_client" || o.error == "unauthorized_client")
-        || status == StatusCode::UNAUTHORIZED
-            && (message.contains("client") || message.contains("secret"))
-    {
-        Cause::InvalidClientCredentials
-    } else if status == StatusCode::TOO_MANY_REQUESTS {
-        Cause::RateLimited
-    } else {
-        Cause::Unknown
+/// The diagnosis of a token endpoint's error response: [`crate::diagnose::classify`]
+/// with the context of a token call.
+fn classify_token_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    bytes: &Bytes,
+    minted: &MintedFor,
+) -> Diagnosis {
+    let context = RequestContext {
+        api: Api::AccessToken,
+        operation: Some("get_access_token"),
+        method: Some(Method::POST),
+        path: Some(TOKEN_PATH.to_owned()),
+        environment: Some(minted.environment),
+        msn: minted.msn,
+        ..RequestContext::default()
     };
-    Diagnosis::new(cause)
-        .with_evidence(evidence)
-        .with_body(body)
+    crate::diagnose::classify(&context, status, headers, bytes)
+        .with_evidence(format!("the token endpoint answered {status}"))
 }
 
 #[cfg(test)]
