@@ -1,4 +1,86 @@
-#![doc = "tower-vipps: tower middleware for resilient Vipps MobilePay API clients."]
+//! Composable [tower] middleware for resilient clients of the Vipps MobilePay APIs
+//! (ePayment, eCom, Recurring, Checkout, Login, partner and management APIs).
+//!
+//! Most failed Vipps MobilePay integrations fail the same few ways: a malformed
+//! `Authorization` header, a token fetched for one merchant serial number (MSN) used
+//! for another, a subscription key that differs between the token call and the API
+//! call, test keys sent to production, partner keys without `Merchant-Serial-Number`,
+//! error bodies that nobody reads. tower-vipps
+//!
+//! 1. **checks every outgoing request before it is sent** and refuses, diagnosed and
+//!    unsent, what can only fail ([`PreflightLayer`]);
+//! 2. **fetches, caches and refreshes access tokens** per key set and MSN, ahead of
+//!    expiry, one fetch per key however many requests wait ([`AuthLayer`],
+//!    [`token::TokenCache`]);
+//! 3. **turns every error response into one diagnosed error** ([`DiagnoseLayer`],
+//!    [`VippsError`]): the known [`Cause`] with a stable code, what to do about it,
+//!    the docs link, the request's context, and the raw status and body.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::{Layer, ServiceExt};
+//! use tower_vipps::{Environment, Keyring};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let keyring = Keyring::builder()
+//!     .merchant(Environment::Test, "123456".parse()?, "client-id", "client-secret", "subscription-key")
+//!     .system("acme-shop", "1.4.2")
+//!     .build()?;
+//!
+//! // Any `Service<http::Request<B>>` will do: a hyper client, a tower-http stack…
+//! let hyper_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+//! let client = tower_vipps::layer(keyring).layer(hyper_client);
+//!
+//! let request = http::Request::get("https://apitest.vipps.no/epayment/v1/payments/acme-order-1001")
+//!     .header("Merchant-Serial-Number", "123456")
+//!     .body(Full::new(Bytes::new()))?;
+//! match client.oneshot(request).await {
+//!     Ok(response) => println!("{}", response.status()),
+//!     // e.g. vipps::reference_not_found, with the steps to fix it and a docs link.
+//!     Err(err) => eprintln!("{}", err.diagnosis().report()),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Run `cargo run --example quickstart --features emulator` to see the whole stack
+//! against the embedded emulator, no keys and no network needed.
+//!
+//! # The layers
+//!
+//! Each layer stands alone; [`layer`] stacks them in this order (outermost first):
+//!
+//! | layer | does |
+//! | --- | --- |
+//! | [`idempotency::IdempotencyLayer`] | an `Idempotency-Key` on every POST/PUT/PATCH/DELETE, kept across retries |
+//! | [`timeout::TimeoutLayer::total`] | the deadline of the whole call |
+//! | [`DiagnoseLayer`] | error responses become [`VippsError`]; success streams through untouched |
+//! | [`AuthLayer`] | key set per MSN and environment, cached tokens, Vipps headers; one replay on a stale-token 401 |
+//! | [`retry::RetryLayer`] | transient failures of requests safe to repeat, with backoff, `Retry-After` and a budget |
+//! | [`timeout::TimeoutLayer::per_attempt`] | the deadline of one attempt |
+//! | [`PreflightLayer`] | the last look at each request as it goes on the wire |
+//!
+//! For reqwest users, `reqwest::VippsMiddleware` (feature `reqwest`) runs the same
+//! stack as a `reqwest_middleware::Middleware`.
+//!
+//! # Features
+//!
+//! - `emulator`: [`emulator`], a Vipps MobilePay emulator on loopback for tests and
+//!   examples.
+//! - `reqwest`: `reqwest::VippsMiddleware` for `reqwest_middleware`.
+//! - `miette`: `miette::Diagnostic` for [`VippsError`].
+//!
+//! # Secrets
+//!
+//! Client secrets, subscription keys and access tokens are held in [`Secret`]
+//! (redacted `Debug`, no `Display`, zeroized on drop), sent in header values marked
+//! sensitive, and never written to `Debug`, `Display`, logs or tracing output.
+//!
+//! [tower]: https://docs.rs/tower
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
