@@ -34,6 +34,8 @@ const EPAYMENT_CREATE: &str =
     "https://developer.vippsmobilepay.com/docs/APIs/epayment-api/api-guide/operations/create/";
 const EPAYMENT_ADJUST: &str =
     "https://developer.vippsmobilepay.com/docs/APIs/epayment-api/api-guide/operations/capture/";
+const ECOM_ERRORS: &str =
+    "https://developer.vippsmobilepay.com/docs/APIs/ecom-api/vipps-ecom-api-faq/#common-errors";
 const IDEMPOTENCY: &str =
     "https://developer.vippsmobilepay.com/docs/knowledge-base/http-headers/#idempotency";
 const RATE_LIMITS: &str = "https://developer.vippsmobilepay.com/docs/knowledge-base/rate-limiting/";
@@ -409,6 +411,14 @@ causes! {
         summary: "The sales unit is not set up for what the request asks (express, long-living payments, a currency, push messages…).",
         steps: ["Check the sales unit's settings in portal.vipps.no, or leave that feature out of the request.", STEP_READ_BODY],
         docs: EPAYMENT_ERRORS,
+        transient: false,
+    },
+    /// eCom 41–45: the user's card or bank refused the payment.
+    PaymentDeclined => {
+        code: "vipps::payment_declined",
+        summary: "The user's card or bank refused the payment (no valid card, refused by the issuer, expired card, limit reached).",
+        steps: ["Tell the user the payment was declined and let them try again with another card in the app; do not retry the same request.", STEP_READ_BODY],
+        docs: ECOM_ERRORS,
         transient: false,
     },
     /// ePayment 7010, eCom 81: not a Vipps/MobilePay user, or cannot pay businesses.

@@ -187,6 +187,7 @@ fn ecom_code(context: &RequestContext, status: StatusCode, error: &EcomError) ->
             31..=33 | 36 | 37 | 91 => Cause::NotAllowedForMerchant,
             34 | 93 => Cause::IdempotencyConflict,
             35 => Cause::ReferenceNotFound,
+            41..=45 => Cause::PaymentDeclined,
             61 => Cause::CaptureExceedsReserved,
             62 => Cause::CaptureBeforeReservation,
             71 => Cause::RefundExceedsCaptured,
@@ -804,6 +805,20 @@ mod tests {
             Some(Cause::InvalidPaymentState)
         );
         assert_eq!(epayment_code(9999, StatusCode::BAD_REQUEST), None);
+    }
+
+    #[test]
+    fn ecom_card_declines() {
+        for code in 41..=45 {
+            let body = format!(
+                r#"[{{"errorGroup":"Payment","errorCode":"{code}","errorMessage":"Refused by issuer","contextId":"x"}}]"#
+            );
+            assert_eq!(
+                run(Api::ECom, 402, &body).cause(),
+                Cause::PaymentDeclined,
+                "{code}"
+            );
+        }
     }
 
     #[test]
