@@ -6,6 +6,8 @@
 //! `every_public_type_is_redacted`: `debug("Name", &value);` or, when it also
 //! implements `Display`, `both("Name", &value);`.
 
+mod common;
+
 use std::fmt::{Debug, Display};
 
 use bytes::Bytes;
@@ -24,7 +26,9 @@ const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiIwMDAwMDAwMi
 const SUBSCRIPTION_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 /// A client secret.
 const CLIENT_SECRET: &str = "Xq7~pL2.vN9_kR4-mT6wZ8sB1cD3fG5hJ0";
-const SECRETS: &[&str] = &[TOKEN, SUBSCRIPTION_KEY, CLIENT_SECRET];
+/// A JWT-like access token that expires in 2100.
+const LIVE_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiIwMDAwMDAwMi0wMDAwIiwiZXhwIjo0MTAyNDQ0ODAwfQ.bGl2ZXRva2Vuc2lnbmF0dXJlZm9ydGhlc3RhY2t0ZXN0";
+const SECRETS: &[&str] = &[TOKEN, LIVE_TOKEN, SUBSCRIPTION_KEY, CLIENT_SECRET];
 
 fn assert_no_secret(what: &str, text: &str) {
     for secret in SECRETS {
@@ -274,4 +278,104 @@ fn the_check_catches_a_leak() {
     assert!(leak.is_err());
     let partial = std::panic::catch_unwind(|| debug("partial", &TOKEN[40..60]));
     assert!(partial.is_err());
+}
+
+/// The stack's own types, formatted while they hold a real token: the preset, its
+/// services warm, the token cache and its token, the token client and request, each
+/// layer; all while a TRACE subscriber records everything.
+#[tokio::test]
+async fn stack_types_are_redacted() {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use tower_vipps::idempotency::IdempotencyLayer;
+    use tower_vipps::retry::{RetryLayer, RetryPolicy};
+    use tower_vipps::timeout::TimeoutLayer;
+    use tower_vipps::token::{TokenCache, TokenClient, TokenRequest};
+    use tower_vipps::{AuthLayer, PreflightLayer};
+
+    let (captured, _guard) = common::capture_tracing();
+    let keyring = Keyring::builder().key_set(merchant_keys()).build().unwrap();
+    let keys = keyring.find(Environment::Test, Some(msn())).unwrap();
+    // One service plays token endpoint and API.
+    let service = tower::service_fn(|req: Request<Full<Bytes>>| async move {
+        let body = if req.uri().path() == "/accesstoken/get" {
+            format!(
+                r#"{{"token_type":"Bearer","expires_in":"3600","access_token":"{LIVE_TOKEN}"}}"#
+            )
+        } else {
+            String::from("{}")
+        };
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+    });
+
+    let preset = tower_vipps::layer(keyring.clone());
+    debug("VippsLayer", &preset);
+    let stack = preset.layer(service);
+    debug("VippsService (cold)", &stack);
+    let request = Request::get("https://apitest.vipps.no/epayment/v1/payments/order-123456")
+        .header("Merchant-Serial-Number", "123456")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = stack.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    debug("VippsService (warm)", &stack);
+
+    let cache = preset.cache();
+    let token = cache
+        .cached(&keys, Some(msn()))
+        .expect("the stack cached a token");
+    assert_eq!(
+        token.secret().expose(),
+        LIVE_TOKEN,
+        "the token is the one fetched"
+    );
+    debug("TokenCache (warm)", cache);
+    debug("AccessToken", &*token);
+    debug("MintedFor", token.minted_for());
+    debug("TokenCacheBuilder", &TokenCache::builder());
+    debug("TokenClient", &TokenClient::new(service));
+    debug(
+        "TokenRequest",
+        &TokenRequest::new(keys.clone(), Some(msn()), keyring.system().clone()),
+    );
+    let auth = AuthLayer::new(keyring.clone()).with_cache(cache.clone());
+    debug("AuthLayer", &auth);
+    debug("Auth", &auth.layer(service));
+    let preflight = PreflightLayer::new()
+        .keyring(keyring.clone())
+        .known_tokens(Arc::new(cache.clone()));
+    debug("PreflightLayer", &preflight);
+    debug("Preflight", &preflight.layer(service));
+    debug("RetryPolicy", &RetryPolicy::new());
+    debug("RetryLayer", &RetryLayer::new(RetryPolicy::new()));
+    debug(
+        "TimeoutLayer",
+        &TimeoutLayer::total(std::time::Duration::from_secs(1)),
+    );
+    debug("IdempotencyLayer", &IdempotencyLayer::new());
+    #[cfg(feature = "reqwest")]
+    debug(
+        "VippsMiddleware",
+        &tower_vipps::reqwest::VippsMiddleware::new(keyring.clone()),
+    );
+
+    // A request refused for carrying the cached token to the other environment.
+    let mut wrong = Request::get("https://api.vipps.no/epayment/v1/payments/order-123456")
+        .header("Merchant-Serial-Number", "123456")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    wrong
+        .headers_mut()
+        .insert("authorization", token.authorization().clone());
+    let refused = preflight
+        .layer(service)
+        .oneshot(wrong)
+        .await
+        .expect_err("a token for test, sent to production");
+    assert!(refused.is_refused());
+    both("VippsError (token to the other environment)", &refused);
+
+    let text = captured.text();
+    assert!(!text.is_empty(), "the TRACE capture saw nothing");
+    assert_no_secret("tracing output", &text);
 }
