@@ -71,6 +71,28 @@ fn bench(c: &mut Criterion) {
         )
         .build()
         .unwrap();
+    // The same merchant among 10,000 others: lookups must not scan the keyring.
+    let big_keyring = (0..10_000u64)
+        .fold(
+            Keyring::builder().merchant(
+                Environment::Test,
+                msn,
+                "client-id",
+                "client-secret",
+                SUB_KEY,
+            ),
+            |builder, i| {
+                builder.merchant(
+                    Environment::Test,
+                    Msn::new(200_000 + i).unwrap(),
+                    format!("client-{i}"),
+                    format!("secret-{i}"),
+                    format!("{i:032x}"),
+                )
+            },
+        )
+        .build()
+        .unwrap();
     let known = Arc::new(One(MintedFor {
         environment: Environment::Test,
         client_id: Arc::from("client-id"),
@@ -84,6 +106,10 @@ fn bench(c: &mut Criterion) {
     let alone = PreflightLayer::new().layer(bare);
     let keyed = PreflightLayer::new()
         .keyring(keyring)
+        .known_tokens(known.clone())
+        .layer(bare);
+    let big = PreflightLayer::new()
+        .keyring(big_keyring)
         .known_tokens(known)
         .layer(bare);
     // Every variant accepts the requests.
@@ -92,6 +118,7 @@ fn bench(c: &mut Criterion) {
         alone.clone().oneshot(create(&body)).await.unwrap();
         keyed.clone().oneshot(create(&body)).await.unwrap();
         keyed.clone().oneshot(get()).await.unwrap();
+        big.clone().oneshot(create(&body)).await.unwrap();
     });
 
     let mut group = c.benchmark_group("create_payment_1KiB_json");
@@ -110,6 +137,11 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt)
             .iter_batched(|| create(&body), |req| svc.call(req), BatchSize::SmallInput)
     });
+    group.bench_function("preflight_keyring_10k_merchants", |b| {
+        let mut svc = big.clone();
+        b.to_async(&rt)
+            .iter_batched(|| create(&body), |req| svc.call(req), BatchSize::SmallInput)
+    });
     group.finish();
 
     let mut group = c.benchmark_group("get_payment_no_body");
@@ -125,6 +157,11 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("preflight_keyring_tokens", |b| {
         let mut svc = keyed.clone();
+        b.to_async(&rt)
+            .iter_batched(get, |req| svc.call(req), BatchSize::SmallInput)
+    });
+    group.bench_function("preflight_keyring_10k_merchants", |b| {
+        let mut svc = big.clone();
         b.to_async(&rt)
             .iter_batched(get, |req| svc.call(req), BatchSize::SmallInput)
     });

@@ -36,18 +36,32 @@ impl Api {
     /// The API of a request path.
     pub fn from_path(path: &str) -> Api {
         let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-        match first.to_ascii_lowercase().as_str() {
-            "epayment" => Api::EPayment,
-            "ecomm" | "ecom" => Api::ECom,
-            "recurring" => Api::Recurring,
-            "checkout" => Api::Checkout,
-            "accesstoken" | "miami" => Api::AccessToken,
-            "access-management-1.0" | "vipps-login" | "vipps-userinfo-api" | "oauth2" => Api::Login,
-            "partner" => Api::Partner,
-            "management" | "settlement" | "report" | "order-management" | "webhooks" | "qr"
-            | "agreements" | "sideloading" => Api::Management,
-            _ => Api::Other,
-        }
+        const PREFIXES: &[(&str, Api)] = &[
+            ("epayment", Api::EPayment),
+            ("ecomm", Api::ECom),
+            ("ecom", Api::ECom),
+            ("recurring", Api::Recurring),
+            ("checkout", Api::Checkout),
+            ("accesstoken", Api::AccessToken),
+            ("miami", Api::AccessToken),
+            ("access-management-1.0", Api::Login),
+            ("vipps-login", Api::Login),
+            ("vipps-userinfo-api", Api::Login),
+            ("oauth2", Api::Login),
+            ("partner", Api::Partner),
+            ("management", Api::Management),
+            ("settlement", Api::Management),
+            ("report", Api::Management),
+            ("order-management", Api::Management),
+            ("webhooks", Api::Management),
+            ("qr", Api::Management),
+            ("agreements", Api::Management),
+            ("sideloading", Api::Management),
+        ];
+        PREFIXES
+            .iter()
+            .find(|(prefix, _)| first.eq_ignore_ascii_case(prefix))
+            .map_or(Api::Other, |(_, api)| *api)
     }
 
     /// A short name: `epayment`, `ecom`, …
@@ -91,13 +105,23 @@ impl fmt::Display for Api {
 
 /// The operation of a request, from its method and path, when it is a well-known one.
 pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
-    let segments: Vec<&str> = path
+    // The longest well-known path has 7 segments; longer ones are no operation.
+    let mut buf = [""; 8];
+    let mut len = 0;
+    for segment in path
         .trim_start_matches('/')
         .trim_end_matches('/')
         .split('/')
-        .collect();
+    {
+        if len == buf.len() {
+            return None;
+        }
+        buf[len] = segment;
+        len += 1;
+    }
+    let segments = &buf[..len];
     let m = method.as_str();
-    Some(match (Api::from_path(path), m, segments.as_slice()) {
+    Some(match (Api::from_path(path), m, segments) {
         (Api::AccessToken, "POST", _) => "get_access_token",
         (Api::EPayment, "POST", [_, _, "payments"]) => "create_payment",
         (Api::EPayment, "GET", [_, _, "payments", _]) => "get_payment",

@@ -463,6 +463,8 @@ struct KeyringInner {
     /// The only merchant key set of an environment, when there is exactly one and
     /// no partner keys.
     sole_merchant: [Option<KeySet>; 2],
+    /// Key sets by the bytes of their subscription key.
+    by_subscription_key: HashMap<Box<[u8]>, Vec<KeySet>>,
     hosts: Hosts,
     system: SystemInfo,
     all: Vec<KeySet>,
@@ -532,6 +534,15 @@ impl Keyring {
             Lookup::Found(keys) => Some(keys),
             _ => None,
         }
+    }
+
+    /// The key sets whose subscription key is `key` (usually one; the same key may
+    /// serve a merchant in both environments only by mistake). A hash lookup.
+    pub fn by_subscription_key(&self, key: &[u8]) -> &[KeySet] {
+        self.inner
+            .by_subscription_key
+            .get(key)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The hosts of each environment.
@@ -728,8 +739,16 @@ impl KeyringBuilder {
             }
         });
         let system = self.system.unwrap_or(Ok(SystemInfo::default()))?;
+        let mut by_subscription_key: HashMap<Box<[u8]>, Vec<KeySet>> = HashMap::new();
+        for keys in &all {
+            by_subscription_key
+                .entry(keys.subscription_key().expose().as_bytes().into())
+                .or_default()
+                .push(keys.clone());
+        }
         Ok(Keyring {
             inner: Arc::new(KeyringInner {
+                by_subscription_key,
                 merchants,
                 partner_msns,
                 open_partner,

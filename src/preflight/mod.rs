@@ -561,9 +561,9 @@ pub(crate) struct Facts<'a> {
     pub minted: Option<MintedFor>,
     /// The key set the request's keys belong to: the one whose subscription key the
     /// request carries, else the one the token was minted with.
-    pub key_set: Option<KeySet>,
+    pub key_set: Option<&'a KeySet>,
     /// The key sets whose subscription key the request carries, any environment.
-    pub sub_key_sets: Vec<KeySet>,
+    pub sub_key_sets: &'a [KeySet],
     /// The body as JSON, when it is a well-known body or may hold an MSN.
     pub json: Option<serde_json::Value>,
     pub now: SystemTime,
@@ -588,34 +588,24 @@ impl<'a> Facts<'a> {
             (Some(known), Some(token)) => known.minted_for(token),
             _ => None,
         };
-        let mut sub_key_sets = Vec::new();
-        if let (Some(keyring), Some(value)) =
-            (&config.keyring, headers.get(OCP_APIM_SUBSCRIPTION_KEY))
-        {
-            sub_key_sets.extend(
-                keyring
-                    .key_sets()
-                    .filter(|k| k.subscription_key_header().as_bytes() == value.as_bytes())
-                    .cloned(),
-            );
-        }
+        let sub_key_sets: &[KeySet] =
+            match (&config.keyring, headers.get(OCP_APIM_SUBSCRIPTION_KEY)) {
+                (Some(keyring), Some(value)) => keyring.by_subscription_key(value.as_bytes()),
+                _ => &[],
+            };
         let key_set = sub_key_sets
             .iter()
             .find(|k| Some(k.environment()) == environment)
             .or(sub_key_sets.first())
-            .cloned()
             .or_else(|| {
+                // The request's subscription key is not ours: the key set the token
+                // was minted with, if the token is known (a mistake path).
                 let minted = minted.as_ref()?;
-                config
-                    .keyring
-                    .as_ref()?
-                    .key_sets()
-                    .find(|k| {
-                        k.environment() == minted.environment
-                            && *k.client_id() == *minted.client_id
-                            && k.subscription_key_fingerprint() == minted.subscription_key
-                    })
-                    .cloned()
+                config.keyring.as_ref()?.key_sets().find(|k| {
+                    k.environment() == minted.environment
+                        && *k.client_id() == *minted.client_id
+                        && k.subscription_key_fingerprint() == minted.subscription_key
+                })
             });
         let body = peek_bytes(request.body()).filter(|b| b.len() <= config.body_cap);
         let json = match &body {
