@@ -335,6 +335,14 @@ fn classify_token_error(status: StatusCode, headers: &HeaderMap, bytes: &Bytes) 
         Cause::InvalidClientCredentials
     } else if status == StatusCode::TOO_MANY_REQUESTS {
         Cause::RateLimited
+    } else if status == StatusCode::FORBIDDEN && message.contains("partner") {
+        // Partner keys: a token asked for a sales unit not connected to them, or
+        // (where the header is required) asked without one.
+        if message.contains("required") {
+            Cause::PartnerMissingMsnHeader
+        } else {
+            Cause::PartnerMsnNotConnected
+        }
     } else {
         Cause::Unknown
     };
@@ -370,6 +378,18 @@ mod tests {
             Instant::now(),
             minted(),
         )
+    }
+
+    #[test]
+    fn partner_403_on_the_token_endpoint() {
+        let body = r#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"The sales unit (MSN) is not connected to this partner."}"#;
+        let err = parse(403, body).unwrap_err();
+        assert_eq!(err.cause(), Cause::PartnerMsnNotConnected);
+        let body = r#"{"title":"Forbidden","status":403,"detail":"The Merchant-Serial-Number header is required when using partner keys."}"#;
+        let err = parse(403, body).unwrap_err();
+        assert_eq!(err.cause(), Cause::PartnerMissingMsnHeader);
+        let err = parse(403, r#"{"title":"Forbidden","status":403}"#).unwrap_err();
+        assert_eq!(err.cause(), Cause::Unknown);
     }
 
     #[test]
