@@ -144,6 +144,23 @@ pub struct Step {
     pub code: Option<&'static str>,
 }
 
+/// The outcome of the checklist.
+#[derive(Clone, Debug)]
+pub struct Checkup {
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// What was printed (or would have been).
+    #[allow(dead_code)] // read by tests/examples.rs
+    pub transcript: String,
+}
+
+impl Checkup {
+    /// Whether every step passed.
+    pub fn healthy(&self) -> bool {
+        self.steps.iter().all(|s| s.outcome == Outcome::Pass)
+    }
+}
+
 const STEP_NAMES: [&str; 4] = ["inputs", "token", "token shape", "API call"];
 
 #[allow(dead_code)] // `main` is not used when tests/examples.rs includes this file
@@ -166,7 +183,10 @@ async fn main() -> Result<(), BoxError> {
         (None, Some(environment)) => environment.base_url().to_owned(),
         (None, None) => Environment::Test.base_url().to_owned(),
     };
-    println!("tower-vipps doctor: checking your keys against {base}\n");
+    match (&base_override, environment) {
+        (None, None) => println!("tower-vipps doctor: checking your keys\n"),
+        _ => println!("tower-vipps doctor: checking your keys against {base}\n"),
+    }
     let allow_http = base.starts_with("http://");
     let client = match https_client(allow_http) {
         Ok(client) => client,
@@ -176,8 +196,7 @@ async fn main() -> Result<(), BoxError> {
             std::process::exit(1);
         }
     };
-    let steps = checklist(&inputs, &base, client, true).await;
-    if steps.iter().any(|s| s.outcome != Outcome::Pass) {
+    if !checklist(&inputs, &base, client, true).await.healthy() {
         std::process::exit(1);
     }
     Ok(())
@@ -192,7 +211,9 @@ async fn emulator_mode() -> Result<(), BoxError> {
     println!("this machine. To check your own keys against the real API, set");
     println!("{}.\n", VARIABLES.join(", "));
 
-    let client = https_client(true)?;
+    // The emulator speaks plain HTTP on loopback: no TLS needed, nor root
+    // certificates. The checklist is the same code over another connector.
+    let client = Client::builder(TokioExecutor::new()).build_http();
     let msn = TEST_MERCHANT.msn().expect("a merchant has an MSN");
     let inputs = Inputs::of(
         TEST_MERCHANT.client_id(),
@@ -201,8 +222,9 @@ async fn emulator_mode() -> Result<(), BoxError> {
         msn,
         Environment::Test,
     );
-    let steps = checklist(&inputs, &base, client.clone(), true).await;
-    let healthy = steps.iter().all(|s| s.outcome == Outcome::Pass);
+    let healthy = checklist(&inputs, &base, client.clone(), true)
+        .await
+        .healthy();
 
     println!("\nAnd what a failure looks like: keys whose subscription key gets tokens but has");
     println!("no ePayment subscription (the emulator's TEST_UNSUBSCRIBED keys).\n");
@@ -225,7 +247,13 @@ async fn emulator_mode() -> Result<(), BoxError> {
 /// never follows redirects. `allow_http` also allows plain `http://` (an emulator).
 pub fn https_client(
     allow_http: bool,
-) -> Result<Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>, std::io::Error> {
+) -> Result<
+    Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<Bytes>,
+    >,
+    std::io::Error,
+> {
     let builder = hyper_rustls::HttpsConnectorBuilder::new().with_native_roots()?;
     let builder = if allow_http {
         builder.https_or_http()
@@ -242,17 +270,23 @@ pub async fn checklist<C>(
     base: &str,
     client: Client<C, Full<Bytes>>,
     print: bool,
-) -> Vec<Step>
+) -> Checkup
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
     let mut steps = Vec::new();
-    let mut report = Report { print };
+    let mut report = Report {
+        print,
+        transcript: String::new(),
+    };
 
     // 1. The inputs, checked here.
     let checked = match check_inputs(inputs, base, &mut report) {
         Ok(checked) => {
-            report.pass(1, "inputs: the MSN, the environment and the key shapes look right");
+            report.pass(
+                1,
+                "inputs: the MSN, the environment and the key shapes look right",
+            );
             steps.push(step(0, Outcome::Pass, None));
             checked
         }
@@ -262,7 +296,7 @@ where
                 report.detail(&format!("- {problem}"));
             }
             steps.push(step(0, Outcome::Fail, None));
-            return skip_rest(steps, &report);
+            return skip_rest(steps, &mut report);
         }
     };
     let Checked {
@@ -274,7 +308,8 @@ where
     } = checked;
 
     // 2. An access token.
-    let request = TokenRequest::new(keys.clone(), Some(msn), keyring.system().clone()).base(&base_uri);
+    let request =
+        TokenRequest::new(keys.clone(), Some(msn), keyring.system().clone()).base(&base_uri);
     let started = Instant::now();
     let token = match TokenClient::new(client.clone()).fetch(&request).await {
         Ok(token) => {
@@ -292,7 +327,7 @@ where
             report.fail(2, "token: POST /accesstoken/get failed");
             report.diagnosis(&err);
             steps.push(step(1, Outcome::Fail, Some(err.code())));
-            return skip_rest(steps, &report);
+            return skip_rest(steps, &mut report);
         }
     };
 
@@ -303,10 +338,13 @@ where
             steps.push(step(2, Outcome::Pass, None));
         }
         Err(problem) => {
-            report.fail(3, "token shape: the token is not what Vipps MobilePay issues");
+            report.fail(
+                3,
+                "token shape: the token is not what Vipps MobilePay issues",
+            );
             report.detail(&format!("- {problem}"));
             steps.push(step(2, Outcome::Fail, None));
-            return skip_rest(steps, &report);
+            return skip_rest(steps, &mut report);
         }
     }
 
@@ -322,7 +360,10 @@ where
         Err(err) if err.cause() == Cause::ReferenceNotFound => {
             report.pass(
                 4,
-                &format!("API call: GET {path} answered 404 {}, as expected", err.code()),
+                &format!(
+                    "API call: GET {path} answered 404 {}, as expected",
+                    err.code()
+                ),
             );
             report.detail("The token, the subscription key, the MSN and ePayment access all work.");
             steps.push(step(3, Outcome::Pass, Some(err.code())));
@@ -341,7 +382,10 @@ where
         }
     }
     report.total(&steps);
-    steps
+    Checkup {
+        steps,
+        transcript: std::mem::take(&mut report.transcript),
+    }
 }
 
 /// What step 1 produced.
@@ -442,7 +486,9 @@ fn check_inputs(inputs: &Inputs, base: &str, report: &mut Report) -> Result<Chec
     for (i, (a, va)) in given.iter().enumerate() {
         for (b, vb) in &given[i + 1..] {
             if va.is_some() && va == vb {
-                problems.push(format!("{a} and {b} hold the same value: one of them is wrong"));
+                problems.push(format!(
+                    "{a} and {b} hold the same value: one of them is wrong"
+                ));
             }
         }
     }
@@ -563,7 +609,7 @@ fn step(index: usize, outcome: Outcome, code: Option<&'static str>) -> Step {
     }
 }
 
-fn skip_rest(mut steps: Vec<Step>, report: &Report) -> Vec<Step> {
+fn skip_rest(mut steps: Vec<Step>, report: &mut Report) -> Checkup {
     for index in steps.len()..STEP_NAMES.len() {
         report.line(&format!(
             "SKIP {}. {}: an earlier step failed",
@@ -573,47 +619,69 @@ fn skip_rest(mut steps: Vec<Step>, report: &Report) -> Vec<Step> {
         steps.push(step(index, Outcome::Skip, None));
     }
     report.total(&steps);
-    steps
+    Checkup {
+        steps,
+        transcript: std::mem::take(&mut report.transcript),
+    }
 }
 
-/// Prints the checklist, or nothing.
+/// Prints the checklist (when `print` is set) and keeps its transcript.
 struct Report {
     print: bool,
+    transcript: String,
 }
 
 impl Report {
-    fn line(&self, line: &str) {
+    fn line(&mut self, line: &str) {
         if self.print {
             println!("{line}");
         }
+        self.transcript.push_str(line);
+        self.transcript.push('\n');
     }
 
-    fn note(&self, line: &str) {
+    fn note(&mut self, line: &str) {
         self.line(&format!("  {line}"));
     }
 
-    fn pass(&self, n: usize, line: &str) {
+    fn pass(&mut self, n: usize, line: &str) {
         self.line(&format!("PASS {n}. {line}"));
     }
 
-    fn fail(&self, n: usize, line: &str) {
+    fn fail(&mut self, n: usize, line: &str) {
         self.line(&format!("FAIL {n}. {line}"));
     }
 
-    fn detail(&self, line: &str) {
+    fn detail(&mut self, line: &str) {
         self.line(&format!("        {line}"));
     }
 
-    fn diagnosis(&self, err: &VippsError) {
+    fn diagnosis(&mut self, err: &VippsError) {
         if err.is_refused() {
             self.detail("Refused before sending:");
         }
         for line in err.diagnosis().report().lines() {
             self.detail(line);
         }
+        // For failures without an answer (DNS, TLS, connection), the lower errors
+        // tell which: they hold no header values, so no secret.
+        if err.status().is_none() {
+            let mut source = std::error::Error::source(err);
+            let mut chain = Vec::new();
+            while let Some(e) = source {
+                let text = e.to_string();
+                if chain.last() != Some(&text) {
+                    chain.push(text);
+                }
+                source = e.source();
+            }
+            if !chain.is_empty() {
+                self.detail(&format!("  underlying error: {}", chain.join(": ")));
+            }
+        }
     }
 
-    fn total(&self, steps: &[Step]) {
+    fn total(&mut self, steps: &[Step]) {
         let passed = steps.iter().filter(|s| s.outcome == Outcome::Pass).count();
         if passed == steps.len() {
             self.line(&format!("\nAll {passed} checks passed."));

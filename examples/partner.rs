@@ -174,7 +174,11 @@ pub async fn run(emulator: &Emulator, print: bool) -> Result<Summary, BoxError> 
     .await
     .expect_err("no MSN is refused");
     let seen = emulator.counts().total() - before;
-    explain(print, "Mistake 1: partner keys, no Merchant-Serial-Number", &err);
+    explain(
+        print,
+        "Mistake 1: partner keys, no Merchant-Serial-Number",
+        &err,
+    );
     sent(print, seen);
     mistakes.push((err.code(), err.is_refused(), seen));
 

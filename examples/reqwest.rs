@@ -103,13 +103,25 @@ pub async fn run(emulator: &Emulator, print: bool) -> Result<Summary, BoxError> 
 
     // 2. Capture all of it, then refund 100.00 NOK.
     let capture = json!({"modificationAmount": {"value": 49900, "currency": "NOK"}});
-    let payment = post(&client, msn, &format!("{payments}/{reference}/capture"), &capture).await?;
+    let payment = post(
+        &client,
+        msn,
+        &format!("{payments}/{reference}/capture"),
+        &capture,
+    )
+    .await?;
     let captured = payment["aggregate"]["capturedAmount"]["value"]
         .as_i64()
         .unwrap_or(0);
     say(format!("2. Captured {captured} øre"));
     let refund = json!({"modificationAmount": {"value": 10000, "currency": "NOK"}});
-    let payment = post(&client, msn, &format!("{payments}/{reference}/refund"), &refund).await?;
+    let payment = post(
+        &client,
+        msn,
+        &format!("{payments}/{reference}/refund"),
+        &refund,
+    )
+    .await?;
     let refunded = payment["aggregate"]["refundedAmount"]["value"]
         .as_i64()
         .unwrap_or(0);
@@ -120,7 +132,10 @@ pub async fn run(emulator: &Emulator, print: bool) -> Result<Summary, BoxError> 
         emulator.counts().api_calls()
     ));
 
-    say("Now two mistakes; each error is a reqwest_middleware::Error holding a VippsError.\n".into());
+    say(
+        "Now two mistakes; each error is a reqwest_middleware::Error holding a VippsError.\n"
+            .into(),
+    );
     let mut mistakes = Vec::new();
 
     // Mistake 1: a phone number with `+` and spaces. Refused before sending.
