@@ -610,11 +610,10 @@ fn step(index: usize, outcome: Outcome, code: Option<&'static str>) -> Step {
 }
 
 fn skip_rest(mut steps: Vec<Step>, report: &mut Report) -> Checkup {
-    for index in steps.len()..STEP_NAMES.len() {
+    for (index, name) in STEP_NAMES.iter().enumerate().skip(steps.len()) {
         report.line(&format!(
-            "SKIP {}. {}: an earlier step failed",
-            index + 1,
-            STEP_NAMES[index]
+            "SKIP {}. {name}: an earlier step failed",
+            index + 1
         ));
         steps.push(step(index, Outcome::Skip, None));
     }

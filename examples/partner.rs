@@ -145,9 +145,7 @@ pub async fn run(emulator: &Emulator, print: bool) -> Result<Summary, BoxError> 
     .await?;
     let took = started.elapsed();
     let shared_tokens = emulator.count(Endpoint::AccessToken) - before;
-    say(format!(
-        "3. With TokenCache::builder().share_partner_tokens(true), a fresh stack read"
-    ));
+    say("3. With TokenCache::builder().share_partner_tokens(true), a fresh stack read".into());
     say(format!(
         "   them again in {} with {} token fetch: one token, fetched without an MSN,",
         fmt_duration(took),
