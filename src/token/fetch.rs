@@ -364,6 +364,18 @@ mod tests {
     }
 
     #[test]
+    fn partner_403_on_the_token_endpoint() {
+        let body = r#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"The sales unit (MSN) is not connected to this partner."}"#;
+        let err = parse(403, body).unwrap_err();
+        assert_eq!(err.cause(), Cause::PartnerMsnNotConnected);
+        let body = r#"{"title":"Forbidden","status":403,"detail":"The Merchant-Serial-Number header is required when using partner keys."}"#;
+        let err = parse(403, body).unwrap_err();
+        assert_eq!(err.cause(), Cause::PartnerMissingMsnHeader);
+        let err = parse(403, r#"{"title":"Forbidden","status":403}"#).unwrap_err();
+        assert_eq!(err.cause(), Cause::Forbidden);
+    }
+
+    #[test]
     fn expires_in_string_or_number() {
         let t = parse(
             200,
