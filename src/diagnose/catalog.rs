@@ -449,6 +449,27 @@ impl Normalized {
     fn has_any(&self, needles: &[&'static str]) -> bool {
         self.find(needles).is_some()
     }
+
+    /// The words of the text a needle matched, from the needle's start to the end
+    /// of the word it ends in (`"subscription not f"` shows as
+    /// `"subscription not found"`), at most 60 bytes.
+    fn phrase(&self, needles: &[&'static str]) -> Option<&str> {
+        let needle = self.find(needles)?;
+        let start = self.0.find(needle)?;
+        let rest = &self.0[start..];
+        let trimmed = needle.trim_end();
+        let mut end = rest[trimmed.len()..]
+            .find(' ')
+            .map_or(rest.len(), |i| trimmed.len() + i);
+        if needle.ends_with(' ') {
+            end = trimmed.len();
+        }
+        let mut end = end.min(60);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        Some(rest[..end].trim())
+    }
 }
 
 /// A wording rule: every group must match (any needle of it), written in the
@@ -470,8 +491,8 @@ impl Rule {
         let words: Vec<String> = self
             .all
             .iter()
-            .filter_map(|group| text.find(group))
-            .map(|n| format!("\"{}\"", n.trim()))
+            .filter_map(|group| text.phrase(group))
+            .map(|n| format!("\"{n}\""))
             .collect();
         format!("the message mentions {}", words.join(" and "))
     }
