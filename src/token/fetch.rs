@@ -317,7 +317,6 @@ fn classify_token_error(status: StatusCode, headers: &HeaderMap, bytes: &Bytes) 
     let body = ErrorBody::parse(bytes);
     let message = body.message().unwrap_or_default().to_ascii_lowercase();
     let evidence = format!("the token endpoint answered {status}");
-    let _ = headers;
     let cause = if status.is_redirection() {
         Cause::UnexpectedRedirect
     } else if status.is_server_error() {
@@ -336,7 +335,13 @@ fn classify_token_error(status: StatusCode, headers: &HeaderMap, bytes: &Bytes) 
     } else if status == StatusCode::TOO_MANY_REQUESTS {
         Cause::RateLimited
     } else {
-        Cause::Unknown
+        // Anything else (a partner's 403 for an MSN not connected, say): the
+        // general catalog, as for an API call to the token endpoint.
+        let context = crate::RequestContext {
+            api: crate::Api::AccessToken,
+            ..Default::default()
+        };
+        crate::diagnose::classify(&context, status, headers, bytes).cause()
     };
     Diagnosis::new(cause)
         .with_evidence(evidence)
@@ -425,5 +430,14 @@ mod tests {
             Cause::MissingSubscriptionKey
         );
         assert_eq!(cause(418, "teapot"), Cause::Unknown);
+        // Partner keys naming an MSN not connected to them, as the token endpoint
+        // answers it (problem details).
+        assert_eq!(
+            cause(
+                403,
+                r#"{"type":"https://httpstatuses.io/403","title":"Forbidden","status":403,"detail":"The sales unit (MSN) is not connected to this partner.","instance":"/accesstoken/get"}"#
+            ),
+            Cause::PartnerMsnNotConnected
+        );
     }
 }
