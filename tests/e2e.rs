@@ -1009,7 +1009,8 @@ fn rows() -> Vec<Row> {
         },
         Row {
             // The emulator, like the test environment, knows only its test users:
-            // a real user's number is unknown there.
+            // a real user's number is unknown there (7010). The diagnosis says to
+            // use a test user in test (see `the_table_covers_the_faq`).
             name: "a real user's number in the test environment",
             stack: Stack::Full,
             keys: merchant,
@@ -1179,6 +1180,24 @@ fn check_counts(emu: &Emulator, want: &[(Endpoint, usize)]) -> Result<(), String
     Ok(())
 }
 
+/// Every attempt of the call (a retry, a replay with a fresh token) carried the same
+/// `Idempotency-Key`: a retried POST is the same operation, never a second payment.
+fn same_idempotency_key(emu: &Emulator) -> Result<(), String> {
+    let keys: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == Method::POST && r.endpoint != AccessToken)
+        .map(|r| r.headers.get("idempotency-key").cloned())
+        .collect();
+    match keys.first() {
+        Some(None) => Err("a POST without an Idempotency-Key reached the emulator".into()),
+        Some(first) if keys.iter().any(|k| k != first) => Err(format!(
+            "the attempts carried different Idempotency-Keys: {keys:?}"
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn setup(emu: &Emulator, client: &UserClient, row: &Row, ctx: &mut Ctx) {
     for step in row.setup {
         match *step {
@@ -1231,7 +1250,9 @@ async fn run_row(row: &Row, path: Path) -> (String, Result<(), String>) {
         row.name,
         emu.counts()
     );
-    let result = check(row.expect, &answer).and_then(|()| check_counts(&emu, row.counts));
+    let result = check(row.expect, &answer)
+        .and_then(|()| check_counts(&emu, row.counts))
+        .and_then(|()| same_idempotency_key(&emu));
     // Every error keeps its context and never shows a secret.
     if let Err(e) = &answer {
         let shown = format!("{e} {e:?}");
@@ -1318,6 +1339,14 @@ fn the_table_covers_the_faq() {
     ] {
         assert!(causes.contains(&cause), "no row for {cause}");
     }
+    // A real user in the test environment answers "user unknown": its steps point
+    // to the test users.
+    assert!(
+        Cause::UserUnknown
+            .steps()
+            .iter()
+            .any(|s| s.contains("test environment") && s.contains("test user"))
+    );
 }
 
 // ---------------------------------------------------------------------------
