@@ -33,7 +33,7 @@
 //!    error's context.
 //! 2. [`TimeoutLayer::total`]: the deadline of the whole call (token fetch, every
 //!    attempt and wait, reading the error body).
-//! 3. [`DiagnoseLayer`]: the final error response becomes a [`VippsError`]; the
+//! 3. [`DiagnoseLayer`]: the final error response becomes a [`VippsError`](crate::VippsError); the
 //!    body is read once, not once per attempt.
 //! 4. [`AuthLayer`]: the token is looked up once per call; a stale-token `401` is
 //!    replayed once with a fresh token (at most once per logical call, since
