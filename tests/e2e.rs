@@ -1114,6 +1114,10 @@ fn rows() -> Vec<Row> {
             counts: &[(GetPayment, 2)],
         },
         Row {
+            // Not retried: the token call is a POST without an Idempotency-Key, so
+            // the retry policy does not count it safe to repeat (on the tower path
+            // it goes through Retry; on the reqwest path through a client of its
+            // own). The call fails at once with the token endpoint's answer.
             name: "502 on the token endpoint",
             stack: Stack::Full,
             keys: merchant,
@@ -1122,6 +1126,17 @@ fn rows() -> Vec<Row> {
             })],
             call: |_| get_payment(Test).msn(MSN),
             expect: Token(Cause::ServerError, 502),
+            counts: &[(AccessToken, 1)],
+        },
+        Row {
+            name: "429 on the token endpoint",
+            stack: Stack::Full,
+            keys: merchant,
+            setup: &[Faults(|f| {
+                f.rate_limit_next(AccessToken, 1, Duration::ZERO);
+            })],
+            call: |_| get_payment(Test).msn(MSN),
+            expect: Token(Cause::RateLimited, 429),
             counts: &[(AccessToken, 1)],
         },
         Row {
