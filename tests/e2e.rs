@@ -1475,8 +1475,8 @@ async fn happy_path_reqwest() {
     happy_path(Path::Reqwest).await;
 }
 
-/// Partner keys over 50 MSNs, two concurrent calls per MSN: exactly one token per
-/// MSN, each call carrying its own MSN's token.
+/// Partner keys over 50 MSNs, two concurrent calls per MSN, then two more: exactly
+/// one token per MSN, each call carrying its own MSN's token.
 async fn partner_over_many_msns(path: Path) {
     let emu = Emulator::start().await.unwrap();
     let keyring = emu
@@ -1487,9 +1487,15 @@ async fn partner_over_many_msns(path: Path) {
         .unwrap();
     let client = UserClient::new(&emu, path, Stack::Full, keyring);
     let msns: Vec<u64> = (0..50).map(|i| PARTNER_MSN + i * 7).collect();
-    let creates = msns.iter().map(|msn| {
+    // Two payments per MSN, all 100 created at once: both calls of an MSN wait for
+    // the same token fetch.
+    let references: Vec<(u64, String)> = msns
+        .iter()
+        .flat_map(|msn| ["a", "b"].map(|x| (*msn, format!("partner-order-{msn}-{x}"))))
+        .collect();
+    let creates = references.iter().map(|(msn, reference)| {
         let mut body = create_body(READY_USER);
-        body["reference"] = json!(format!("partner-order-{msn}"));
+        body["reference"] = json!(reference);
         client.send(
             &emu,
             Call::post(Test, "/epayment/v1/payments", body).msn(*msn),
@@ -1498,10 +1504,10 @@ async fn partner_over_many_msns(path: Path) {
     for answer in futures_util::future::join_all(creates).await {
         assert_eq!(answer.unwrap().0, 201);
     }
-    let gets = msns.iter().map(|msn| {
+    let gets = references.iter().map(|(msn, reference)| {
         client.send(
             &emu,
-            Call::get(Test, format!("/epayment/v1/payments/partner-order-{msn}")).msn(*msn),
+            Call::get(Test, format!("/epayment/v1/payments/{reference}")).msn(*msn),
         )
     });
     for answer in futures_util::future::join_all(gets).await {
@@ -1511,9 +1517,9 @@ async fn partner_over_many_msns(path: Path) {
     }
     let counts = emu.counts();
     assert_eq!(counts.get(AccessToken), 50, "{counts:?}");
-    assert_eq!(counts.get(CreatePayment), 50, "{counts:?}");
-    assert_eq!(counts.get(GetPayment), 50, "{counts:?}");
-    assert_eq!(counts.total(), 150, "{counts:?}");
+    assert_eq!(counts.get(CreatePayment), 100, "{counts:?}");
+    assert_eq!(counts.get(GetPayment), 100, "{counts:?}");
+    assert_eq!(counts.total(), 250, "{counts:?}");
 
     // One token per MSN: fetched with that MSN's header, used only for it.
     let seen = emu.requests();
