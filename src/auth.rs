@@ -434,7 +434,20 @@ fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target<'a>, Vipps
             let partner = keyring
                 .key_sets()
                 .any(|k| k.environment() == env && k.is_partner());
-            let diagnosis = if partner {
+            let misspelled = crate::preflight::msn::MISSPELLED
+                .into_iter()
+                .find(|name| req.headers().contains_key(name));
+            let diagnosis = if let Some(name) = misspelled {
+                // The FAQ's classic: the body field's name used as the header's.
+                Diagnosis::new(Cause::MsnHeaderMisspelled).with_evidence(format!(
+                    "a `{}` header and no `Merchant-Serial-Number` header or `Msn` extension",
+                    if name == "merchantserialnumber" {
+                        "merchantSerialNumber"
+                    } else {
+                        name.as_str()
+                    }
+                ))
+            } else if partner {
                 Diagnosis::new(Cause::PartnerMissingMsnHeader).with_evidence(
                     "no `Merchant-Serial-Number` header or `Msn` extension, and the keys for this environment are partner keys",
                 )

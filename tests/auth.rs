@@ -175,6 +175,15 @@ async fn sets_headers_sensitive_and_refuses_what_cannot_work() {
         ),
         (post(&test, None, "{}"), Cause::PartnerMissingMsnHeader),
         (post(&prod, None, "{}"), Cause::PartnerMissingMsnHeader),
+        // The body field's name used as the header's: said as such, not as a
+        // missing header.
+        (
+            Request::post(format!("{}/epayment/v1/payments", test.base_url()))
+                .header("merchantSerialNumber", "12")
+                .body(Full::new(Bytes::from_static(b"{}")))
+                .unwrap(),
+            Cause::MsnHeaderMisspelled,
+        ),
         (
             Request::post(format!("{}/x", test.base_url()))
                 .header("Merchant-Serial-Number", "12 34")

@@ -56,7 +56,7 @@ mod authorization;
 mod body;
 mod environment;
 mod idempotency;
-mod msn;
+pub(crate) mod msn;
 mod sparse;
 mod subscription_key;
 mod system_headers;

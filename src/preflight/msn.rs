@@ -11,7 +11,8 @@ use crate::headers::MERCHANT_SERIAL_NUMBER;
 use crate::{Cause, Diagnosis, KeyScope, Msn};
 
 /// Header names people use by mistake for `Merchant-Serial-Number`.
-const MISSPELLED: [HeaderName; 3] = [
+/// Header names users give the MSN instead of `Merchant-Serial-Number`.
+pub(crate) const MISSPELLED: [HeaderName; 3] = [
     HeaderName::from_static("merchantserialnumber"),
     HeaderName::from_static("merchant_serial_number"),
     HeaderName::from_static("merchant-serialnumber"),

@@ -312,7 +312,6 @@ pub(crate) fn parse_response(
     .map_err(|_| invalid("the token response's `access_token` is empty or not header-safe"))
 }
 
-// A small private mapping for token endpoint errors.
 /// The diagnosis of a token endpoint's error response: [`crate::diagnose::classify`]
 /// with the context of a token call.
 fn classify_token_error(
@@ -428,5 +427,14 @@ mod tests {
             Cause::MissingSubscriptionKey
         );
         assert_eq!(cause(418, "teapot"), Cause::Unknown);
+        // Partner keys naming an MSN not connected to them, as the token endpoint
+        // answers it (problem details).
+        assert_eq!(
+            cause(
+                403,
+                r#"{"type":"https://httpstatuses.io/403","title":"Forbidden","status":403,"detail":"The sales unit (MSN) is not connected to this partner.","instance":"/accesstoken/get"}"#
+            ),
+            Cause::PartnerMsnNotConnected
+        );
     }
 }
