@@ -35,6 +35,7 @@ use reqwest_middleware::{Middleware, Next};
 use tokio::sync::{mpsc, oneshot};
 use tower::{Layer, Service, ServiceExt};
 
+use crate::retry::{RetryLayer, RetryPolicy};
 use crate::stack::VippsLayer;
 use crate::token::TokenClient;
 use crate::{BoxError, Keyring, VippsError};
@@ -250,18 +251,18 @@ impl Middleware for VippsMiddleware {
     }
 }
 
-/// A [`TokenClient`] over a reqwest client. Build the client with
-/// `redirect(reqwest::redirect::Policy::none())`: token requests carry the client
-/// secret.
+/// A [`TokenClient`] over a reqwest client, retrying transient failures with the
+/// default [`RetryPolicy`] (a token request is safe to repeat). Build the client
+/// with `redirect(reqwest::redirect::Policy::none())`: token requests carry the
+/// client secret.
 pub fn token_client(client: reqwest::Client) -> TokenClient {
-    TokenClient::new(tower::service_fn(
-        move |request: http::Request<reqwest::Body>| {
-            let client = client.clone();
-            async move {
-                let request = reqwest::Request::try_from(request)?;
-                let response = client.execute(request).await?;
-                Ok::<_, reqwest::Error>(http::Response::<reqwest::Body>::from(response))
-            }
-        },
-    ))
+    let send = tower::service_fn(move |request: http::Request<reqwest::Body>| {
+        let client = client.clone();
+        async move {
+            let request = reqwest::Request::try_from(request)?;
+            let response = client.execute(request).await?;
+            Ok::<_, reqwest::Error>(http::Response::<reqwest::Body>::from(response))
+        }
+    });
+    TokenClient::new(RetryLayer::new(RetryPolicy::new()).layer(send))
 }

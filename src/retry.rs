@@ -154,7 +154,8 @@ pub const RETRY_STATUSES: [StatusCode; 4] = [
 ];
 
 /// Whether a request may be sent twice without being carried out twice: a `GET` or
-/// `HEAD`, or any request with a non-empty `Idempotency-Key`.
+/// `HEAD`, any request with a non-empty `Idempotency-Key`, or an access token
+/// request (`POST /accesstoken/get`, recognised by its `client_secret` header).
 pub fn safe_to_repeat<B>(request: &Request<B>) -> bool {
     safe(request.method(), request.headers())
 }
@@ -162,6 +163,9 @@ pub fn safe_to_repeat<B>(request: &Request<B>) -> bool {
 fn safe(method: &Method, headers: &HeaderMap) -> bool {
     matches!(*method, Method::GET | Method::HEAD)
         || headers.get(IDEMPOTENCY_KEY).is_some_and(|k| !k.is_empty())
+        // An access token request (the only one carrying `client_secret`) changes
+        // nothing: fetching a token twice is harmless.
+        || headers.contains_key(crate::headers::CLIENT_SECRET)
 }
 
 /// A transient failure, as the policy sees it.
@@ -621,6 +625,20 @@ fn into_vipps<E: Into<BoxError>>(e: E) -> VippsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_request_is_safe_to_repeat() {
+        let token = Request::post("https://apitest.vipps.no/accesstoken/get")
+            .header("client_id", "id")
+            .header("client_secret", "secret")
+            .body(())
+            .unwrap();
+        assert!(safe_to_repeat(&token));
+        let payment = Request::post("https://apitest.vipps.no/epayment/v1/payments")
+            .body(())
+            .unwrap();
+        assert!(!safe_to_repeat(&payment));
+    }
     use crate::Diagnosis;
     use crate::error::ErrorResponse;
     use bytes::Bytes;

@@ -1114,30 +1114,43 @@ fn rows() -> Vec<Row> {
             counts: &[(GetPayment, 2)],
         },
         Row {
-            // Not retried: the token call is a POST without an Idempotency-Key, so
-            // the retry policy does not count it safe to repeat (on the tower path
-            // it goes through Retry; on the reqwest path through a client of its
-            // own). The call fails at once with the token endpoint's answer.
-            name: "502 on the token endpoint",
+            // A token request is safe to repeat (it changes nothing): one 502 is
+            // retried (on the tower path through the stack's Retry, on the reqwest
+            // path through the token client's own), and the call reaches the API
+            // (which knows no such payment).
+            name: "502 once on the token endpoint",
             stack: Stack::Full,
             keys: merchant,
             setup: &[Faults(|f| {
                 f.bad_gateway_next(AccessToken, 1);
             })],
             call: |_| get_payment(Test).msn(MSN),
-            expect: Token(Cause::ServerError, 502),
-            counts: &[(AccessToken, 1)],
+            expect: Response(Cause::ReferenceNotFound, 404),
+            counts: &[(AccessToken, 2), (GetPayment, 1)],
         },
         Row {
-            name: "429 on the token endpoint",
+            name: "429 once on the token endpoint",
             stack: Stack::Full,
             keys: merchant,
             setup: &[Faults(|f| {
                 f.rate_limit_next(AccessToken, 1, Duration::ZERO);
             })],
             call: |_| get_payment(Test).msn(MSN),
-            expect: Token(Cause::RateLimited, 429),
-            counts: &[(AccessToken, 1)],
+            expect: Response(Cause::ReferenceNotFound, 404),
+            counts: &[(AccessToken, 2), (GetPayment, 1)],
+        },
+        Row {
+            // The default policy gives up after 3 retries: 4 token requests, then
+            // the diagnosed error of the last; the API is never called.
+            name: "502 every time on the token endpoint",
+            stack: Stack::Full,
+            keys: merchant,
+            setup: &[Faults(|f| {
+                f.bad_gateway_next(AccessToken, 10);
+            })],
+            call: |_| get_payment(Test).msn(MSN),
+            expect: Token(Cause::ServerError, 502),
+            counts: &[(AccessToken, 4)],
         },
         Row {
             name: "unknown path (a typo in the URL)",
