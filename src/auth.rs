@@ -132,6 +132,13 @@ where
     }
 }
 
+/// A response extension on every `401` that [`Auth`] passes up: the request's
+/// `Authorization` was set by `Auth`, so whatever a layer above saw on the request
+/// is not what was sent. [`DiagnoseLayer`](crate::DiagnoseLayer) reads it; a layer of
+/// your own that sets `Authorization` may insert it on its `401`s too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthorizationSetBelow;
+
 /// Adds access tokens and the Vipps headers to requests; see the [module docs](self).
 #[derive(Clone)]
 pub struct AuthLayer<T = InnerTokenService> {
@@ -775,7 +782,8 @@ async fn inspect_401<RB>(response: Response<RB>) -> (Response<AuthBody<RB>>, boo
 where
     RB: Body + Send + 'static,
 {
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    parts.extensions.insert(AuthorizationSetBelow);
     let mut body = Box::pin(body);
     let mut frames = VecDeque::new();
     let mut seen = BytesMut::new();

@@ -447,3 +447,83 @@ async fn display_is_one_paragraph_naming_cause_evidence_and_first_step() {
         "{text}"
     );
 }
+
+/// A 401 that only says "Something went wrong" is explained by the request's own
+/// `Authorization` header, over a real loopback server; when a layer below set the
+/// header (the `AuthorizationSetBelow` mark), what Diagnose saw is not trusted.
+#[tokio::test]
+async fn a_401_is_explained_by_the_header_that_was_sent() {
+    use tower_vipps::auth::AuthorizationSetBelow;
+
+    let server = common::serve(|_req| async move {
+        common::respond(
+            401,
+            "text/plain",
+            "Something went wrong, please try again later",
+        )
+    })
+    .await;
+    let url = format!("{}/epayment/v1/payments/order-12345678", server.base_url());
+    let client = tower_vipps::DiagnoseLayer::new()
+        .layer(common::client::<http_body_util::Full<bytes::Bytes>>());
+    let cases = [
+        (
+            Some("bearer eyJhbGciOiJub25lIn0.eyJleHAiOjF9.c2ln"),
+            "vipps::bearer_wrong_case",
+        ),
+        (
+            Some("eyJhbGciOiJub25lIn0.eyJleHAiOjF9.c2ln"),
+            "vipps::bearer_missing",
+        ),
+        (
+            Some("Bearer  eyJhbGciOiJub25lIn0.eyJleHAiOjF9.c2ln"),
+            "vipps::malformed_authorization",
+        ),
+        (None, "vipps::missing_authorization"),
+        (
+            Some("Bearer eyJhbGciOiJub25lIn0.eyJleHAiOjF9.c2ln"),
+            "vipps::invalid_access_token",
+        ),
+    ];
+    for (authorization, code) in cases {
+        let mut request = http::Request::get(&url);
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        let request = request.body(http_body_util::Full::default()).unwrap();
+        let err = client.clone().oneshot(request).await.unwrap_err();
+        assert_eq!(err.code(), code, "{authorization:?}");
+        assert_eq!(err.status(), Some(http::StatusCode::UNAUTHORIZED));
+        assert!(
+            err.diagnosis()
+                .evidence()
+                .iter()
+                .any(|e| e.contains("Something went wrong")),
+            "the response's evidence is kept: {:?}",
+            err.diagnosis().evidence()
+        );
+    }
+
+    // A layer below set `Authorization`: the header seen above is not what was sent.
+    let marked = tower::service_fn(
+        |_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+            let mut response = common::respond(
+                401,
+                "text/plain",
+                "Something went wrong, please try again later",
+            );
+            response.extensions_mut().insert(AuthorizationSetBelow);
+            Ok::<_, std::convert::Infallible>(response)
+        },
+    );
+    let request = http::Request::get(&url)
+        .header("Authorization", "bearer not-what-was-sent")
+        .body(http_body_util::Full::default())
+        .unwrap();
+    let err = tower_vipps::DiagnoseLayer::new()
+        .layer(marked)
+        .oneshot(request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "vipps::invalid_access_token");
+}

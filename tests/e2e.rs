@@ -456,7 +456,9 @@ fn rows() -> Vec<Row> {
                     .own(TEST_MERCHANT, MSN, &c.token)
                     .replace("Authorization", format!("bearer {}", c.token))
             },
-            expect: Response(Cause::InvalidAccessToken, 401),
+            // Vipps answers only "Something went wrong"; Diagnose saw the header
+            // that was sent and names the mistake.
+            expect: Response(Cause::BearerWrongCase, 401),
             counts: &[(CreatePayment, 1)],
         },
         Row {
@@ -496,7 +498,7 @@ fn rows() -> Vec<Row> {
                     .own(TEST_MERCHANT, MSN, &c.token)
                     .replace("Authorization", c.token.clone())
             },
-            expect: Response(Cause::InvalidAccessToken, 401),
+            expect: Response(Cause::BearerMissing, 401),
             counts: &[(CreatePayment, 1)],
         },
         Row {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BytesMut};
-use http::{HeaderMap, Request, Response, StatusCode, response::Parts};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, response::Parts};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -16,7 +16,7 @@ use tower_service::Service;
 use super::{BODY_CAP, classify};
 use crate::context::RequestContext;
 use crate::error::{BoxError, ErrorResponse, VippsError};
-use crate::{Hosts, Keyring};
+use crate::{Cause, Diagnosis, Hosts, Keyring};
 
 /// A layer that turns every response with status ≥ 400 into
 /// `Err(`[`VippsError`]`)` with a [`Diagnosis`](crate::Diagnosis), and any error of
@@ -175,6 +175,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let context = RequestContext::of(&request, &self.config.hosts);
+        // Kept (a reference count, no copy) to explain a 401 by what was sent.
+        let authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
         // The inner service is called here, synchronously: the service that was
         // polled ready is the one that takes the request, and the future owns
         // no service.
@@ -182,6 +184,8 @@ where
         ResponseFuture {
             state: State::Calling { future },
             context: Some(context),
+            authorization,
+            explain_401: true,
             cap: self.config.body_cap,
         }
     }
@@ -193,6 +197,10 @@ pin_project! {
         #[pin]
         state: State<F, B>,
         context: Option<RequestContext>,
+        // The request's `Authorization` (sensitive; never formatted).
+        authorization: Option<HeaderValue>,
+        // Whether a 401 may be explained by that header (no layer below set it).
+        explain_401: bool,
         cap: usize,
     }
 }
@@ -264,6 +272,14 @@ where
                         return Poll::Ready(Ok(response));
                     }
                     *this.context = Some(context);
+                    if response
+                        .extensions()
+                        .get::<crate::auth::AuthorizationSetBelow>()
+                        .is_some()
+                    {
+                        // What this layer saw is not what was sent.
+                        *this.explain_401 = false;
+                    }
                     let (parts, body) = response.into_parts();
                     this.state.set(State::Reading {
                         parts: Some(parts),
@@ -296,12 +312,42 @@ where
                     let context = this.context.take().unwrap_or_default();
                     this.state.set(State::Done);
                     return Poll::Ready(Err(error_response(
-                        parts, bytes, truncated, read_error, context,
+                        parts,
+                        bytes,
+                        truncated,
+                        read_error,
+                        context,
+                        this.explain_401.then(|| this.authorization.take()),
                     )));
                 }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
             }
         }
+    }
+}
+
+/// A `401` that only says the token is invalid, explained by the request's own
+/// `Authorization` header when that shows the mistake (missing, not `Bearer`,
+/// `bearer`, a malformed token): the response's evidence and body are kept.
+fn explain_by_request(
+    diagnosis: Diagnosis,
+    context: &RequestContext,
+    authorization: Option<HeaderValue>,
+) -> Diagnosis {
+    let mut sent = HeaderMap::new();
+    if let Some(value) = authorization {
+        sent.insert(http::header::AUTHORIZATION, value);
+    }
+    let Some(mut refined) = crate::preflight::authorization::header_problem(context.api, &sent)
+    else {
+        return diagnosis;
+    };
+    for evidence in diagnosis.evidence() {
+        refined = refined.with_evidence(evidence.clone());
+    }
+    match diagnosis.body() {
+        Some(body) => refined.with_body(body.clone()),
+        None => refined,
     }
 }
 
@@ -311,11 +357,18 @@ fn error_response(
     truncated: bool,
     read_error: Option<BoxError>,
     context: RequestContext,
+    // `None`: the header that went on the wire is not known here.
+    authorization: Option<Option<HeaderValue>>,
 ) -> VippsError {
     let status: StatusCode = parts.status;
     let mut headers: HeaderMap = parts.headers;
     mark_sensitive(&mut headers);
     let mut diagnosis = classify(&context, status, &headers, &body);
+    if let Some(authorization) = authorization {
+        if status == StatusCode::UNAUTHORIZED && diagnosis.cause() == Cause::InvalidAccessToken {
+            diagnosis = explain_by_request(diagnosis, &context, authorization);
+        }
+    }
     if truncated {
         diagnosis = diagnosis.with_evidence(format!(
             "the body was longer than {} bytes and was cut",

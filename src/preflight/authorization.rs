@@ -39,22 +39,30 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// No `Authorization` header on a call that needs a bearer token.
 pub(super) fn missing(f: &Facts<'_>) -> Option<Diagnosis> {
-    if !requires_bearer(f.api) || f.headers.contains_key(AUTHORIZATION) {
+    missing_in(f.api, f.headers)
+}
+
+fn missing_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
+    if !requires_bearer(api) || headers.contains_key(AUTHORIZATION) {
         return None;
     }
     Some(
         Diagnosis::new(Cause::MissingAuthorization)
-            .with_evidence(format!("no `Authorization` header on a {} call", f.api)),
+            .with_evidence(format!("no `Authorization` header on a {} call", api)),
     )
 }
 
 /// The scheme is not `Bearer`: another scheme (`Basic`), none (a bare token), or
 /// `Bearer` in the wrong case.
 pub(super) fn scheme(f: &Facts<'_>) -> Option<Diagnosis> {
-    if exempt(f.api) {
+    scheme_in(f.api, f.headers)
+}
+
+fn scheme_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
+    if exempt(api) {
         return None;
     }
-    let value = f.headers.get(AUTHORIZATION)?.as_bytes();
+    let value = headers.get(AUTHORIZATION)?.as_bytes();
     if value.starts_with(b"Bearer") {
         return None;
     }
@@ -85,14 +93,18 @@ pub(super) fn scheme(f: &Facts<'_>) -> Option<Diagnosis> {
 
 /// `Bearer` with a malformed token.
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
-    if exempt(f.api) {
+    malformed_in(f.api, f.headers)
+}
+
+fn malformed_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
+    if exempt(api) {
         return None;
     }
-    let value = f.headers.get(AUTHORIZATION)?.as_bytes();
+    let value = headers.get(AUTHORIZATION)?.as_bytes();
     let diagnosis = |evidence: String| {
         Some(Diagnosis::new(Cause::MalformedAuthorization).with_evidence(evidence))
     };
-    let n = count(f.headers, AUTHORIZATION);
+    let n = count(headers, AUTHORIZATION);
     if n > 1 {
         return diagnosis(format!("{n} `Authorization` headers, expected 1"));
     }
@@ -139,6 +151,16 @@ pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
         );
     }
     None
+}
+
+/// What a request's own `Authorization` header shows to be wrong, if anything:
+/// missing, not `Bearer`, `Bearer` in the wrong case, or a malformed token. The
+/// rules of [`missing`], [`scheme`] and [`malformed`], for `DiagnoseLayer` to explain
+/// a `401` that only says the token is invalid.
+pub(crate) fn header_problem(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
+    missing_in(api, headers)
+        .or_else(|| scheme_in(api, headers))
+        .or_else(|| malformed_in(api, headers))
 }
 
 /// A JWT whose `exp` claim is more than [`EXPIRY_LEEWAY_SECS`] in the past.

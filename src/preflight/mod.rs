@@ -52,7 +52,7 @@
 //! (`Full<Bytes>`, `String`, `Vec<u8>`, `Bytes`, …) and it is at most
 //! [`PreflightLayer::body_cap`] bytes. A streaming body is never polled.
 
-mod authorization;
+pub(crate) mod authorization;
 mod body;
 mod environment;
 mod idempotency;
