@@ -1,6 +1,9 @@
 //! AuthLayer over real HTTP on loopback: headers, refusals, stale-token replay, and
 //! a property test that no request carries a token minted for something else.
+mod common;
 mod token_support;
+
+use token_support::AssertClean;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

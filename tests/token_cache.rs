@@ -1,6 +1,9 @@
 //! TokenCache over a real HTTP token endpoint on loopback: one fetch per key,
 //! refresh ahead without waiting, cancellation, failures and recovery.
+mod common;
 mod token_support;
+
+use token_support::AssertClean;
 
 use std::sync::Arc;
 use std::time::Duration;

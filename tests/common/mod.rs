@@ -141,3 +141,19 @@ pub fn capture_tracing() -> (Captured, tracing::subscriber::DefaultGuard) {
     let guard = tracing::subscriber::set_default(subscriber);
     (captured, guard)
 }
+
+/// Everything traced by any thread of this test binary, at TRACE: a global
+/// subscriber, installed once (spawned tasks and other threads are seen too).
+pub fn capture_tracing_globally() -> &'static Captured {
+    static CAPTURE: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        captured
+    })
+}

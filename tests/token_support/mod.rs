@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -307,33 +307,23 @@ pub fn fp(key: &str) -> Fingerprint {
     Secret::new(key).fingerprint()
 }
 
+pub use crate::common::Captured;
+
 /// Everything traced by any thread of this test binary, at TRACE.
 pub fn tracing_capture() -> &'static Captured {
-    static CAPTURE: OnceLock<Captured> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(captured.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-        captured
-    })
+    crate::common::capture_tracing_globally()
 }
 
-#[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
+/// The token tests' check of a capture.
+pub trait AssertClean {
     /// Asserts nothing secret was traced: secrets in these tests all contain
     /// `SECRETX`, subscription keys `SUBKEYX`, and every token starts with the
     /// base64url of `{"alg"` (`eyJhbGci`).
-    pub fn assert_clean(&self) {
+    fn assert_clean(&self);
+}
+
+impl AssertClean for Captured {
+    fn assert_clean(&self) {
         let text = self.text();
         assert!(
             text.contains("fetching access token"),
@@ -345,23 +335,6 @@ impl Captured {
                 "`{needle}` leaked into tracing output"
             );
         }
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
     }
 }
 
