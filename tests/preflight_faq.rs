@@ -695,6 +695,7 @@ async fn a_warning_is_logged_and_the_request_sent() {
     assert_eq!(w.seen.load(Ordering::SeqCst), 1);
     let logged = captured.text();
     assert!(logged.contains("vipps::system_headers"), "{logged}");
+    assert!(logged.contains("no `Vipps-System-Name` header"), "{logged}");
     assert!(logged.contains("vipps::amount_too_small"), "{logged}");
     assert!(
         !logged.contains(SUB_KEY) && !logged.contains(w.good.as_str()),
