@@ -145,6 +145,10 @@ fn trio() -> impl Service<
             HeaderName::from_static("vipps-system-plugin-name"),
             HeaderValue::from_static("tower-vipps"),
         ))
+        .layer(SetRequestHeaderLayer::overriding(
+            HeaderName::from_static("vipps-system-plugin-version"),
+            HeaderValue::from_static("0.1.0"),
+        ))
         .service(bare())
 }
 
