@@ -61,7 +61,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, BytesMut};
 use futures_util::future::BoxFuture;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
@@ -238,6 +238,9 @@ struct Core {
     open_partner: [Option<KeySet>; 2],
     /// Whether the keyring knows only the official hosts (a fast path).
     official_hosts_only: bool,
+    /// The keyring's `Vipps-System-*` headers, the start of every outgoing header
+    /// map (cloned: no hashing), sized for the other Vipps headers and a few more.
+    system_headers: HeaderMap,
 }
 
 fn index_key(env: Environment, msn: Msn) -> u64 {
@@ -271,7 +274,18 @@ impl Core {
             }
         }
         let official_hosts_only = keyring.hosts().custom().next().is_none();
+        let system = keyring.system();
+        let mut system_headers = HeaderMap::with_capacity(12);
+        for (name, value) in [
+            (VIPPS_SYSTEM_NAME, &system.name),
+            (VIPPS_SYSTEM_VERSION, &system.version),
+            (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
+            (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
+        ] {
+            system_headers.insert(name, value.clone());
+        }
         Core {
+            system_headers,
             official_hosts_only,
             keyring,
             cache,
@@ -502,14 +516,37 @@ impl OwnedTarget {
     }
 }
 
+/// Whether `Auth` replaces every value of this header.
 #[inline]
-fn apply(
-    headers: &mut HeaderMap,
+fn set_by_auth(name: &HeaderName) -> bool {
+    *name == AUTHORIZATION
+        || *name == OCP_APIM_SUBSCRIPTION_KEY
+        || *name == VIPPS_SYSTEM_NAME
+        || *name == VIPPS_SYSTEM_VERSION
+        || *name == VIPPS_SYSTEM_PLUGIN_NAME
+        || *name == VIPPS_SYSTEM_PLUGIN_VERSION
+}
+
+/// The headers to send: the request's own headers, with `Authorization`,
+/// `Ocp-Apim-Subscription-Key` and the `Vipps-System-*` headers replaced by ours,
+/// and `Merchant-Serial-Number` added when the request lacks it.
+///
+/// Built from a clone of the precomputed `Vipps-System-*` map, so only the
+/// request's own headers and the two or three per-request values are hashed.
+#[inline]
+fn outgoing(
+    original: &HeaderMap,
     authorization: HeaderValue,
     target: &Target<'_>,
-    keyring: &Keyring,
-) {
-    headers.reserve(6);
+    core: &Core,
+) -> HeaderMap {
+    let mut headers = core.system_headers.clone();
+    headers.reserve(original.len() + 3);
+    for (name, value) in original {
+        if !set_by_auth(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
     headers.insert(AUTHORIZATION, authorization);
     headers.insert(
         OCP_APIM_SUBSCRIPTION_KEY,
@@ -520,14 +557,47 @@ fn apply(
             headers.insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value());
         }
     }
-    let system = keyring.system();
-    for (name, value) in [
-        (VIPPS_SYSTEM_NAME, &system.name),
-        (VIPPS_SYSTEM_VERSION, &system.version),
-        (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
-        (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
-    ] {
-        headers.insert(name, value.clone());
+    headers
+}
+
+/// Sets the Vipps headers on `headers` (see [`outgoing`]).
+fn apply(headers: &mut HeaderMap, authorization: HeaderValue, target: &Target<'_>, core: &Core) {
+    *headers = outgoing(headers, authorization, target, core);
+}
+
+/// Sets the Vipps headers on `req` and keeps what a replay needs: the token's
+/// generation, and the request as it came when its body can be sent again.
+fn prepare<S, B: 'static, T>(
+    req: &mut Request<B>,
+    authorization: HeaderValue,
+    generation: u64,
+    target: &Target<'_>,
+    shared: &Arc<Shared<S, T>>,
+    key: CacheKey,
+) -> Sent<S, B, T> {
+    // The request's own map becomes the replay copy's: no header is cloned twice.
+    let original = std::mem::take(req.headers_mut());
+    *req.headers_mut() = outgoing(&original, authorization, target, shared);
+    let replay = if shared.replay {
+        crate::replay::try_clone_body(req.body()).map(|body| {
+            let mut request = Request::new(body);
+            *request.method_mut() = req.method().clone();
+            *request.uri_mut() = req.uri().clone();
+            *request.version_mut() = req.version();
+            *request.headers_mut() = original;
+            Box::new(Replay {
+                request,
+                msn: target.msn.filter(|_| !target.has_msn_header),
+            })
+        })
+    } else {
+        None
+    };
+    Sent {
+        generation,
+        key,
+        shared: shared.clone(),
+        replay,
     }
 }
 
@@ -612,12 +682,13 @@ where
                     };
                     let target = target.as_target();
                     let generation = shared.cache.generation_of(key, token.authorization());
-                    let sent = sent(&req, generation, &target, &shared, key);
-                    apply(
-                        req.headers_mut(),
+                    let sent = prepare(
+                        &mut req,
                         token.authorization().clone(),
+                        generation,
                         &target,
-                        &shared.keyring,
+                        &shared,
+                        key,
                     );
                     let response = inner
                         .call(req)
@@ -627,41 +698,20 @@ where
                 }));
             }
         };
-        let sent = sent(&req, generation, &target, &self.shared, key);
-        apply(req.headers_mut(), authorization, &target, &shared.keyring);
+        let sent = prepare(
+            &mut req,
+            authorization,
+            generation,
+            &target,
+            &self.shared,
+            key,
+        );
         ResponseFuture {
             state: State::Call {
                 fut: inner.call(req),
                 sent: Some(sent),
             },
         }
-    }
-}
-
-/// What to keep of a request before it is sent: the token, and a copy of the
-/// request (before the auth headers) when it can be replayed.
-fn sent<S, B: 'static, T>(
-    req: &Request<B>,
-    generation: u64,
-    target: &Target<'_>,
-    shared: &Arc<Shared<S, T>>,
-    key: CacheKey,
-) -> Sent<S, B, T> {
-    let replay = if shared.replay {
-        crate::replay::try_clone_request(req).map(|request| {
-            Box::new(Replay {
-                request,
-                msn: target.msn.filter(|_| !target.has_msn_header),
-            })
-        })
-    } else {
-        None
-    };
-    Sent {
-        generation,
-        key,
-        shared: shared.clone(),
-        replay,
     }
 }
 
@@ -716,7 +766,7 @@ where
         request.headers_mut(),
         token.authorization().clone(),
         &target,
-        &shared.keyring,
+        shared,
     );
     let response = inner
         .ready()
