@@ -585,10 +585,10 @@ fn prepare<S, B: 'static, T>(
             *request.uri_mut() = req.uri().clone();
             *request.version_mut() = req.version();
             *request.headers_mut() = original;
-            Box::new(Replay {
+            Replay {
                 request,
                 msn: target.msn.filter(|_| !target.has_msn_header),
-            })
+            }
         })
     } else {
         None
@@ -618,7 +618,7 @@ struct Sent<S, B, T> {
     key: CacheKey,
     shared: Arc<Shared<S, T>>,
     /// A copy of the request before the auth headers, when it can be replayed.
-    replay: Option<Box<Replay<B>>>,
+    replay: Option<Replay<B>>,
 }
 
 struct Replay<B> {
@@ -742,7 +742,7 @@ where
         tracing::debug!("stale access token: not replayed (body cannot be sent again)");
         return Ok(response);
     };
-    let Replay { mut request, msn } = *replay;
+    let Replay { mut request, msn } = replay;
     if let Some(msn) = msn {
         request.extensions_mut().insert(msn);
     }
