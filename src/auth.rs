@@ -1144,8 +1144,11 @@ mod tests {
         }
     }
 
+    /// A header value's bytes and whether it is sensitive.
+    type Value = (Vec<u8>, bool);
+
     /// Every name with its values in order, sensitivity included.
-    fn by_name(headers: &HeaderMap) -> Vec<(String, Vec<(Vec<u8>, bool)>)> {
+    fn by_name(headers: &HeaderMap) -> Vec<(String, Vec<Value>)> {
         let mut names: Vec<String> = headers.keys().map(|n| n.to_string()).collect();
         names.sort();
         names
