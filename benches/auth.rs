@@ -1,5 +1,5 @@
 //! Warm-path cost of `Auth` per request, next to a bare service and tower-http's
-//! static `AddAuthorization` + `SetRequestHeader` ×4 + `SetSensitiveRequestHeaders`;
+//! static `AddAuthorization` + `SetRequestHeader` ×5 + `SetSensitiveRequestHeaders`;
 //! and throughput on a 2-worker runtime with 256 tasks, over 10k MSNs.
 
 use std::convert::Infallible;
@@ -144,6 +144,10 @@ fn trio() -> impl Service<
         .layer(SetRequestHeaderLayer::overriding(
             HeaderName::from_static("vipps-system-plugin-name"),
             HeaderValue::from_static("tower-vipps"),
+        ))
+        .layer(SetRequestHeaderLayer::overriding(
+            HeaderName::from_static("vipps-system-plugin-version"),
+            HeaderValue::from_static("0.1.0"),
         ))
         .service(bare())
 }

@@ -61,7 +61,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, BytesMut};
 use futures_util::future::BoxFuture;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
@@ -245,6 +245,11 @@ struct Core {
     open_partner: [Option<KeySet>; 2],
     /// Whether the keyring knows only the official hosts (a fast path).
     official_hosts_only: bool,
+    /// The start of every outgoing header map, cloned (no hashing, no growing): the
+    /// keyring's `Vipps-System-*` headers and empty placeholders for
+    /// `Authorization`, `Ocp-Apim-Subscription-Key` and `Merchant-Serial-Number`,
+    /// which [`outgoing`] always replaces (or removes) before the request is sent.
+    template: HeaderMap,
 }
 
 fn index_key(env: Environment, msn: Msn) -> u64 {
@@ -278,7 +283,25 @@ impl Core {
             }
         }
         let official_hosts_only = keyring.hosts().custom().next().is_none();
+        let system = keyring.system();
+        let mut template = HeaderMap::with_capacity(12);
+        for (name, value) in [
+            (VIPPS_SYSTEM_NAME, &system.name),
+            (VIPPS_SYSTEM_VERSION, &system.version),
+            (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
+            (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
+        ] {
+            template.insert(name, value.clone());
+        }
+        for name in [
+            AUTHORIZATION,
+            OCP_APIM_SUBSCRIPTION_KEY,
+            MERCHANT_SERIAL_NUMBER,
+        ] {
+            template.insert(name, HeaderValue::from_static(""));
+        }
         Core {
+            template,
             official_hosts_only,
             keyring,
             cache,
@@ -398,6 +421,15 @@ fn refuse<B>(req: &Request<B>, keyring: &Keyring, diagnosis: Diagnosis) -> Vipps
     VippsError::refused(diagnosis).with_context(RequestContext::of(req, keyring.hosts()))
 }
 
+/// The first `Merchant-Serial-Number` value, as `HeaderMap::get` would return it,
+/// found by comparing names (a request has few headers) instead of hashing one.
+#[inline]
+fn msn_header(headers: &HeaderMap) -> Option<&HeaderValue> {
+    headers
+        .iter()
+        .find_map(|(name, value)| (*name == MERCHANT_SERIAL_NUMBER).then_some(value))
+}
+
 fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target<'a>, VippsError> {
     let keyring = &shared.keyring;
     let Some(env) = shared.environment_of(req.uri()) else {
@@ -411,7 +443,7 @@ fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target<'a>, Vipps
             Diagnosis::new(Cause::UnknownHost).with_evidence(evidence),
         ));
     };
-    let header = req.headers().get(MERCHANT_SERIAL_NUMBER);
+    let header = msn_header(req.headers());
     let msn = match header {
         Some(value) => match Msn::from_header(value) {
             Ok(msn) => Some(msn),
@@ -522,32 +554,108 @@ impl OwnedTarget {
     }
 }
 
+/// Whether `Auth` replaces every value of this header.
 #[inline]
-fn apply(
-    headers: &mut HeaderMap,
+fn set_by_auth(name: &HeaderName) -> bool {
+    *name == AUTHORIZATION
+        || *name == OCP_APIM_SUBSCRIPTION_KEY
+        || *name == VIPPS_SYSTEM_NAME
+        || *name == VIPPS_SYSTEM_VERSION
+        || *name == VIPPS_SYSTEM_PLUGIN_NAME
+        || *name == VIPPS_SYSTEM_PLUGIN_VERSION
+}
+
+/// The headers to send: the request's own headers, with `Authorization`,
+/// `Ocp-Apim-Subscription-Key` and the `Vipps-System-*` headers replaced by ours,
+/// and `Merchant-Serial-Number` added when the request lacks it.
+///
+/// Built from a clone of [`Core::template`]: only the request's own headers are
+/// hashed (the placeholders are filled in place), and a request with no other
+/// header than `Merchant-Serial-Number` fits without growing the map.
+#[inline]
+fn outgoing(
+    original: &HeaderMap,
     authorization: HeaderValue,
     target: &Target<'_>,
-    keyring: &Keyring,
-) {
-    headers.reserve(6);
-    headers.insert(AUTHORIZATION, authorization);
-    headers.insert(
-        OCP_APIM_SUBSCRIPTION_KEY,
-        target.keys.subscription_key_header().clone(),
-    );
-    if !target.has_msn_header {
-        if let Some(msn) = target.msn {
-            headers.insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value());
+    core: &Core,
+) -> HeaderMap {
+    let mut headers = core.template.clone();
+    let mut msn = None;
+    for (name, value) in original {
+        if msn.is_none() && *name == MERCHANT_SERIAL_NUMBER {
+            // Goes into the placeholder below; further values are appended after it.
+            msn = Some(value.clone());
+        } else if !set_by_auth(name) {
+            headers.append(name.clone(), value.clone());
         }
     }
-    let system = keyring.system();
-    for (name, value) in [
-        (VIPPS_SYSTEM_NAME, &system.name),
-        (VIPPS_SYSTEM_VERSION, &system.version),
-        (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
-        (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
-    ] {
-        headers.insert(name, value.clone());
+    let mut msn = msn.or_else(|| target.msn.map(Msn::to_header_value));
+    let remove_msn = msn.is_none();
+    let mut authorization = Some(authorization);
+    let mut subscription_key = Some(target.keys.subscription_key_header().clone());
+    // Each placeholder is the first value of its name: fill it without hashing.
+    for (name, value) in headers.iter_mut() {
+        let fill = if *name == AUTHORIZATION {
+            authorization.take()
+        } else if *name == OCP_APIM_SUBSCRIPTION_KEY {
+            subscription_key.take()
+        } else if *name == MERCHANT_SERIAL_NUMBER {
+            msn.take()
+        } else {
+            None
+        };
+        if let Some(fill) = fill {
+            *value = fill;
+            if authorization.is_none() && subscription_key.is_none() && msn.is_none() {
+                break;
+            }
+        }
+    }
+    if remove_msn {
+        headers.remove(MERCHANT_SERIAL_NUMBER);
+    }
+    debug_assert!(authorization.is_none() && subscription_key.is_none() && msn.is_none());
+    headers
+}
+
+/// Sets the Vipps headers on `headers` (see [`outgoing`]).
+fn apply(headers: &mut HeaderMap, authorization: HeaderValue, target: &Target<'_>, core: &Core) {
+    *headers = outgoing(headers, authorization, target, core);
+}
+
+/// Sets the Vipps headers on `req` and keeps what a replay needs: the token's
+/// generation, and the request as it came when its body can be sent again.
+fn prepare<S, B: 'static, T>(
+    req: &mut Request<B>,
+    authorization: HeaderValue,
+    generation: u64,
+    target: &Target<'_>,
+    shared: &Arc<Shared<S, T>>,
+    key: CacheKey,
+) -> Sent<S, B, T> {
+    // The request's own map becomes the replay copy's: no header is cloned twice.
+    let original = std::mem::take(req.headers_mut());
+    *req.headers_mut() = outgoing(&original, authorization, target, shared);
+    let replay = if shared.replay {
+        crate::replay::try_clone_body(req.body()).map(|body| {
+            let mut request = Request::new(body);
+            *request.method_mut() = req.method().clone();
+            *request.uri_mut() = req.uri().clone();
+            *request.version_mut() = req.version();
+            *request.headers_mut() = original;
+            Replay {
+                request,
+                msn: target.msn.filter(|_| !target.has_msn_header),
+            }
+        })
+    } else {
+        None
+    };
+    Sent {
+        generation,
+        key,
+        shared: shared.clone(),
+        replay,
     }
 }
 
@@ -568,7 +676,7 @@ struct Sent<S, B, T> {
     key: CacheKey,
     shared: Arc<Shared<S, T>>,
     /// A copy of the request before the auth headers, when it can be replayed.
-    replay: Option<Box<Replay<B>>>,
+    replay: Option<Replay<B>>,
 }
 
 struct Replay<B> {
@@ -632,12 +740,13 @@ where
                     };
                     let target = target.as_target();
                     let generation = shared.cache.generation_of(key, token.authorization());
-                    let sent = sent(&req, generation, &target, &shared, key);
-                    apply(
-                        req.headers_mut(),
+                    let sent = prepare(
+                        &mut req,
                         token.authorization().clone(),
+                        generation,
                         &target,
-                        &shared.keyring,
+                        &shared,
+                        key,
                     );
                     let response = inner
                         .call(req)
@@ -647,41 +756,20 @@ where
                 }));
             }
         };
-        let sent = sent(&req, generation, &target, &self.shared, key);
-        apply(req.headers_mut(), authorization, &target, &shared.keyring);
+        let sent = prepare(
+            &mut req,
+            authorization,
+            generation,
+            &target,
+            &self.shared,
+            key,
+        );
         ResponseFuture {
             state: State::Call {
                 fut: inner.call(req),
                 sent: Some(sent),
             },
         }
-    }
-}
-
-/// What to keep of a request before it is sent: the token, and a copy of the
-/// request (before the auth headers) when it can be replayed.
-fn sent<S, B: 'static, T>(
-    req: &Request<B>,
-    generation: u64,
-    target: &Target<'_>,
-    shared: &Arc<Shared<S, T>>,
-    key: CacheKey,
-) -> Sent<S, B, T> {
-    let replay = if shared.replay {
-        crate::replay::try_clone_request(req).map(|request| {
-            Box::new(Replay {
-                request,
-                msn: target.msn.filter(|_| !target.has_msn_header),
-            })
-        })
-    } else {
-        None
-    };
-    Sent {
-        generation,
-        key,
-        shared: shared.clone(),
-        replay,
     }
 }
 
@@ -712,7 +800,7 @@ where
         tracing::debug!("stale access token: not replayed (body cannot be sent again)");
         return Ok(response);
     };
-    let Replay { mut request, msn } = *replay;
+    let Replay { mut request, msn } = replay;
     if let Some(msn) = msn {
         request.extensions_mut().insert(msn);
     }
@@ -736,7 +824,7 @@ where
         request.headers_mut(),
         token.authorization().clone(),
         &target,
-        &shared.keyring,
+        shared,
     );
     let response = inner
         .ready()
@@ -1046,6 +1134,109 @@ mod tests {
                 keyring.hosts().environment_of(&uri),
                 "{uri}"
             );
+        }
+    }
+
+    /// The old way: insert every Vipps header into the request's own map.
+    fn reference(
+        headers: &mut HeaderMap,
+        authorization: HeaderValue,
+        target: &Target<'_>,
+        keyring: &Keyring,
+    ) {
+        headers.insert(AUTHORIZATION, authorization);
+        headers.insert(
+            OCP_APIM_SUBSCRIPTION_KEY,
+            target.keys.subscription_key_header().clone(),
+        );
+        if !target.has_msn_header {
+            if let Some(msn) = target.msn {
+                headers.insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value());
+            }
+        }
+        let system = keyring.system();
+        for (name, value) in [
+            (VIPPS_SYSTEM_NAME, &system.name),
+            (VIPPS_SYSTEM_VERSION, &system.version),
+            (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
+            (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
+        ] {
+            headers.insert(name, value.clone());
+        }
+    }
+
+    /// A header value's bytes and whether it is sensitive.
+    type Value = (Vec<u8>, bool);
+
+    /// Every name with its values in order, sensitivity included.
+    fn by_name(headers: &HeaderMap) -> Vec<(String, Vec<Value>)> {
+        let mut names: Vec<String> = headers.keys().map(|n| n.to_string()).collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let values = headers
+                    .get_all(n.as_str())
+                    .iter()
+                    .map(|v| (v.as_bytes().to_vec(), v.is_sensitive()))
+                    .collect();
+                (n, values)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn outgoing_headers_match_inserting_into_the_request() {
+        let msn = Msn::new(123456).unwrap();
+        let keyring = Keyring::builder()
+            .merchant(Environment::Test, msn, "a", "b", "sub-key")
+            .system("my-system", "9.9.9")
+            .build()
+            .unwrap();
+        let core = Core::new(keyring.clone(), TokenCache::new(), true);
+        let mut token = HeaderValue::from_static("Bearer t0k3n");
+        token.set_sensitive(true);
+        let originals: Vec<Vec<(&str, &str)>> = vec![
+            vec![],
+            vec![("merchant-serial-number", "123456")],
+            vec![
+                ("merchant-serial-number", "123456"),
+                ("merchant-serial-number", "654321"),
+            ],
+            vec![
+                ("content-type", "application/json"),
+                ("authorization", "Bearer stale"),
+                ("authorization", "Basic x"),
+                ("ocp-apim-subscription-key", "other"),
+                ("vipps-system-name", "theirs"),
+                ("vipps-system-plugin-version", "1"),
+                ("idempotency-key", "k1"),
+                ("x-many", "1"),
+                ("x-many", "2"),
+                ("merchant-serial-number", "123456"),
+            ],
+        ];
+        for original in originals {
+            let mut map = HeaderMap::new();
+            for (n, v) in &original {
+                map.append(
+                    HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            let req = {
+                let mut req = Request::new(());
+                *req.uri_mut() = "https://apitest.vipps.no/x".parse().unwrap();
+                *req.headers_mut() = map.clone();
+                req
+            };
+            let target = target(&req, &core).unwrap();
+            let mut expected = map.clone();
+            reference(&mut expected, token.clone(), &target, &keyring);
+            let got = outgoing(&map, token.clone(), &target, &core);
+            assert_eq!(by_name(&got), by_name(&expected), "{original:?}");
+            assert_eq!(got.len(), expected.len(), "{original:?}");
+            assert!(got.values().all(|v| !v.is_empty()), "{original:?}");
         }
     }
 

@@ -18,8 +18,13 @@ pub fn try_clone_body<B: 'static>(body: &B) -> Option<B> {
     macro_rules! try_types {
         ($($t:ty),*) => {$(
             if let Some(b) = any.downcast_ref::<$t>() {
-                let cloned: Box<dyn Any> = Box::new(b.clone());
-                return cloned.downcast::<B>().ok().map(|b| *b);
+                // `B` is `$t` here: move the clone out through `Option<B>`
+                // (no allocation, unlike a `Box<dyn Any>` round trip).
+                let mut out: Option<B> = None;
+                if let Some(slot) = (&mut out as &mut dyn Any).downcast_mut::<Option<$t>>() {
+                    *slot = Some(b.clone());
+                }
+                return out;
             }
         )*};
     }
@@ -35,8 +40,11 @@ pub fn try_clone_body<B: 'static>(body: &B) -> Option<B> {
     #[cfg(feature = "reqwest")]
     if let Some(b) = any.downcast_ref::<reqwest::Body>() {
         let bytes = Bytes::copy_from_slice(b.as_bytes()?);
-        let cloned: Box<dyn Any> = Box::new(reqwest::Body::from(bytes));
-        return cloned.downcast::<B>().ok().map(|b| *b);
+        let mut out: Option<B> = None;
+        if let Some(slot) = (&mut out as &mut dyn Any).downcast_mut::<Option<reqwest::Body>>() {
+            *slot = Some(reqwest::Body::from(bytes));
+        }
+        return out;
     }
     None
 }
