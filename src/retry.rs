@@ -78,7 +78,7 @@
 //!
 //! # Where the layers go
 //!
-//! Until the preset `tower_vipps::layer(keys)` exists, build the stack like this
+//! The preset [`crate::layer`] stacks these for you. By hand, the order is
 //! (outermost first):
 //!
 //! ```no_run
@@ -87,18 +87,27 @@
 //! use tower_vipps::idempotency::IdempotencyLayer;
 //! use tower_vipps::retry::{RetryLayer, RetryPolicy};
 //! use tower_vipps::timeout::TimeoutLayer;
+//! use tower_vipps::{AuthLayer, DiagnoseLayer, Environment, Keyring, PreflightLayer};
 //!
-//! # fn hyper_client() -> tower::util::BoxCloneService<http::Request<String>, http::Response<String>, tower::BoxError> { unimplemented!() }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let keys = Keyring::builder()
+//!     .merchant(Environment::Test, "123456".parse()?, "client-id", "client-secret", "sub-key")
+//!     .build()?;
+//! // Any `Service<http::Request<B>>`: a hyper client, say.
+//! let http_client = tower::service_fn(|_req: http::Request<String>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+//! });
 //! let client = ServiceBuilder::new()
-//!     .layer(IdempotencyLayer::new())                          // 1. one key per logical call
-//!     .layer(TimeoutLayer::total(Duration::from_secs(30)))     // 2. deadline of the whole call
-//!     // .layer(DiagnoseLayer::new())                          // 3. error responses -> VippsError
-//!     // .layer(AuthLayer::new(keys.clone()))                  // 4. token once; one replay on a stale 401
-//!     .layer(RetryLayer::new(RetryPolicy::new()))              // 5. transient failures, same key
+//!     .layer(IdempotencyLayer::new())                            // 1. one key per logical call
+//!     .layer(TimeoutLayer::total(Duration::from_secs(30)))       // 2. deadline of the whole call
+//!     .layer(DiagnoseLayer::new().keyring(&keys))                // 3. error responses -> VippsError
+//!     .layer(AuthLayer::new(keys.clone()))                       // 4. token once; one replay on a stale 401
+//!     .layer(RetryLayer::new(RetryPolicy::new()))                // 5. transient failures, same key
 //!     .layer(TimeoutLayer::per_attempt(Duration::from_secs(10))) // 6. deadline of one attempt
-//!     // .layer(PreflightLayer::new(keys))                     // 7. last look at each attempt
-//!     .service(hyper_client());
+//!     .layer(PreflightLayer::new().keyring(keys))                // 7. last look at each attempt
+//!     .service(http_client);
 //! # let _ = client;
+//! # Ok(()) }
 //! ```
 //!
 //! 1. **Idempotency outermost**, above Retry: the key is written once, so the
