@@ -114,20 +114,14 @@ impl<S, B> TokenSource<S, B> for TokenClient {
 }
 
 /// `Some(client)`: that client; `None`: the inner service, as [`InnerTokenService`].
-impl<S, B, RB> TokenSource<S, B> for Option<TokenClient>
+impl<S, B> TokenSource<S, B> for Option<TokenClient>
 where
-    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    B: Default + Send + 'static,
-    RB: Body + Send + 'static,
-    RB::Data: Send,
-    RB::Error: Into<BoxError>,
+    InnerTokenService: TokenSource<S, B>,
 {
     fn token_client(&self, inner: &S) -> TokenClient {
         match self {
             Some(client) => client.clone(),
-            None => TokenSource::<S, B>::token_client(&InnerTokenService, inner),
+            None => InnerTokenService.token_client(inner),
         }
     }
 }

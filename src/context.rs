@@ -184,27 +184,7 @@ pub const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("ide
 impl RequestContext {
     /// The context of a request, with environments from `hosts`.
     pub fn of<B>(request: &Request<B>, hosts: &Hosts) -> RequestContext {
-        let uri = request.uri();
-        let path = uri.path();
-        let msn = request
-            .headers()
-            .get(MERCHANT_SERIAL_NUMBER)
-            .and_then(|v| Msn::from_header(v).ok())
-            .or_else(|| request.extensions().get::<Msn>().copied());
-        RequestContext {
-            api: Api::from_path(path),
-            operation: operation(request.method(), path),
-            method: Some(request.method().clone()),
-            path: Some(cut(path, 256)),
-            host: uri.host().map(|h| cut(h, 256)),
-            environment: hosts.environment_of(uri),
-            msn,
-            idempotency_key: request
-                .headers()
-                .get(IDEMPOTENCY_KEY)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| cut(v, 128)),
-        }
+        ContextSeed::of(request, hosts).into_context()
     }
 
     /// `true` when nothing is known.
@@ -231,6 +211,54 @@ impl RequestContext {
         self.msn = self.msn.or(other.msn);
         if self.idempotency_key.is_none() {
             self.idempotency_key.clone_from(&other.idempotency_key);
+        }
+    }
+}
+
+/// What a layer keeps of a request to build its [`RequestContext`] only if an error
+/// comes back: no string is copied on the way down (the URI and header values are
+/// reference-counted).
+#[derive(Clone, Debug)]
+pub(crate) struct ContextSeed {
+    method: Method,
+    uri: http::Uri,
+    environment: Option<Environment>,
+    msn: Option<Msn>,
+    idempotency_key: Option<http::HeaderValue>,
+}
+
+impl ContextSeed {
+    /// The seed of a request, with environments from `hosts`.
+    pub(crate) fn of<B>(request: &Request<B>, hosts: &Hosts) -> ContextSeed {
+        let headers = request.headers();
+        ContextSeed {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            environment: hosts.environment_of(request.uri()),
+            msn: headers
+                .get(MERCHANT_SERIAL_NUMBER)
+                .and_then(|v| Msn::from_header(v).ok())
+                .or_else(|| request.extensions().get::<Msn>().copied()),
+            idempotency_key: headers.get(IDEMPOTENCY_KEY).cloned(),
+        }
+    }
+
+    /// The context.
+    pub(crate) fn into_context(self) -> RequestContext {
+        let path = self.uri.path();
+        RequestContext {
+            api: Api::from_path(path),
+            operation: operation(&self.method, path),
+            path: Some(cut(path, 256)),
+            host: self.uri.host().map(|h| cut(h, 256)),
+            method: Some(self.method),
+            environment: self.environment,
+            msn: self.msn,
+            idempotency_key: self
+                .idempotency_key
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(|v| cut(v, 128)),
         }
     }
 }

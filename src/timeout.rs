@@ -57,7 +57,8 @@ use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{BoxError, Cause, Diagnosis, Hosts, RequestContext, VippsError};
+use crate::context::ContextSeed;
+use crate::{BoxError, Cause, Diagnosis, Hosts, VippsError};
 
 /// Which deadline a [`TimeoutLayer`] enforces; it only changes the evidence in the
 /// error, the mechanism is the same.
@@ -196,7 +197,7 @@ where
                 req.extensions_mut().insert(CallDeadline(at));
             }
         }
-        let context = RequestContext::of(&req, &self.layer.hosts);
+        let context = ContextSeed::of(&req, &self.layer.hosts);
         ResponseFuture {
             inner: Some(self.inner.call(req)),
             sleep: tokio::time::sleep(self.layer.duration),
@@ -217,7 +218,7 @@ pin_project! {
         sleep: Sleep,
         duration: Duration,
         deadline: Deadline,
-        context: Option<RequestContext>,
+        context: Option<ContextSeed>,
     }
 }
 
@@ -235,10 +236,14 @@ where
         };
         if let Poll::Ready(result) = inner.poll(cx) {
             this.inner.set(None);
-            let context = this.context.take().unwrap_or_default();
-            return Poll::Ready(
-                result.map_err(|e| VippsError::from_boxed(e.into()).fill_context(&context)),
-            );
+            let context = this.context.take();
+            return Poll::Ready(result.map_err(|e| {
+                let err = VippsError::from_boxed(e.into());
+                match context {
+                    Some(seed) => err.fill_context(&seed.into_context()),
+                    None => err,
+                }
+            }));
         }
         ready!(this.sleep.poll(cx));
         // Drop the request in flight now, not when the caller drops this future.
@@ -248,7 +253,11 @@ where
             this.deadline, this.duration
         ));
         let source: BoxError = Box::new(tower::timeout::error::Elapsed::new());
-        let context = this.context.take().unwrap_or_default();
+        let context = this
+            .context
+            .take()
+            .map(ContextSeed::into_context)
+            .unwrap_or_default();
         Poll::Ready(Err(
             VippsError::transport_with(diagnosis, Some(source)).with_context(context)
         ))

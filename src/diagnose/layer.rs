@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{BODY_CAP, classify};
-use crate::context::RequestContext;
+use crate::context::{ContextSeed, RequestContext};
 use crate::error::{BoxError, ErrorResponse, VippsError};
 use crate::{Cause, Diagnosis, Hosts, Keyring};
 
@@ -174,7 +174,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let context = RequestContext::of(&request, &self.config.hosts);
+        let seed = ContextSeed::of(&request, &self.config.hosts);
         // Kept (a reference count, no copy) to explain a 401 by what was sent.
         let authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
         // The inner service is called here, synchronously: the service that was
@@ -183,7 +183,8 @@ where
         let future = self.inner.call(request);
         ResponseFuture {
             state: State::Calling { future },
-            context: Some(context),
+            seed: Some(seed),
+            context: None,
             authorization,
             explain_401: true,
             cap: self.config.body_cap,
@@ -196,6 +197,8 @@ pin_project! {
     pub struct ResponseFuture<F, B> {
         #[pin]
         state: State<F, B>,
+        // What is kept of the request; made into `context` only on an error.
+        seed: Option<ContextSeed>,
         context: Option<RequestContext>,
         // The request's `Authorization` (sensitive; never formatted).
         authorization: Option<HeaderValue>,
@@ -251,7 +254,20 @@ where
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx));
-                    let context = this.context.take().unwrap_or_default();
+                    if let Ok(response) = &result {
+                        if response.status().as_u16() < 400 {
+                            // Success: untouched, and no context is built.
+                            this.state.set(State::Done);
+                            return Poll::Ready(
+                                result.map_err(|e| VippsError::from_boxed(e.into())),
+                            );
+                        }
+                    }
+                    let context = this
+                        .seed
+                        .take()
+                        .map(ContextSeed::into_context)
+                        .unwrap_or_default();
                     let response = match result {
                         Ok(response) => response,
                         Err(e) => {
@@ -267,10 +283,6 @@ where
                             return Poll::Ready(Err(err));
                         }
                     };
-                    if response.status().as_u16() < 400 {
-                        this.state.set(State::Done);
-                        return Poll::Ready(Ok(response));
-                    }
                     *this.context = Some(context);
                     if response
                         .extensions()
