@@ -144,11 +144,8 @@ where
         if needs_key(req.method()) && !req.headers().contains_key(IDEMPOTENCY_KEY) {
             req.headers_mut().insert(IDEMPOTENCY_KEY, fresh_key());
         }
-        let key = req
-            .headers()
-            .get(IDEMPOTENCY_KEY)
-            .and_then(|v| v.to_str().ok())
-            .map(|k| k.chars().take(128).collect());
+        // A reference count; made into text only if an error comes back.
+        let key = req.headers().get(IDEMPOTENCY_KEY).cloned();
         ResponseFuture {
             inner: self.inner.call(req),
             key,
@@ -162,7 +159,7 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        key: Option<String>,
+        key: Option<HeaderValue>,
     }
 }
 
@@ -178,9 +175,10 @@ where
         let result = ready!(this.inner.poll(cx));
         Poll::Ready(result.map_err(|e| {
             let err = VippsError::from_boxed(e.into());
-            match this.key.take() {
+            let key = this.key.take();
+            match key.as_ref().and_then(|k| k.to_str().ok()) {
                 Some(key) => err.fill_context(&RequestContext {
-                    idempotency_key: Some(key),
+                    idempotency_key: Some(key.chars().take(128).collect()),
                     ..RequestContext::default()
                 }),
                 None => err,
