@@ -1,0 +1,240 @@
+//! Which key set and MSN a request acts for, and the headers `Auth` sends.
+
+use super::*;
+
+/// A key set, borrowed from the index or found by the keyring.
+pub(super) enum KeysRef<'a> {
+    Borrowed(&'a KeySet),
+    Owned(KeySet),
+}
+
+impl std::ops::Deref for KeysRef<'_> {
+    type Target = KeySet;
+    fn deref(&self) -> &KeySet {
+        match self {
+            KeysRef::Borrowed(keys) => keys,
+            KeysRef::Owned(keys) => keys,
+        }
+    }
+}
+
+/// The key set and MSN a request acts for.
+pub(super) struct Target<'a> {
+    pub(super) keys: KeysRef<'a>,
+    /// The MSN to put in `Merchant-Serial-Number` when the request lacks it.
+    pub(super) msn: Option<Msn>,
+    /// Whether the request already carries the header.
+    pub(super) has_msn_header: bool,
+}
+
+pub(super) fn refuse<B>(req: &Request<B>, keyring: &Keyring, diagnosis: Diagnosis) -> VippsError {
+    tracing::debug!(code = diagnosis.code(), "request refused before sending");
+    VippsError::refused(diagnosis).with_context(RequestContext::of(req, keyring.hosts()))
+}
+
+/// The first `Merchant-Serial-Number` value, as `HeaderMap::get` would return it,
+/// found by comparing names (a request has few headers) instead of hashing one.
+#[inline]
+pub(super) fn msn_header(headers: &HeaderMap) -> Option<&HeaderValue> {
+    headers
+        .iter()
+        .find_map(|(name, value)| (*name == MERCHANT_SERIAL_NUMBER).then_some(value))
+}
+
+pub(super) fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target<'a>, VippsError> {
+    let keyring = &shared.keyring;
+    let Some(env) = shared.environment_of(req.uri()) else {
+        let evidence = match req.uri().host() {
+            Some(_) => "the request's host belongs to no Vipps MobilePay environment",
+            None => "the request URI has no host",
+        };
+        return Err(refuse(
+            req,
+            keyring,
+            Diagnosis::new(Cause::UnknownHost).with_evidence(evidence),
+        ));
+    };
+    let header = msn_header(req.headers());
+    let msn = match header {
+        Some(value) => match Msn::from_header(value) {
+            Ok(msn) => Some(msn),
+            Err(e) => {
+                return Err(refuse(
+                    req,
+                    keyring,
+                    Diagnosis::new(Cause::MalformedMsn).with_evidence(e.to_string()),
+                ));
+            }
+        },
+        None => req.extensions().get::<Msn>().copied(),
+    };
+    let has_msn_header = header.is_some();
+    if let Some(msn) = msn {
+        if let Some(keys) = shared.find(env, msn) {
+            return Ok(Target {
+                msn: Some(keys.merchant_msn().unwrap_or(msn)),
+                keys: KeysRef::Borrowed(keys),
+                has_msn_header,
+            });
+        }
+    }
+    let keys = match keyring.lookup(env, msn) {
+        Lookup::Found(keys) => keys,
+        Lookup::MsnRequired => {
+            let partner = keyring
+                .key_sets()
+                .any(|k| k.environment() == env && k.is_partner());
+            let misspelled = crate::preflight::msn::MISSPELLED
+                .into_iter()
+                .find(|name| req.headers().contains_key(name));
+            let diagnosis = if let Some(name) = misspelled {
+                // The FAQ's classic: the body field's name used as the header's.
+                Diagnosis::new(Cause::MsnHeaderMisspelled).with_evidence(format!(
+                    "a `{}` header and no `Merchant-Serial-Number` header or `Msn` extension",
+                    if name == "merchantserialnumber" {
+                        "merchantSerialNumber"
+                    } else {
+                        name.as_str()
+                    }
+                ))
+            } else if partner {
+                Diagnosis::new(Cause::PartnerMissingMsnHeader).with_evidence(
+                    "no `Merchant-Serial-Number` header or `Msn` extension, and the keys for this environment are partner keys",
+                )
+            } else {
+                Diagnosis::new(Cause::NoKeysForMsn).with_evidence(
+                    "no `Merchant-Serial-Number` header or `Msn` extension, and several merchants have keys in this environment",
+                )
+            };
+            return Err(refuse(req, keyring, diagnosis));
+        }
+        Lookup::NotConnected(_) => {
+            return Err(refuse(
+                req,
+                keyring,
+                Diagnosis::new(Cause::PartnerMsnNotConnected).with_evidence(format!(
+                    "MSN {} is not among the MSNs listed for the partner keys",
+                    msn.map(|m| m.to_string()).unwrap_or_default()
+                )),
+            ));
+        }
+        _ => {
+            let other = env.other();
+            let diagnosis = if keyring.find(other, msn).is_some() {
+                Diagnosis::new(Cause::WrongEnvironment).with_evidence(format!(
+                    "the keys for this MSN belong to the {other} environment, and the request goes to a {env} host"
+                ))
+            } else {
+                Diagnosis::new(Cause::NoKeysForMsn)
+                    .with_evidence(format!("no key set for this MSN in the {env} environment"))
+            };
+            return Err(refuse(req, keyring, diagnosis));
+        }
+    };
+    Ok(Target {
+        msn: keys.merchant_msn().or(msn),
+        keys: KeysRef::Owned(keys),
+        has_msn_header,
+    })
+}
+
+/// A [`Target`] that owns its key set, kept for a replay.
+pub(super) struct OwnedTarget {
+    pub(super) keys: KeySet,
+    pub(super) msn: Option<Msn>,
+    pub(super) has_msn_header: bool,
+}
+
+impl Target<'_> {
+    pub(super) fn owned(&self) -> OwnedTarget {
+        OwnedTarget {
+            keys: (*self.keys).clone(),
+            msn: self.msn,
+            has_msn_header: self.has_msn_header,
+        }
+    }
+}
+
+impl OwnedTarget {
+    pub(super) fn as_target(&self) -> Target<'_> {
+        Target {
+            keys: KeysRef::Borrowed(&self.keys),
+            msn: self.msn,
+            has_msn_header: self.has_msn_header,
+        }
+    }
+}
+
+/// Whether `Auth` replaces every value of this header.
+#[inline]
+pub(super) fn set_by_auth(name: &HeaderName) -> bool {
+    *name == AUTHORIZATION
+        || *name == OCP_APIM_SUBSCRIPTION_KEY
+        || *name == VIPPS_SYSTEM_NAME
+        || *name == VIPPS_SYSTEM_VERSION
+        || *name == VIPPS_SYSTEM_PLUGIN_NAME
+        || *name == VIPPS_SYSTEM_PLUGIN_VERSION
+}
+
+/// The headers to send: the request's own headers, with `Authorization`,
+/// `Ocp-Apim-Subscription-Key` and the `Vipps-System-*` headers replaced by ours,
+/// and `Merchant-Serial-Number` added when the request lacks it.
+///
+/// Built from a clone of [`Core::template`]: only the request's own headers are
+/// hashed (the placeholders are filled in place), and a request with no other
+/// header than `Merchant-Serial-Number` fits without growing the map.
+#[inline]
+pub(super) fn outgoing(
+    original: &HeaderMap,
+    authorization: HeaderValue,
+    target: &Target<'_>,
+    core: &Core,
+) -> HeaderMap {
+    let mut headers = core.template.clone();
+    let mut msn = None;
+    for (name, value) in original {
+        if msn.is_none() && *name == MERCHANT_SERIAL_NUMBER {
+            // Goes into the placeholder below; further values are appended after it.
+            msn = Some(value.clone());
+        } else if !set_by_auth(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let mut msn = msn.or_else(|| target.msn.map(Msn::to_header_value));
+    let remove_msn = msn.is_none();
+    let mut authorization = Some(authorization);
+    let mut subscription_key = Some(target.keys.subscription_key_header().clone());
+    // Each placeholder is the first value of its name: fill it without hashing.
+    for (name, value) in headers.iter_mut() {
+        let fill = if *name == AUTHORIZATION {
+            authorization.take()
+        } else if *name == OCP_APIM_SUBSCRIPTION_KEY {
+            subscription_key.take()
+        } else if *name == MERCHANT_SERIAL_NUMBER {
+            msn.take()
+        } else {
+            None
+        };
+        if let Some(fill) = fill {
+            *value = fill;
+            if authorization.is_none() && subscription_key.is_none() && msn.is_none() {
+                break;
+            }
+        }
+    }
+    if remove_msn {
+        headers.remove(MERCHANT_SERIAL_NUMBER);
+    }
+    debug_assert!(authorization.is_none() && subscription_key.is_none() && msn.is_none());
+    headers
+}
+
+/// Sets the Vipps headers on `headers` (see [`outgoing`]).
+pub(super) fn apply(
+    headers: &mut HeaderMap,
+    authorization: HeaderValue,
+    target: &Target<'_>,
+    core: &Core,
+) {
+    *headers = outgoing(headers, authorization, target, core);
+}
