@@ -97,6 +97,7 @@ pub mod headers;
 pub mod idempotency;
 mod keys;
 mod msn;
+pub mod observe;
 pub mod preflight;
 pub mod replay;
 #[cfg(feature = "reqwest")]

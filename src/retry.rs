@@ -188,6 +188,24 @@ enum Failure {
     MaybeSent,
 }
 
+impl Failure {
+    /// The `reason` label of `vipps_retries_total`.
+    fn reason(&self) -> &'static str {
+        match self {
+            Failure::Status(status, _) => match status.as_u16() {
+                429 => "status_429",
+                500 => "status_500",
+                502 => "status_502",
+                503 => "status_503",
+                504 => "status_504",
+                _ => "status_other",
+            },
+            Failure::NothingSent => "nothing_sent",
+            Failure::MaybeSent => "maybe_sent",
+        }
+    }
+}
+
 /// Why the policy does not retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stop {
@@ -387,6 +405,9 @@ impl RetryPolicy {
         match self.decide(failure, safe, left) {
             Decision::Retry(delay) => {
                 self.attempts += 1;
+                if let Some(failure) = &failure {
+                    crate::observe::metrics::retry(failure.reason());
+                }
                 tracing::debug!(
                     attempt,
                     retry = self.attempts,

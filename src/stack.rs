@@ -28,6 +28,9 @@
 //!
 //! The layers, outermost first, and why they sit where they do:
 //!
+//! 0. [`CallSpanLayer`]: the `vipps.call` span, outermost so it covers the whole
+//!    call (idempotency key, deadline, diagnosis, token wait, every attempt) and
+//!    sees the final outcome; see [`crate::observe`].
 //! 1. [`IdempotencyLayer`]: one `Idempotency-Key` per logical call, written once
 //!    above the retries so every attempt carries the same key, and put into every
 //!    error's context.
@@ -39,8 +42,11 @@
 //!    replayed once with a fresh token (at most once per logical call, since
 //!    retries never repeat a `401`).
 //! 5. [`RetryLayer`]: transient failures of requests that are safe to repeat.
-//! 6. [`TimeoutLayer::per_attempt`]: a hung attempt ends as a transient timeout.
-//! 7. [`PreflightLayer`]: the last look at each attempt exactly as it goes on the
+//! 6. [`AttemptSpanLayer`]: a `vipps.attempt` span per attempt, right below the
+//!    retries, so each attempt (and each token request) is its own span under the
+//!    call's, with its own status or error.
+//! 7. [`TimeoutLayer::per_attempt`]: a hung attempt ends as a transient timeout.
+//! 8. [`PreflightLayer`]: the last look at each attempt exactly as it goes on the
 //!    wire; it knows the tokens of the cache, so it catches a token sent for
 //!    another MSN, subscription key or environment.
 //!
@@ -57,6 +63,7 @@ use crate::Keyring;
 use crate::auth::{Auth, AuthLayer};
 use crate::diagnose::{Diagnose, DiagnoseLayer};
 use crate::idempotency::{Idempotency, IdempotencyLayer};
+use crate::observe::{AttemptSpan, AttemptSpanLayer, CallSpan, CallSpanLayer};
 use crate::preflight::{Policy, Preflight, PreflightLayer};
 use crate::retry::{Retry, RetryLayer, RetryPolicy};
 use crate::timeout::{Timeout, TimeoutLayer};
@@ -68,17 +75,22 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The whole stack over an inner service `S`.
-pub type VippsService<S> =
-    Idempotency<Timeout<Diagnose<Auth<Retry<Timeout<Preflight<S>>>, Option<TokenClient>>>>>;
+pub type VippsService<S> = CallSpan<
+    Idempotency<
+        Timeout<Diagnose<Auth<Retry<AttemptSpan<Timeout<Preflight<S>>>>, Option<TokenClient>>>>,
+    >,
+>;
 
-/// The preset: Idempotency, total deadline, Diagnose, Auth, Retry, per-attempt
-/// deadline and Preflight, in that order; see the [module docs](self).
+/// The preset: the call's span, Idempotency, total deadline, Diagnose, Auth, Retry,
+/// the attempt's span, per-attempt deadline and Preflight, in that order; see the
+/// [module docs](self).
 ///
 /// Its layers are built once, when it is configured; layering a service with it is
 /// cheap (a few reference counts), so it may be applied per request.
 #[derive(Clone, Debug)]
 pub struct VippsLayer {
     keyring: Keyring,
+    call_span: CallSpanLayer,
     auth: AuthLayer<Option<TokenClient>>,
     diagnose: DiagnoseLayer,
     retry: RetryLayer,
@@ -101,6 +113,7 @@ impl VippsLayer {
             auth: AuthLayer::new(keyring.clone())
                 .with_cache(cache.clone())
                 .token_source(None),
+            call_span: CallSpanLayer::new().hosts(hosts.clone()),
             diagnose: DiagnoseLayer::new().keyring(&keyring),
             retry: RetryLayer::new(RetryPolicy::new()),
             total: TimeoutLayer::total(DEFAULT_TOTAL_TIMEOUT).hosts(hosts.clone()),
@@ -173,11 +186,13 @@ impl<S: Clone> Layer<S> for VippsLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         ServiceBuilder::new()
+            .layer(self.call_span.clone())
             .layer(IdempotencyLayer::new())
             .layer(self.total.clone())
             .layer(self.diagnose.clone())
             .layer(self.auth.clone())
             .layer(self.retry.clone())
+            .layer(AttemptSpanLayer::new())
             .layer(self.attempt.clone())
             .layer(self.preflight.clone())
             .service(inner)

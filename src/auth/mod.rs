@@ -75,6 +75,7 @@ use crate::headers::{
     MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY, VIPPS_SYSTEM_NAME, VIPPS_SYSTEM_PLUGIN_NAME,
     VIPPS_SYSTEM_PLUGIN_VERSION, VIPPS_SYSTEM_VERSION,
 };
+use crate::observe::{self, TokenFrom};
 use crate::token::{CacheKey, Fast, KeyHasherBuilder, TokenCache, TokenClient, TokenRequest};
 mod headers;
 mod replay;
@@ -486,8 +487,12 @@ where
         let cache = &shared.cache;
         let key = cache.key(&target.keys, target.msn);
         let (authorization, generation) = match cache.lookup_authorization(key, Instant::now()) {
-            Fast::Hit(found) => found,
+            Fast::Hit(found) => {
+                observe::token_lookup(&req, TokenFrom::Cached, None);
+                found
+            }
             Fast::Refresh(found) => {
+                observe::token_lookup(&req, TokenFrom::CachedRefreshing, None);
                 let client = shared.tokens.token_client(&inner);
                 let treq = token_request(&req, cache, &target, &shared.keyring);
                 cache.start_refresh(key, &client, &treq);
@@ -499,7 +504,10 @@ where
                 let target = target.owned();
                 let shared = self.shared.clone();
                 return ResponseFuture::slow(Box::pin(async move {
-                    let token = match shared.cache.wait(key, &client, &treq).await {
+                    let started = Instant::now();
+                    let token = shared.cache.wait(key, &client, &treq).await;
+                    observe::token_lookup(&req, TokenFrom::Waited, Some(started.elapsed()));
+                    let token = match token {
                         Ok(token) => token,
                         Err(e) => {
                             return Err(

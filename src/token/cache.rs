@@ -11,6 +11,7 @@ use dashmap::DashMap;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::fetch::{TokenClient, TokenRequest};
 use super::store::TokenStore;
@@ -83,6 +84,11 @@ impl SharedFailure {
         }))
     }
 
+    /// The cause code.
+    fn code(&self) -> &'static str {
+        self.0.diagnosis.code()
+    }
+
     fn to_error(&self) -> VippsError {
         VippsError::token(
             self.0.response.clone(),
@@ -138,7 +144,9 @@ struct Slot {
     hard_at: Instant,
     /// Set by the one caller that starts the background refresh.
     refresh_claimed: AtomicBool,
-    inflight: Option<(u64, Inflight)>,
+    /// The fetch in flight: its id, its shared result, and its span (which the
+    /// spans of the calls that wait for it follow from).
+    inflight: Option<(u64, Inflight, Option<tracing::Id>)>,
     failure: Option<(SharedFailure, Instant)>,
     /// Coarse time of the last use, in seconds since the cache's epoch.
     last_used: AtomicU64,
@@ -538,7 +546,10 @@ impl TokenCache {
                 _ => {}
             }
             match &slot.inflight {
-                Some((_, inflight)) => inflight.clone(),
+                Some((_, inflight, span)) => {
+                    tracing::Span::current().follows_from(span.clone());
+                    inflight.clone()
+                }
                 None => self
                     .start_fetch(key, &mut slot, client, request)
                     .map_err(|f| f.to_error())?,
@@ -579,11 +590,41 @@ impl TokenCache {
         let inner = self.inner.clone();
         let client = client.clone();
         let request = request.clone();
-        let task = handle.spawn(async move {
-            let outcome = inner.run_fetch(&client, &request).await;
-            inner.complete(key, id, &outcome);
-            outcome
-        });
+        // A root span: the fetch is shared by every caller that waits for it.
+        let span = tracing::info_span!(
+            parent: None,
+            "vipps.token_fetch",
+            vipps.environment = request.keys.environment().as_str(),
+            vipps.key_set = %request.keys.subscription_key_fingerprint(),
+            vipps.msn = tracing::field::Empty,
+            vipps.outcome = tracing::field::Empty,
+            vipps.duration_ms = tracing::field::Empty,
+        );
+        if let Some(msn) = request.msn {
+            span.record("vipps.msn", tracing::field::display(msn));
+        }
+        let span_id = span.id();
+        tracing::Span::current().follows_from(span_id.clone());
+        let task = handle.spawn(
+            async move {
+                let started = Instant::now();
+                let outcome = inner.run_fetch(&client, &request).await;
+                let code = match &outcome {
+                    Ok(_) => "ok",
+                    Err(failure) => failure.code(),
+                };
+                let span = tracing::Span::current();
+                span.record("vipps.outcome", code);
+                span.record(
+                    "vipps.duration_ms",
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
+                crate::observe::metrics::token_fetch(request.keys.environment(), code);
+                inner.complete(key, id, &outcome);
+                outcome
+            }
+            .instrument(span),
+        );
         let inflight: Inflight = async move {
             match task.await {
                 Ok(outcome) => outcome,
@@ -597,7 +638,7 @@ impl TokenCache {
         }
         .boxed()
         .shared();
-        slot.inflight = Some((id, inflight.clone()));
+        slot.inflight = Some((id, inflight.clone(), span_id));
         Ok(inflight)
     }
 
@@ -732,7 +773,7 @@ impl Inner {
         let mut replaced = None;
         {
             let mut slot = self.slots.entry(key).or_insert_with(|| Slot::empty(0, now));
-            if slot.inflight.as_ref().is_some_and(|(i, _)| *i == id) {
+            if slot.inflight.as_ref().is_some_and(|(i, _, _)| *i == id) {
                 slot.inflight = None;
             }
             slot.refresh_claimed.store(false, Ordering::Release);
