@@ -190,7 +190,11 @@ fn json_response(status: u16, value: &Value) -> Response<Body> {
 
 fn register(hub: &Hub, environment: Environment, msn: Msn, body: &Bytes) -> Response<Body> {
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
-        return bodies::invalid_field(INSTANCE, "request", "The request body must be a JSON object.");
+        return bodies::invalid_field(
+            INSTANCE,
+            "request",
+            "The request body must be a JSON object.",
+        );
     };
     let url = match body.get("url") {
         Some(Value::String(url)) if valid_url(url, environment) => url.clone(),
@@ -289,8 +293,9 @@ fn delete(hub: &Hub, environment: Environment, msn: Msn, id: &str) -> Response<B
         return bodies::internal_error(&instance);
     };
     let before = registrations.len();
-    registrations
-        .retain(|r| !(r.environment == environment && r.msn == msn && r.id.eq_ignore_ascii_case(id)));
+    registrations.retain(|r| {
+        !(r.environment == environment && r.msn == msn && r.id.eq_ignore_ascii_case(id))
+    });
     if registrations.len() == before {
         return bodies::problem(404, "Not Found", "No webhook with this id.", &instance, &[]);
     }
@@ -323,7 +328,11 @@ pub(crate) fn publish(shared: &Arc<Shared>) {
                 registration: registration.id.clone(),
                 body: event.body.clone(),
             };
-            enqueue(shared, (registration.id.clone(), event.reference.clone()), job);
+            enqueue(
+                shared,
+                (registration.id.clone(), event.reference.clone()),
+                job,
+            );
         }
     }
     drop(registrations);

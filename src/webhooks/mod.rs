@@ -90,8 +90,7 @@ pub use layer::{
 };
 pub use rejection::WebhookRejection;
 pub use sign::{
-    InvalidUrl, RegisteredUrl, WebhookHeaders, X_MS_CONTENT_SHA256, X_MS_DATE, content_hash,
-    sign,
+    InvalidUrl, RegisteredUrl, WebhookHeaders, X_MS_CONTENT_SHA256, X_MS_DATE, content_hash, sign,
 };
 pub use store::{DEFAULT_CAPACITY, DEFAULT_TTL, DeliveryStore, MemoryDeliveryStore};
 pub use verify::{DEFAULT_TOLERANCE, Verifier};

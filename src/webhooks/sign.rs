@@ -216,7 +216,12 @@ pub fn sign(
     secret: &Secret,
 ) -> Result<WebhookHeaders, InvalidUrl> {
     let url = RegisteredUrl::parse(url)?;
-    Ok(sign_for(body, &url, &httpdate::fmt_http_date(date), &keyed(secret)))
+    Ok(sign_for(
+        body,
+        &url,
+        &httpdate::fmt_http_date(date),
+        &keyed(secret),
+    ))
 }
 
 /// [`sign`] with a parsed URL, a formatted date and a keyed HMAC.

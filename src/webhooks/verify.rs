@@ -72,7 +72,11 @@ impl fmt::Debug for Verifier {
             .field("secrets", &self.entries.len())
             .field(
                 "msns",
-                &self.entries.iter().filter_map(|e| e.msn).collect::<Vec<_>>(),
+                &self
+                    .entries
+                    .iter()
+                    .filter_map(|e| e.msn)
+                    .collect::<Vec<_>>(),
             )
             .field("tolerance", &self.tolerance)
             .finish()
@@ -152,8 +156,7 @@ impl Verifier {
         }
         let date = text_header(headers, &X_MS_DATE, "x-ms-date")?;
         let signed_hash = text_header(headers, &X_MS_CONTENT_SHA256, "x-ms-content-sha256")?;
-        let authorization =
-            text_header(headers, &http::header::AUTHORIZATION, "authorization")?;
+        let authorization = text_header(headers, &http::header::AUTHORIZATION, "authorization")?;
         let malformed = |header| WebhookRejection::HeaderMalformed { header };
         let signature = authorization
             .strip_prefix(AUTHORIZATION_PREFIX)
@@ -199,7 +202,16 @@ impl Verifier {
                 }
             }
         }
-        Err(self.diagnose(&candidates, uri, headers, date, signed_hash, &signature, now, msn))
+        Err(self.diagnose(
+            &candidates,
+            uri,
+            headers,
+            date,
+            signed_hash,
+            &signature,
+            now,
+            msn,
+        ))
     }
 
     /// The secrets to try: those configured for the event's MSN, then those
@@ -210,7 +222,11 @@ impl Verifier {
             .iter()
             .enumerate()
             .filter(|(_, e)| e.msn.is_some() && e.msn == msn);
-        let any = self.entries.iter().enumerate().filter(|(_, e)| e.msn.is_none());
+        let any = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.msn.is_none());
         for_msn.chain(any).map(|(i, _)| i).collect()
     }
 
@@ -278,9 +294,8 @@ impl Verifier {
                 let Ok(secs) = u64::try_from(secs) else {
                     continue;
                 };
-                let candidate = httpdate::fmt_http_date(
-                    SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
-                );
+                let candidate =
+                    httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
                 if candidate == date {
                     continue;
                 }
