@@ -202,7 +202,7 @@ fn fast_emulator() -> tower_vipps::emulator::EmulatorBuilder {
     ))
 }
 
-async fn list(client: &mut Client, emulator: &Emulator) -> (StatusCode, Value) {
+async fn list_webhooks(client: &mut Client, emulator: &Emulator) -> (StatusCode, Value) {
     call(client, emulator, Method::GET, "/webhooks/v1/webhooks", None).await
 }
 
@@ -215,7 +215,7 @@ async fn end_to_end_each_event_once_as_new_and_verified() {
     let emulator = fast_emulator().start().await.unwrap();
     let mut client = client(&emulator);
     let (listener, url, secret, id) = register(&mut client, &emulator).await;
-    let (status, list) = list(&mut client, &emulator).await;
+    let (status, list) = list_webhooks(&mut client, &emulator).await;
     assert_eq!(status, 200);
     assert_eq!(list["webhooks"][0]["id"], id.as_str());
     assert_eq!(list["webhooks"][0]["url"], url.as_str());
@@ -245,7 +245,7 @@ async fn end_to_end_each_event_once_as_new_and_verified() {
     )
     .await;
     assert_eq!(status, 204);
-    let (status, list) = list(&mut client, &emulator).await;
+    let (status, list) = list_webhooks(&mut client, &emulator).await;
     assert_eq!((status, list), (StatusCode::OK, json!({"webhooks": []})));
     payment_flow(&mut client, &emulator, "acme-order-e2e-2").await;
     emulator.webhooks_idle().await;
