@@ -210,15 +210,21 @@ impl Payments {
         }
     }
 
-    /// The events recorded since the last call, in order, as webhook payloads.
-    pub(crate) fn take_events(&mut self) -> Vec<Published> {
+    /// The events recorded since the last call, in order, as webhook payloads
+    /// (none are built unless `build`).
+    pub(crate) fn take_events(&mut self, build: bool) -> Vec<Published> {
         let mut out = Vec::new();
         for key in std::mem::take(&mut self.touched) {
             let Some(payment) = self.payments.get_mut(&key) else {
                 continue;
             };
             let (environment, msn, _) = key;
-            for event in payment.events.iter().skip(payment.published) {
+            let unpublished = if build {
+                payment.published
+            } else {
+                payment.events.len()
+            };
+            for event in payment.events.iter().skip(unpublished) {
                 let body = json!({
                     "msn": msn.to_string(),
                     "reference": payment.reference,

@@ -225,7 +225,9 @@ async fn answer(
     }
     let response = route(shared, environment, endpoint, parts, &body);
     // Hand the ePayment events of this call to the Webhooks API's deliveries.
-    super::webhooks::publish(shared);
+    if endpoint.changes_payments() {
+        super::webhooks::publish(shared);
+    }
     Ok(response)
 }
 

@@ -120,6 +120,17 @@ const RETRIED: usize = 1;
 const FAILED: usize = 2;
 const UNDELIVERABLE: usize = 3;
 
+impl super::Endpoint {
+    /// Whether a call to this endpoint may record ePayment events.
+    pub(crate) fn changes_payments(self) -> bool {
+        use super::Endpoint::*;
+        matches!(
+            self,
+            CreatePayment | Capture | Refund | Cancel | ForceApprove
+        )
+    }
+}
+
 impl Hub {
     /// Call from within a tokio runtime: deliveries run on it.
     pub(crate) fn new(retry: WebhookRetry) -> Hub {
@@ -306,17 +317,18 @@ fn delete(hub: &Hub, environment: Environment, msn: Msn, id: &str) -> Response<B
 /// call, for every registration of its MSN and environment that asked for its
 /// type. Runs under the payments lock, so the queues keep the events' order.
 pub(crate) fn publish(shared: &Arc<Shared>) {
+    let hub = &shared.webhooks;
     let Ok(mut payments) = shared.payments.lock() else {
         return;
     };
-    let events = payments.take_events();
-    if events.is_empty() {
-        return;
-    }
-    let hub = &shared.webhooks;
     let Ok(registrations) = hub.registrations.lock() else {
         return;
     };
+    // Nobody listens: only move past the events, build no payloads.
+    let events = payments.take_events(!registrations.is_empty());
+    if events.is_empty() {
+        return;
+    }
     for event in events {
         let event_type = format!("epayments.payment.{}.v1", event.name.to_ascii_lowercase());
         for registration in registrations.iter().filter(|r| {
