@@ -69,6 +69,12 @@ impl WebhookRetry {
             ..WebhookRetry::default()
         }
     }
+
+    /// How long one attempt may take, connection included (default 5 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> WebhookRetry {
+        self.attempt_timeout = timeout;
+        self
+    }
 }
 
 /// What the emulator's webhook deliveries came to; see
