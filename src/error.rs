@@ -42,6 +42,8 @@ const RATE_LIMITS: &str = "https://developer.vippsmobilepay.com/docs/knowledge-b
 const API_PRODUCTS: &str = "https://developer.vippsmobilepay.com/docs/APIs/";
 const LOGIN: &str = "https://developer.vippsmobilepay.com/docs/APIs/login-api/";
 const STATUS_PAGE: &str = "https://developer.vippsmobilepay.com/docs/knowledge-base/status-page/";
+const WEBHOOK_AUTH: &str =
+    "https://developer.vippsmobilepay.com/docs/APIs/webhooks-api/request-authentication/";
 
 const STEP_BEARER: &str = "Send the token as `Authorization: Bearer <access token>`: the scheme `Bearer` with a capital B, one space, then the token (header values are case-sensitive).";
 const STEP_TOKEN_VALID: &str = "Make sure the access token is valid: fetched from `POST /accesstoken/get` with the keys of this MSN, in this environment, and not expired (1 hour in test, 24 hours in production).";
@@ -54,6 +56,9 @@ const STEP_READ_BODY: &str =
     "Read the response body and headers: for most errors they say what went wrong.";
 const STEP_RETRY_SAME_KEY: &str =
     "Retry later with the same `Idempotency-Key`, or read the payment back before trying again.";
+const STEP_WEBHOOK_RAW: &str = "Verify the webhook on the raw body bytes as received, before any framework parses or re-serializes the JSON (put `WebhookLayer` in front of the body extractor).";
+const STEP_WEBHOOK_SECRET: &str = "Use the `secret` returned by `POST /webhooks/v1/webhooks` for this registration (one per registration; keep the old and the new one during a rotation; list them with `GET /webhooks/v1/webhooks`).";
+const STEP_WEBHOOK_URL: &str = "Give the verifier the URL exactly as registered with the Webhooks API (scheme, host, port, path and query), not the one a proxy forwards to.";
 
 macro_rules! causes {
     ($(
@@ -515,6 +520,63 @@ causes! {
         summary: "An error no rule recognises; the status, headers and body are kept in the error.",
         steps: [STEP_READ_BODY, "Follow the checklist of the common-errors FAQ: Bearer prefix, keys for this MSN, the same subscription key, the environment, partner headers."],
         docs: FAQ,
+        transient: false,
+    },
+    /// A webhook without `x-ms-date`, `x-ms-content-sha256` or `Authorization` (or
+    /// one malformed), or not a POST.
+    WebhookHeaderMissing => {
+        code: "vipps::webhook_header_missing",
+        summary: "The webhook request lacks a signing header (`x-ms-date`, `x-ms-content-sha256`, `Authorization: HMAC-SHA256 …`), has one malformed, or is not a POST: it was not sent by Vipps MobilePay, or a proxy dropped the headers.",
+        steps: ["Check that proxies in front of the receiver pass `x-ms-date`, `x-ms-content-sha256`, `Authorization` and `Host` through unchanged.", STEP_WEBHOOK_URL],
+        docs: WEBHOOK_AUTH,
+        transient: false,
+    },
+    /// The body's SHA-256 differs from `x-ms-content-sha256`.
+    WebhookBodyAltered => {
+        code: "vipps::webhook_body_altered",
+        summary: "The webhook body was altered after it was signed: its SHA-256 differs from `x-ms-content-sha256` (often a JSON body parsed and re-serialized before verification: keys reordered, whitespace or escapes changed).",
+        steps: [STEP_WEBHOOK_RAW, "Check that no proxy or middleware rewrites, re-encodes or decompresses the body."],
+        docs: WEBHOOK_AUTH,
+        transient: false,
+    },
+    /// The signature matches none of the configured secrets.
+    WebhookWrongSecret => {
+        code: "vipps::webhook_wrong_secret",
+        summary: "The webhook signature matches none of the configured secrets: it was signed with the secret of another registration (another MSN, environment or an old registration), or not by Vipps MobilePay.",
+        steps: [STEP_WEBHOOK_SECRET, "With several registrations or MSNs, configure each one's secret (chosen by the event's `msn`)."],
+        docs: WEBHOOK_AUTH,
+        transient: false,
+    },
+    /// The signature was made for another host or path than the registered URL.
+    WebhookUrlMismatch => {
+        code: "vipps::webhook_url_mismatch",
+        summary: "The webhook was signed for another host or path than the registered URL the verifier was given.",
+        steps: [STEP_WEBHOOK_URL, "If several URLs are registered, verify each route with its own registered URL."],
+        docs: WEBHOOK_AUTH,
+        transient: false,
+    },
+    /// `x-ms-date` is further from now than the tolerance.
+    WebhookDateOutsideTolerance => {
+        code: "vipps::webhook_date_outside_tolerance",
+        summary: "The webhook's `x-ms-date` is further from the receiver's clock than the tolerance: a replayed old request, or a clock that drifts.",
+        steps: ["Synchronise the receiver's clock (NTP).", "If deliveries queue up behind a slow receiver, answer faster or widen the tolerance with `WebhookLayer::tolerance`."],
+        docs: WEBHOOK_AUTH,
+        transient: false,
+    },
+    /// `x-ms-date` is not the date that was signed.
+    WebhookDateAltered => {
+        code: "vipps::webhook_date_altered",
+        summary: "The webhook's `x-ms-date` is not the date that was signed: a proxy rewrote it, or the request was tampered with.",
+        steps: ["Check that proxies pass `x-ms-date` through unchanged.", STEP_WEBHOOK_SECRET],
+        docs: WEBHOOK_AUTH,
+        transient: false,
+    },
+    /// The webhook body could not be read within the caps.
+    WebhookBodyUnreadable => {
+        code: "vipps::webhook_body_unreadable",
+        summary: "The webhook body could not be read: longer than the cap, in too many frames, too slow, or the connection broke.",
+        steps: ["Raise `WebhookLayer::body_limit` or `WebhookLayer::read_timeout` if real events are refused.", "Check what sends requests of this size to the webhook URL."],
+        docs: WEBHOOK_AUTH,
         transient: false,
     },
 }

@@ -73,6 +73,8 @@
 //!   examples.
 //! - `reqwest`: `reqwest::VippsMiddleware` for `reqwest_middleware`.
 //! - `miette`: `miette::Diagnostic` for [`VippsError`].
+//! - `webhooks`: `webhooks::WebhookLayer`, which verifies, de-duplicates and types
+//!   the webhook events Vipps MobilePay sends (the emulator turns it on).
 //!
 //! # Secrets
 //!
@@ -107,6 +109,9 @@ pub mod retry;
 pub mod stack;
 pub mod timeout;
 pub mod token;
+#[cfg(feature = "webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+pub mod webhooks;
 
 pub use auth::{Auth, AuthLayer};
 pub use context::{Api, RequestContext};

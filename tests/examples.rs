@@ -10,6 +10,9 @@ mod reqwest_example;
 #[path = "../examples/doctor.rs"]
 mod doctor;
 
+#[path = "../examples/webhooks.rs"]
+mod webhooks_example;
+
 use doctor::{Inputs, Outcome};
 use tower_vipps::Environment;
 use tower_vipps::emulator::{
@@ -234,4 +237,23 @@ async fn doctor_https_client_refuses_plain_http() {
     );
     assert!(checkup.transcript.contains("underlying error"));
     assert_eq!(emulator.counts().total(), 0);
+}
+
+#[tokio::test]
+async fn webhooks_receiver_gets_each_event_once_verified() {
+    let emulator = Emulator::start().await.unwrap();
+    let summary = webhooks_example::run(&emulator, false).await.unwrap();
+    let new = tower_vipps::webhooks::Delivery::New;
+    assert_eq!(
+        summary.received,
+        ["CREATED", "AUTHORIZED", "CAPTURED", "REFUNDED"].map(|n| (n.to_owned(), new))
+    );
+    assert_eq!(
+        (
+            summary.counts.delivered,
+            summary.counts.retried,
+            summary.counts.failed
+        ),
+        (4, 0, 0)
+    );
 }

@@ -54,6 +54,8 @@ struct Payment {
     psp_reference: String,
     redirect_url: String,
     events: Vec<Event>,
+    /// How many of `events` were handed to the webhooks.
+    published: usize,
 }
 
 impl Payment {
@@ -143,6 +145,17 @@ type IdempotencyScope = (Environment, Msn, String, String);
 pub(crate) struct Payments {
     payments: HashMap<PaymentKey, Payment>,
     idempotency: HashMap<IdempotencyScope, Stored>,
+    /// Payments that may have events not yet handed to the webhooks.
+    touched: Vec<PaymentKey>,
+}
+
+/// An event for the webhooks: where it belongs, and its payload.
+pub(crate) struct Published {
+    pub environment: Environment,
+    pub msn: Msn,
+    pub reference: String,
+    pub name: &'static str,
+    pub body: Bytes,
 }
 
 /// One ePayment request, already authenticated for `msn`.
@@ -197,6 +210,44 @@ impl Payments {
         }
     }
 
+    /// The events recorded since the last call, in order, as webhook payloads
+    /// (none are built unless `build`).
+    pub(crate) fn take_events(&mut self, build: bool) -> Vec<Published> {
+        let mut out = Vec::new();
+        for key in std::mem::take(&mut self.touched) {
+            let Some(payment) = self.payments.get_mut(&key) else {
+                continue;
+            };
+            let (environment, msn, _) = key;
+            let unpublished = if build {
+                payment.published
+            } else {
+                payment.events.len()
+            };
+            for event in payment.events.iter().skip(unpublished) {
+                let body = json!({
+                    "msn": msn.to_string(),
+                    "reference": payment.reference,
+                    "pspReference": payment.psp_reference,
+                    "name": event.name,
+                    "amount": payment.money(event.amount),
+                    "timestamp": rfc3339(event.timestamp),
+                    "idempotencyKey": event.idempotency_key,
+                    "success": true,
+                });
+                out.push(Published {
+                    environment,
+                    msn,
+                    reference: payment.reference.clone(),
+                    name: event.name,
+                    body: serde_json::to_vec(&body).unwrap_or_default().into(),
+                });
+            }
+            payment.published = payment.events.len();
+        }
+        out
+    }
+
     fn read(&self, call: &Call<'_>) -> Response<Body> {
         let reference = call.reference();
         match self
@@ -227,6 +278,7 @@ impl Payments {
         reference: &str,
         now: u64,
     ) -> Option<bool> {
+        self.touched.push((environment, msn, reference.to_owned()));
         let payment = self
             .payments
             .get_mut(&(environment, msn, reference.to_owned()))?;
@@ -393,11 +445,13 @@ impl Payments {
             psp_reference: format!("{}", fastrand::u64(1_000_000_000..10_000_000_000)),
             redirect_url: redirect_url.clone(),
             events: Vec::new(),
+            published: 0,
         };
         payment.event("CREATED", value, call.now, Some(key));
         if user == Some(User::Ready) {
             payment.authorize(call.now);
         }
+        self.touched.push(payment_key.clone());
         self.payments.insert(payment_key, payment);
         json_response(
             201,
@@ -408,6 +462,8 @@ impl Payments {
     fn modify(&mut self, call: &Call<'_>, key: &str) -> Response<Body> {
         let instance = call.instance();
         let reference = call.reference();
+        self.touched
+            .push((call.environment, call.msn, reference.to_owned()));
         let Some(payment) =
             self.payments
                 .get_mut(&(call.environment, call.msn, reference.to_owned()))

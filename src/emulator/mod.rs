@@ -56,6 +56,9 @@
 //! | `GET /epayment/v1/payments/{reference}/events` | the event log |
 //! | `POST /epayment/v1/payments/{reference}/capture`, `/refund`, `/cancel` | the modified payment |
 //! | `POST /epayment/v1/test/payments/{reference}/approve` | the user accepts a `CREATED` payment |
+//! | `POST /webhooks/v1/webhooks` `{"url", "events"}` | `201` `{"id", "secret"}` (at most 25 registrations per event type and MSN) |
+//! | `GET /webhooks/v1/webhooks` | `200` `{"webhooks": [{"id", "url", "events"}]}` of the MSN |
+//! | `DELETE /webhooks/v1/webhooks/{id}` | `204`; `404` for an id of no registration of the MSN |
 //! | anything else | `404` `{"statusCode": 404, "message": "Resource not found"}` |
 //!
 //! Every API call is checked in the gateway's order, and each failure answers with
@@ -101,6 +104,20 @@
 //!
 //! Request bodies are read up to 64 KiB (`413` beyond). Garbage never panics.
 //!
+//! # Webhooks
+//!
+//! Every ePayment event (`CREATED`, `AUTHORIZED`, `CAPTURED`, `REFUNDED`,
+//! `CANCELLED`, `TERMINATED`) is delivered to the URLs registered for its MSN,
+//! environment and event type (`epayments.payment.captured.v1`…), signed as Vipps
+//! MobilePay signs them (see [`crate::webhooks`]), one `POST` at a time per
+//! payment and registration, in order. A non-`2xx` answer (or none) is retried
+//! with exponential backoff ([`WebhookRetry`], fast by default), each attempt
+//! signed anew with the emulator's clock. Registration takes an `https://` URL, or
+//! `http://localhost` / `http://127.0.0.1` in test (as `returnUrl` does); the
+//! emulator only sends to `http://` loopback URLs and counts the others as
+//! undeliverable. [`Emulator::webhook_counts`] counts what happened;
+//! [`Emulator::webhooks_idle`] waits for the queues to empty.
+//!
 //! # Presets
 //!
 //! Fake keys known only to the emulator (each a [`Credentials`] const):
@@ -134,6 +151,7 @@ mod epayment;
 mod jwt;
 mod presets;
 mod server;
+mod webhooks;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -158,6 +176,7 @@ pub use presets::{
     WAITING_USER,
 };
 pub use server::REQUEST_BODY_CAP;
+pub use webhooks::{WebhookCounts, WebhookRetry};
 
 use crate::token::{KnownTokens, MintedFor};
 use crate::{Environment, Fingerprint, Hosts, KeyScope, KeySet, Keyring, KeyringBuilder, Msn};
@@ -472,6 +491,7 @@ struct Shared {
     log: Mutex<VecDeque<SeenRequest>>,
     stop: watch::Receiver<bool>,
     base_urls: [String; 2],
+    webhooks: webhooks::Hub,
 }
 
 impl Shared {
@@ -526,6 +546,7 @@ pub struct EmulatorBuilder {
     lifetimes: [Duration; 2],
     token_delay: Duration,
     extra: Vec<(KeySet, bool)>,
+    webhook_retry: WebhookRetry,
 }
 
 impl Default for EmulatorBuilder {
@@ -534,6 +555,7 @@ impl Default for EmulatorBuilder {
             lifetimes: [TEST_TOKEN_LIFETIME, PRODUCTION_TOKEN_LIFETIME],
             token_delay: Duration::ZERO,
             extra: Vec::new(),
+            webhook_retry: WebhookRetry::default(),
         }
     }
 }
@@ -563,6 +585,12 @@ impl EmulatorBuilder {
     /// Registers the merchant keys of a sales unit that only has the Login API.
     pub fn login_only(mut self, keys: KeySet) -> Self {
         self.extra.push((keys, false));
+        self
+    }
+
+    /// How webhook deliveries answered with a non-`2xx` status are retried.
+    pub fn webhook_retry(mut self, retry: WebhookRetry) -> Self {
+        self.webhook_retry = retry;
         self
     }
 
@@ -637,6 +665,7 @@ impl EmulatorBuilder {
             log: Mutex::default(),
             stop: stop_rx.clone(),
             base_urls: addrs.map(|a| format!("http://{a}")),
+            webhooks: webhooks::Hub::new(self.webhook_retry),
         });
         let tasks = [
             (test, Environment::Test),
@@ -802,12 +831,26 @@ impl Emulator {
     /// `CREATED` and is now `AUTHORIZED`.
     pub fn approve(&self, environment: Environment, msn: Msn, reference: &str) -> bool {
         let now = self.shared.now();
-        self.shared
+        let approved = self
+            .shared
             .payments
             .lock()
             .ok()
             .and_then(|mut p| p.approve(environment, msn, reference, now))
-            .unwrap_or(false)
+            .unwrap_or(false);
+        webhooks::publish(&self.shared);
+        approved
+    }
+
+    /// What the webhook deliveries came to so far.
+    pub fn webhook_counts(&self) -> WebhookCounts {
+        self.shared.webhooks.counts()
+    }
+
+    /// Resolves once no webhook delivery is queued or in progress (each delivered
+    /// or given up). Await it before checking what a receiver got.
+    pub async fn webhooks_idle(&self) {
+        self.shared.webhooks.idle().await
     }
 
     /// What a token was minted for, if this emulator minted it (expired or not).

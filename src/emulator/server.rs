@@ -223,7 +223,12 @@ async fn answer(
         }
         None => {}
     }
-    Ok(route(shared, environment, endpoint, parts, &body))
+    let response = route(shared, environment, endpoint, parts, &body);
+    // Hand the ePayment events of this call to the Webhooks API's deliveries.
+    if endpoint.changes_payments() {
+        super::webhooks::publish(shared);
+    }
+    Ok(response)
 }
 
 fn route(
@@ -234,6 +239,12 @@ fn route(
     body: &Bytes,
 ) -> Response<Body> {
     match endpoint {
+        Endpoint::Other if super::webhooks::handles(parts.uri.path()) => {
+            match authenticate(shared, environment, endpoint, parts) {
+                Ok(msn) => super::webhooks::answer(shared, environment, msn, parts, body),
+                Err(res) => res,
+            }
+        }
         Endpoint::Other => bodies::respond(404, bodies::JSON, bodies::NOT_FOUND),
         Endpoint::AccessToken => access_token(shared, environment, &parts.headers),
         _ => {
