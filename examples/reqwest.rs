@@ -10,7 +10,6 @@
 //! gets the diagnosed `VippsError` back out of the `reqwest_middleware::Error`
 //! with `vipps_error`.
 
-use reqwest::redirect::Policy;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use serde_json::{Value, json};
 use tower_vipps::emulator::{Emulator, Endpoint, READY_USER, TEST_MERCHANT};
@@ -61,13 +60,13 @@ pub async fn run(emulator: &Emulator, print: bool) -> Result<Summary, BoxError> 
         .system("acme-shop", "1.0.0")
         .build()?;
 
-    // reqwest follows redirects below every middleware, and would carry the
-    // subscription key along: turn that off.
-    let reqwest_client = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()?;
-    let client = ClientBuilder::new(reqwest_client)
-        .with(VippsMiddleware::new(keyring))
+    // Your client settings (root certificates, proxy, timeouts…) go into the
+    // builder; the middleware builds its client from it with redirects off, so no
+    // credential ever follows a redirect. It sends every Vipps call (token requests
+    // included) itself and ends the chain: add it last.
+    let vipps = VippsMiddleware::new(keyring, reqwest::Client::builder())?;
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(vipps)
         .build();
 
     let reference = format!("acme-reqwest-{}", std::process::id());

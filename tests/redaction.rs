@@ -356,7 +356,8 @@ async fn stack_types_are_redacted() {
     #[cfg(feature = "reqwest")]
     debug(
         "VippsMiddleware",
-        &tower_vipps::reqwest::VippsMiddleware::new(keyring.clone()),
+        &tower_vipps::reqwest::VippsMiddleware::new(keyring.clone(), reqwest::Client::builder())
+            .unwrap(),
     );
 
     // A request refused for carrying the cached token to the other environment.
