@@ -34,6 +34,10 @@ pub struct Summary {
 #[allow(dead_code)] // `main` is not used when tests/examples.rs includes this file
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    // This crate's dev-dependency reqwest uses rustls without a built-in crypto
+    // provider (ring, no aws-lc), so one is installed here. With reqwest's default
+    // features, leave this line out.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let emulator = Emulator::start().await?;
     run(&emulator, true).await?;
     emulator.shutdown().await;

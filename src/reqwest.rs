@@ -81,9 +81,11 @@ use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 use tower::{Layer, Service, ServiceExt};
 
+use crate::context::ContextSeed;
+use crate::diagnose::{BODY_CAP, Capped, classify, read_capped};
 use crate::stack::{VippsLayer, VippsService};
 use crate::token::TokenCache;
-use crate::{BoxError, Keyring, VippsError};
+use crate::{BoxError, ErrorResponse, Hosts, Keyring, VippsError};
 
 /// The innermost service of the reqwest path: sends each request with a
 /// [`reqwest::Client`] built from your builder with redirects turned off.
@@ -148,6 +150,8 @@ impl Service<http::Request<reqwest::Body>> for ReqwestService {
 #[derive(Clone, Debug)]
 pub struct TowerMiddleware<S> {
     service: S,
+    /// The environments of the hosts, for the context of a redirect error.
+    hosts: Hosts,
 }
 
 impl<S> TowerMiddleware<S> {
@@ -158,7 +162,14 @@ impl<S> TowerMiddleware<S> {
     {
         TowerMiddleware {
             service: layer.layer(client),
+            hosts: Hosts::default(),
         }
+    }
+
+    /// The hosts whose environment the context of an error names (the keyring's).
+    pub fn hosts(mut self, hosts: Hosts) -> Self {
+        self.hosts = hosts;
+        self
     }
 }
 
@@ -183,13 +194,52 @@ where
         _next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let request = http::Request::<reqwest::Body>::try_from(req)?;
+        let seed = ContextSeed::of(&request, &self.hosts);
         match self.service.clone().oneshot(request).await {
+            Ok(response) if response.status().is_redirection() => {
+                Err(middleware_error(redirected(response, seed).await))
+            }
             Ok(response) => Ok(reqwest::Response::from(response.map(reqwest::Body::wrap))),
-            Err(err) => Err(reqwest_middleware::Error::Middleware(anyhow::Error::new(
-                VippsError::from_boxed(err.into()),
-            ))),
+            Err(err) => Err(middleware_error(VippsError::from_boxed(err.into()))),
         }
     }
+}
+
+/// A `3xx` that reached the top of the stack (it was not followed: the client of
+/// [`ReqwestService`] never follows one): a diagnosed error
+/// ([`Cause::UnexpectedRedirect`](crate::Cause::UnexpectedRedirect)) keeping the
+/// status, headers and (capped) body, never a success.
+async fn redirected<B>(response: http::Response<B>, seed: ContextSeed) -> VippsError
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    let context = seed.into_context();
+    let (parts, body) = response.into_parts();
+    let capped = read_capped(body, BODY_CAP).await.unwrap_or(Capped {
+        bytes: bytes::Bytes::new(),
+        truncated: true,
+    });
+    let diagnosis = classify(&context, parts.status, &parts.headers, &capped.bytes);
+    tracing::debug!(status = %parts.status, code = diagnosis.cause().code(), "a redirect was not followed");
+    let response = ErrorResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body: capped.bytes,
+        truncated: capped.truncated,
+    };
+    VippsError::from_response(response, diagnosis).with_context(context)
+}
+
+/// A `reqwest_middleware::Error` holding `error` as the source of a context that
+/// reads the same. The context is what keeps the error findable: a transparent
+/// wrapper (`reqwest_middleware::Error` itself, `reqwest_retry::RetryError::Error`)
+/// forwards `source()` to what it wraps, so an error held directly would be skipped
+/// by every walk of the chain; the source of the context is the `VippsError`.
+/// `anyhow::Error::downcast` still finds it directly.
+fn middleware_error(error: VippsError) -> reqwest_middleware::Error {
+    let message = error.to_string();
+    reqwest_middleware::Error::Middleware(anyhow::Error::new(error).context(message))
 }
 
 /// The [`VippsError`] inside a `reqwest_middleware::Error`, however deeply it is
@@ -264,7 +314,8 @@ impl VippsMiddleware {
     pub fn from_layer(layer: VippsLayer, client: ReqwestService) -> Self {
         VippsMiddleware {
             cache: layer.cache().clone(),
-            inner: TowerMiddleware::new(layer, client),
+            inner: TowerMiddleware::new(layer.clone(), client)
+                .hosts(layer.keyring().hosts().clone()),
         }
     }
 

@@ -164,7 +164,14 @@ fn hyper() -> HyperClient<HttpConnector, Full<Bytes>> {
 
 /// The user's client: reqwest's defaults (the middleware turns redirects off).
 fn reqwest_client() -> ReqwestService {
+    ring_provider();
     ReqwestService::new(reqwest::Client::builder()).unwrap()
+}
+
+/// The dev-dependency reqwest has `rustls-no-provider` (ring, no aws-lc): a
+/// process-wide provider must be installed before a client is built.
+fn ring_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn json_of(bytes: &[u8]) -> Value {
@@ -260,6 +267,7 @@ impl UserClient {
                 tower_sender(ServiceBuilder::new().layer(diagnose).service(hyper()))
             }
             (Path::Reqwest, stack) => {
+                ring_provider();
                 let builder = reqwest_middleware::ClientBuilder::new(reqwest::Client::new());
                 let client = match stack {
                     Stack::Full => builder.with(
