@@ -78,6 +78,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::Extensions;
+use reqwest::ResponseBuilderExt;
 use reqwest_middleware::{Middleware, Next};
 use tower::{Layer, Service, ServiceExt};
 
@@ -193,13 +194,24 @@ where
         _extensions: &mut Extensions,
         _next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
+        let url = req.url().clone();
         let request = http::Request::<reqwest::Body>::try_from(req)?;
         let seed = ContextSeed::of(&request, &self.hosts);
         match self.service.clone().oneshot(request).await {
             Ok(response) if response.status().is_redirection() => {
                 Err(middleware_error(redirected(response, seed).await))
             }
-            Ok(response) => Ok(reqwest::Response::from(response.map(reqwest::Body::wrap))),
+            Ok(response) => {
+                let (mut parts, body) = response.into_parts();
+                // No redirect was followed: the request's URL is the response's.
+                if let Ok(with_url) = http::Response::builder().url(url).body(()) {
+                    parts.extensions.extend(with_url.into_parts().0.extensions);
+                }
+                let body = reqwest::Body::wrap(body);
+                Ok(reqwest::Response::from(http::Response::from_parts(
+                    parts, body,
+                )))
+            }
             Err(err) => Err(middleware_error(VippsError::from_boxed(err.into()))),
         }
     }

@@ -190,6 +190,13 @@ async fn https_with_the_users_ca_for_api_calls_and_token_requests() {
     let response = get(&server, user_builder(&ca)).await.expect("HTTPS works");
     assert_eq!(response.status(), 200);
     assert_eq!(
+        response.url().as_str(),
+        format!(
+            "https://{}/epayment/v1/payments/acme-order-0001",
+            server.addr
+        )
+    );
+    assert_eq!(
         response.text().await.unwrap(),
         r#"{"reference":"acme-order-0001"}"#
     );
