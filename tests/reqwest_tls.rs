@@ -6,6 +6,8 @@
 //! over hyper, ring provider).
 #![cfg(all(feature = "reqwest", feature = "emulator"))]
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,12 +68,8 @@ impl Drop for TlsServer {
     }
 }
 
-fn respond(status: u16, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(body.into()))
-        .unwrap()
+fn respond(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+    common::respond(status, "application/json", body)
 }
 
 /// A token endpoint and an API on `https://127.0.0.1:PORT`, with a certificate for
