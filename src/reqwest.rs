@@ -66,12 +66,23 @@
 //! only when a repeat is safe, honouring `Retry-After`). If you also use
 //! `reqwest_retry::RetryTransientMiddleware`, add it **before**
 //! [`VippsMiddleware`] (after it, it would never run): it then sees each whole
-//! call, after the stack's own retries, and its error wraps ours, so use
-//! [`vipps_error`], which finds a [`VippsError`] however deeply it is wrapped.
-//! Prefer one of the two: stacked, a failing call is tried up to
-//! `(1 + its retries) × (1 + the stack's retries)` times, and a `POST` retried
-//! by reqwest-retry gets a new `Idempotency-Key` (unless you set the header
-//! yourself) because each of its retries is a new call to the stack.
+//! call, after the stack's own retries, and its error wraps ours
+//! (`RetryError`), so use [`vipps_error`], which finds a [`VippsError`] however
+//! deeply it is wrapped ([`into_vipps_error`] only takes one held directly).
+//! With its default strategy it never repeats a call the middleware failed (a
+//! middleware error is fatal to it, and error statuses are already errors): the
+//! retries are the stack's. A strategy of your own that retries middleware errors
+//! multiplies the attempts (`(1 + its retries) × (1 + the stack's retries)`), and
+//! each of its repeats is a new call to the stack, so a `POST` gets a new
+//! `Idempotency-Key` unless you set the header yourself: leave retrying to the
+//! stack.
+//!
+//! # TLS
+//!
+//! This crate depends on reqwest without default features: the TLS backend is the
+//! one your own `reqwest` dependency enables (reqwest's defaults: rustls).
+//! Private roots go into your builder (`tls_certs_merge`, `tls_certs_only`,
+//! `add_root_certificate`) and apply to token requests too.
 
 use std::future::Future;
 use std::pin::Pin;
