@@ -432,3 +432,52 @@ fn vipps_error_finds_it_however_deeply_wrapped() {
     let none = reqwest_middleware::Error::Middleware(anyhow::anyhow!("something else"));
     assert!(vipps_error(&none).is_none());
 }
+
+// ---------------------------------------------------------------------------
+// Where the middleware sits in the chain.
+// ---------------------------------------------------------------------------
+
+/// A middleware that counts the requests it sees and passes them on.
+struct Counting(Arc<AtomicUsize>);
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for Counting {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        next.run(req, extensions).await
+    }
+}
+
+#[tokio::test]
+async fn middlewares_before_it_see_each_call_once_and_after_it_never() {
+    let server = start(ENV, known(1)).await;
+    *server.state.api_status.lock().unwrap() = Some((503, r#"{"title":"unavailable"}"#));
+    let (before, after) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    ring_provider();
+    let stack = tower_vipps::layer(keyring(&server.authority(), 1)).retry(
+        RetryPolicy::new()
+            .base_delay(Duration::from_millis(1))
+            .max_delay(Duration::from_millis(1)),
+    );
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(Counting(before.clone()))
+        .with(VippsMiddleware::from_layer(
+            stack,
+            ReqwestService::new(reqwest::Client::builder()).unwrap(),
+        ))
+        .with(Counting(after.clone()))
+        .build();
+    let err = get(&client, &server.base_url(), msn(0)).await.unwrap_err();
+    assert_eq!(err.cause(), Cause::ServerError);
+    // One call, a token request and four attempts on the wire…
+    assert_eq!(server.fetches(), 1);
+    assert_eq!(server.api_calls(), 1 + DEFAULT_RETRIES);
+    // …seen once before the middleware, never after it.
+    assert_eq!(before.load(Ordering::SeqCst), 1);
+    assert_eq!(after.load(Ordering::SeqCst), 0);
+}
