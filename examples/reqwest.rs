@@ -10,7 +10,6 @@
 //! gets the diagnosed `VippsError` back out of the `reqwest_middleware::Error`
 //! with `vipps_error`.
 
-use reqwest::redirect::Policy;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use serde_json::{Value, json};
 use tower_vipps::emulator::{Emulator, Endpoint, READY_USER, TEST_MERCHANT};
@@ -35,6 +34,10 @@ pub struct Summary {
 #[allow(dead_code)] // `main` is not used when tests/examples.rs includes this file
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    // This crate's dev-dependency reqwest uses rustls without a built-in crypto
+    // provider (ring, no aws-lc), so one is installed here. With reqwest's default
+    // features, leave this line out.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let emulator = Emulator::start().await?;
     run(&emulator, true).await?;
     emulator.shutdown().await;
@@ -61,13 +64,13 @@ pub async fn run(emulator: &Emulator, print: bool) -> Result<Summary, BoxError> 
         .system("acme-shop", "1.0.0")
         .build()?;
 
-    // reqwest follows redirects below every middleware, and would carry the
-    // subscription key along: turn that off.
-    let reqwest_client = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()?;
-    let client = ClientBuilder::new(reqwest_client)
-        .with(VippsMiddleware::new(keyring))
+    // Your client settings (root certificates, proxy, timeouts…) go into the
+    // builder; the middleware builds its client from it with redirects off, so no
+    // credential ever follows a redirect. It sends every Vipps call (token requests
+    // included) itself and ends the chain: add it last.
+    let vipps = VippsMiddleware::new(keyring, reqwest::Client::builder())?;
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(vipps)
         .build();
 
     let reference = format!("acme-reqwest-{}", std::process::id());

@@ -65,7 +65,8 @@
 //! | [`PreflightLayer`] | the last look at each request as it goes on the wire |
 //!
 //! For reqwest users, `reqwest::VippsMiddleware` (feature `reqwest`) runs the same
-//! stack as a `reqwest_middleware::Middleware`.
+//! stack as a `reqwest_middleware::Middleware`, over a client built from your
+//! `reqwest::ClientBuilder` with redirects off (credentials never follow a redirect).
 //!
 //! # Features
 //!

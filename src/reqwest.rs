@@ -1,18 +1,19 @@
 //! [`VippsMiddleware`]: the tower-vipps stack as a [`reqwest_middleware::Middleware`].
 //!
 //! The middleware runs the very same tower layers as the tower stack (same checks,
-//! same token cache, same [`VippsError`]) over a small service that hands each
-//! request that reaches the bottom of the stack to the rest of the reqwest
-//! middleware chain. A request refused by a check never reaches reqwest.
+//! same token cache, same [`VippsError`]) over [`ReqwestService`]: a reqwest client
+//! built from **your** [`reqwest::ClientBuilder`], so your root certificates,
+//! client certificates, proxy and timeouts apply to API calls and token requests
+//! alike.
 //!
 //! ```no_run
 //! # async fn run(keyring: tower_vipps::Keyring) -> Result<(), Box<dyn std::error::Error>> {
 //! use reqwest_middleware::ClientBuilder;
 //! use tower_vipps::reqwest::{VippsMiddleware, vipps_error};
 //!
-//! let client = ClientBuilder::new(reqwest::Client::new())
-//!     .with(VippsMiddleware::new(keyring))
-//!     .build();
+//! // Your client settings (roots, proxy, timeouts…); the middleware turns redirects off.
+//! let vipps = VippsMiddleware::new(keyring, reqwest::Client::builder())?;
+//! let client = ClientBuilder::new(reqwest::Client::new()).with(vipps).build();
 //! let result = client
 //!     .get("https://apitest.vipps.no/epayment/v1/payments/order-12345678")
 //!     .header("Merchant-Serial-Number", "123456")
@@ -25,79 +26,173 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! # Redirects: credentials never follow one
+//!
+//! Every request the stack sends (each API attempt and each token request) goes
+//! through the client of [`ReqwestService`], which [`ReqwestService::new`] builds
+//! from your builder with `redirect(Policy::none())`, whatever policy the builder
+//! had. reqwest has no per-request redirect policy and a built
+//! [`reqwest::Client`] cannot be inspected, so this is the only way to be sure:
+//! the middleware never sends through a client it did not build. A `3xx` answer
+//! comes back to the stack as it is and becomes a [`VippsError`] with
+//! [`Cause::UnexpectedRedirect`](crate::Cause::UnexpectedRedirect)
+//! (`vipps::unexpected_redirect`): the client secret, the subscription key, the
+//! access token, the MSN and the `Vipps-System-*` headers never reach the
+//! redirect target, and you never get the other host's answer.
+//!
+//! # Where it sits in the middleware chain
+//!
+//! [`VippsMiddleware`] ends the chain for the requests it handles: it does not
+//! call the [`Next`] it is given, because `Next` ends at the client of the
+//! `ClientWithMiddleware`, which may follow redirects, and because a `Next`
+//! lives only as long as the call that received it (a token fetch or a
+//! background refresh shared by many callers must not die with one of them). So:
+//!
+//! - middlewares added **before** it (`.with(a).with(vipps)`) see every call
+//!   once, as the caller made it, and its final outcome;
+//! - middlewares added **after** it never run for these requests: add it last;
+//! - the client you give `reqwest_middleware::ClientBuilder::new` is not used
+//!   for Vipps calls (any client will do there).
+//!
+//! Each attempt is an independent `execute` on the client: an attempt abandoned at
+//! its deadline is dropped at once (its connection closed) and never holds up
+//! the retry; token fetches and refreshes run on a clone of the client held by the
+//! token cache's tasks, whatever happens to the call that started them.
+//!
+//! # With reqwest-retry
+//!
+//! The stack retries transient failures itself (with the same `Idempotency-Key`,
+//! only when a repeat is safe, honouring `Retry-After`). If you also use
+//! `reqwest_retry::RetryTransientMiddleware`, add it **before**
+//! [`VippsMiddleware`] (after it, it would never run): it then sees each whole
+//! call, after the stack's own retries, and its error wraps ours
+//! (`RetryError`), so use [`vipps_error`], which finds a [`VippsError`] however
+//! deeply it is wrapped ([`into_vipps_error`] only takes one held directly).
+//! With its default strategy it never repeats a call the middleware failed (a
+//! middleware error is fatal to it, and error statuses are already errors): the
+//! retries are the stack's. A strategy of your own that retries middleware errors
+//! multiplies the attempts (`(1 + its retries) × (1 + the stack's retries)`), and
+//! each of its repeats is a new call to the stack, so a `POST` gets a new
+//! `Idempotency-Key` unless you set the header yourself: leave retrying to the
+//! stack.
+//!
+//! # TLS
+//!
+//! This crate depends on reqwest without default features: the TLS backend is the
+//! one your own `reqwest` dependency enables (reqwest's defaults: rustls).
+//! Private roots go into your builder (`tls_certs_merge`, `tls_certs_only`,
+//! `add_root_certificate`) and apply to token requests too.
 
-use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::Extensions;
+use reqwest::ResponseBuilderExt;
 use reqwest_middleware::{Middleware, Next};
-use tokio::sync::{mpsc, oneshot};
 use tower::{Layer, Service, ServiceExt};
 
-use crate::retry::{RetryLayer, RetryPolicy};
-use crate::stack::VippsLayer;
-use crate::token::TokenClient;
-use crate::{BoxError, Keyring, VippsError};
+use crate::context::ContextSeed;
+use crate::diagnose::{BODY_CAP, Capped, classify, read_capped};
+use crate::stack::{VippsLayer, VippsService};
+use crate::token::TokenCache;
+use crate::{BoxError, ErrorResponse, Hosts, Keyring, VippsError};
 
-/// A request handed from the bottom of the tower stack to reqwest, with the channel
-/// its answer goes back on.
-type Handoff = (
-    http::Request<reqwest::Body>,
-    oneshot::Sender<Result<http::Response<reqwest::Body>, BoxError>>,
-);
-
-/// The innermost service of the stack run by [`TowerMiddleware`]: it hands the
-/// request, exactly as the layers above left it, to the reqwest middleware chain.
+/// The innermost service of the reqwest path: sends each request with a
+/// [`reqwest::Client`] built from your builder with redirects turned off.
+///
+/// Each call is an independent `execute` (the client is a cheap clone of one
+/// connection pool): dropping its future ends that attempt and nothing else. It is
+/// also a tower service in its own right, so the tower stack runs over reqwest too:
+///
+/// ```
+/// use tower::Layer;
+/// use tower_vipps::reqwest::ReqwestService;
+/// # fn run(keyring: tower_vipps::Keyring) -> Result<(), reqwest::Error> {
+/// let service = tower_vipps::layer(keyring).layer(ReqwestService::new(reqwest::Client::builder())?);
+/// # let _ = service; Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
-pub struct Handover {
-    tx: mpsc::Sender<Handoff>,
+pub struct ReqwestService {
+    client: reqwest::Client,
 }
 
-impl Service<http::Request<reqwest::Body>> for Handover {
-    type Response = http::Response<reqwest::Body>;
-    type Error = BoxError;
-    type Future = std::pin::Pin<
-        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
-    >;
+impl ReqwestService {
+    /// Builds the client from `builder` with `redirect(Policy::none())`, whatever
+    /// redirect policy the builder had; everything else (roots, client
+    /// certificates, proxy, timeouts, TLS backend) is yours. Fails as
+    /// [`reqwest::ClientBuilder::build`] does (a TLS backend that cannot start).
+    pub fn new(builder: reqwest::ClientBuilder) -> Result<ReqwestService, reqwest::Error> {
+        builder
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map(|client| ReqwestService { client })
+    }
+}
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+impl Service<http::Request<reqwest::Body>> for ReqwestService {
+    type Response = http::Response<reqwest::Body>;
+    type Error = reqwest::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<Self::Response, reqwest::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), reqwest::Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: http::Request<reqwest::Body>) -> Self::Future {
-        let tx = self.tx.clone();
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            tx.send((request, reply))
-                .await
-                .map_err(|_| BoxError::from("the reqwest middleware chain is gone"))?;
-            answer
-                .await
-                .map_err(|_| BoxError::from("the reqwest middleware chain dropped the request"))?
-        })
+        let sent = reqwest::Request::try_from(request).map(|request| self.client.execute(request));
+        Box::pin(async move { Ok(http::Response::from(sent?.await?)) })
     }
 }
 
-/// Any tower layer over [`Handover`] as a reqwest middleware. [`VippsMiddleware`] is
-/// this with the preset stack of [`crate::layer`].
+/// Any tower service over [`ReqwestService`] as a reqwest middleware (say
+/// `DiagnoseLayer` alone, or your own stack). [`VippsMiddleware`] is this with
+/// the preset stack of [`crate::layer`]. Like it, it ends the middleware chain;
+/// see the [module docs](self).
+///
+/// ```
+/// use tower_vipps::DiagnoseLayer;
+/// use tower_vipps::reqwest::{ReqwestService, TowerMiddleware};
+/// # fn run() -> Result<(), reqwest::Error> {
+/// let diagnose = TowerMiddleware::new(DiagnoseLayer::new(), ReqwestService::new(reqwest::Client::builder())?);
+/// # let _ = diagnose; Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
-pub struct TowerMiddleware<L> {
-    layer: L,
+pub struct TowerMiddleware<S> {
+    service: S,
+    /// The environments of the hosts, for the context of a redirect error.
+    hosts: Hosts,
 }
 
-impl<L> TowerMiddleware<L> {
-    /// Wraps a layer.
-    pub fn new(layer: L) -> Self {
-        TowerMiddleware { layer }
+impl<S> TowerMiddleware<S> {
+    /// `layer` over `client`, built once.
+    pub fn new<L>(layer: L, client: ReqwestService) -> Self
+    where
+        L: Layer<ReqwestService, Service = S>,
+    {
+        TowerMiddleware {
+            service: layer.layer(client),
+            hosts: Hosts::default(),
+        }
+    }
+
+    /// The hosts whose environment the context of an error names (the keyring's).
+    pub fn hosts(mut self, hosts: Hosts) -> Self {
+        self.hosts = hosts;
+        self
     }
 }
 
 #[async_trait::async_trait]
-impl<L, S, RB> Middleware for TowerMiddleware<L>
+impl<S, RB> Middleware for TowerMiddleware<S>
 where
-    L: Layer<Handover, Service = S> + Send + Sync + 'static,
-    S: Service<http::Request<reqwest::Body>, Response = http::Response<RB>> + Send + 'static,
+    S: Service<http::Request<reqwest::Body>, Response = http::Response<RB>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
     RB: http_body::Body + Send + Sync + 'static,
     RB::Data: Into<bytes::Bytes>,
     RB::Error: Into<BoxError>,
@@ -107,85 +202,102 @@ where
     async fn handle(
         &self,
         req: reqwest::Request,
-        extensions: &mut Extensions,
-        next: Next<'_>,
+        _extensions: &mut Extensions,
+        _next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
+        let url = req.url().clone();
         let request = http::Request::<reqwest::Body>::try_from(req)?;
-        let (tx, mut rx) = mpsc::channel::<Handoff>(1);
-        let service = self.layer.layer(Handover { tx });
-        let mut stack = pin!(service.oneshot(request));
-        loop {
-            // Drive the stack until it finishes or hands a request over.
-            let step = poll_fn(|cx| {
-                if let Poll::Ready(result) = stack.as_mut().poll(cx) {
-                    return Poll::Ready(Err(result));
-                }
-                rx.poll_recv(cx).map(Ok)
-            })
-            .await;
-            let (request, reply) = match step {
-                Err(result) => return finish(result),
-                Ok(Some(handoff)) => handoff,
-                Ok(None) => {
-                    // The stack dropped its sender without finishing: finish it.
-                    return finish(stack.await);
-                }
-            };
-            let sent = async {
-                let request = reqwest::Request::try_from(request).map_err(BoxError::from)?;
-                next.clone()
-                    .run(request, extensions)
-                    .await
-                    .map(http::Response::from)
-                    .map_err(BoxError::from)
-            };
-            let mut sent = pin!(sent);
-            // Keep polling the stack while reqwest works, so its deadlines run.
-            let outcome = poll_fn(|cx| {
-                if let Poll::Ready(answer) = sent.as_mut().poll(cx) {
-                    return Poll::Ready(Ok(answer));
-                }
-                stack.as_mut().poll(cx).map(Err)
-            })
-            .await;
-            match outcome {
-                Ok(answer) => {
-                    // The stack may have stopped waiting (a deadline); that is fine.
-                    let _ = reply.send(answer);
-                }
-                Err(result) => return finish(result),
+        let seed = ContextSeed::of(&request, &self.hosts);
+        match self.service.clone().oneshot(request).await {
+            Ok(response) if response.status().is_redirection() => {
+                Err(middleware_error(redirected(response, seed).await))
             }
+            Ok(response) => {
+                let (mut parts, body) = response.into_parts();
+                // No redirect was followed: the request's URL is the response's.
+                if let Ok(with_url) = http::Response::builder().url(url).body(()) {
+                    parts.extensions.extend(with_url.into_parts().0.extensions);
+                }
+                let body = reqwest::Body::wrap(body);
+                Ok(reqwest::Response::from(http::Response::from_parts(
+                    parts, body,
+                )))
+            }
+            Err(err) => Err(middleware_error(VippsError::from_boxed(err.into()))),
         }
     }
 }
 
-fn finish<RB, E>(
-    result: Result<http::Response<RB>, E>,
-) -> reqwest_middleware::Result<reqwest::Response>
+/// A `3xx` that reached the top of the stack (it was not followed: the client of
+/// [`ReqwestService`] never follows one): a diagnosed error
+/// ([`Cause::UnexpectedRedirect`](crate::Cause::UnexpectedRedirect)) keeping the
+/// status, headers and (capped) body, never a success.
+async fn redirected<B>(response: http::Response<B>, seed: ContextSeed) -> VippsError
 where
-    RB: http_body::Body + Send + Sync + 'static,
-    RB::Data: Into<bytes::Bytes>,
-    RB::Error: Into<BoxError>,
-    E: Into<BoxError>,
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
 {
-    match result {
-        Ok(response) => Ok(reqwest::Response::from(response.map(reqwest::Body::wrap))),
-        Err(err) => Err(reqwest_middleware::Error::Middleware(anyhow::Error::new(
-            VippsError::from_boxed(err.into()),
-        ))),
-    }
+    let context = seed.into_context();
+    let (parts, body) = response.into_parts();
+    let capped = read_capped(body, BODY_CAP).await.unwrap_or(Capped {
+        bytes: bytes::Bytes::new(),
+        truncated: true,
+    });
+    let diagnosis = classify(&context, parts.status, &parts.headers, &capped.bytes);
+    tracing::debug!(status = %parts.status, code = diagnosis.cause().code(), "a redirect was not followed");
+    let response = ErrorResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body: capped.bytes,
+        truncated: capped.truncated,
+    };
+    VippsError::from_response(response, diagnosis).with_context(context)
 }
 
-/// The [`VippsError`] inside a `reqwest_middleware::Error`, if it holds one.
+/// A `reqwest_middleware::Error` holding `error` as the source of a context that
+/// reads the same. The context is what keeps the error findable: a transparent
+/// wrapper (`reqwest_middleware::Error` itself, `reqwest_retry::RetryError::Error`)
+/// forwards `source()` to what it wraps, so an error held directly would be skipped
+/// by every walk of the chain; the source of the context is the `VippsError`.
+/// `anyhow::Error::downcast` still finds it directly.
+fn middleware_error(error: VippsError) -> reqwest_middleware::Error {
+    let message = error.to_string();
+    reqwest_middleware::Error::Middleware(anyhow::Error::new(error).context(message))
+}
+
+/// The [`VippsError`] inside a `reqwest_middleware::Error`, however deeply it is
+/// wrapped: in anyhow's chain (contexts, `reqwest_retry::RetryError`…), in any
+/// `source()` chain, in a `reqwest_middleware::Error` wrapped in another error.
+/// The outermost one wins.
 pub fn vipps_error(error: &reqwest_middleware::Error) -> Option<&VippsError> {
     match error {
-        reqwest_middleware::Error::Middleware(err) => err.downcast_ref::<VippsError>(),
-        reqwest_middleware::Error::Reqwest(_) => None,
+        reqwest_middleware::Error::Middleware(err) => err.chain().find_map(find_vipps_error),
+        reqwest_middleware::Error::Reqwest(err) => find_vipps_error(err),
     }
 }
 
-/// Takes the [`VippsError`] out of a `reqwest_middleware::Error`, or gives the error
-/// back.
+/// Walks `error` and its `source()` chain; a `reqwest_middleware::Error` on the way
+/// is opened (its `source()` skips the error it holds).
+fn find_vipps_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a VippsError> {
+    let mut current = Some(error);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<VippsError>() {
+            return Some(found);
+        }
+        if let Some(found) = err
+            .downcast_ref::<reqwest_middleware::Error>()
+            .and_then(vipps_error)
+        {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// Takes the [`VippsError`] out of a `reqwest_middleware::Error` that holds one
+/// directly (as [`VippsMiddleware`] returns it), or gives the error back. For an
+/// error wrapped by another middleware, use [`vipps_error`].
 pub fn into_vipps_error(
     error: reqwest_middleware::Error,
 ) -> Result<VippsError, reqwest_middleware::Error> {
@@ -198,44 +310,41 @@ pub fn into_vipps_error(
 }
 
 /// The preset tower-vipps stack ([`crate::layer`]) as a reqwest middleware: the same
-/// checks, token cache and [`VippsError`] as the tower stack.
-///
-/// Token requests go through a reqwest client of their own that never follows
-/// redirects (it shares the TLS features your reqwest build has). Build the client
-/// you give `reqwest_middleware` with `redirect(reqwest::redirect::Policy::none())`
-/// too: reqwest follows redirects below every middleware, and keeps the
-/// subscription key on them.
+/// checks, token cache and [`VippsError`] as the tower stack, over your client
+/// settings with redirects off. Add it last; see the [module docs](self) for
+/// redirects, the middleware chain and reqwest-retry.
 #[derive(Clone, Debug)]
 pub struct VippsMiddleware {
-    inner: TowerMiddleware<VippsLayer>,
+    inner: TowerMiddleware<VippsService<ReqwestService>>,
+    cache: TokenCache,
 }
 
 impl VippsMiddleware {
-    /// The preset stack for a keyring, with a no-redirect reqwest client for tokens.
-    pub fn new(keyring: Keyring) -> Self {
-        let layer = crate::layer(keyring);
-        match reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
-            Ok(client) => VippsMiddleware::from_layer(layer.token_client(token_client(client))),
-            Err(err) => {
-                tracing::warn!(error = %err, "tower-vipps: no reqwest client for tokens; token requests go through the middleware chain");
-                VippsMiddleware::from_layer(layer)
-            }
-        }
+    /// The preset stack for a keyring over a client built from `client`
+    /// ([`ReqwestService::new`]: redirects off). API calls and token requests both
+    /// go through it.
+    pub fn new(keyring: Keyring, client: reqwest::ClientBuilder) -> Result<Self, reqwest::Error> {
+        Ok(VippsMiddleware::from_layer(
+            crate::layer(keyring),
+            ReqwestService::new(client)?,
+        ))
     }
 
-    /// A configured preset (timeouts, retry policy, shared token cache…).
-    pub fn from_layer(layer: VippsLayer) -> Self {
+    /// A configured preset (timeouts, retry policy, shared token cache, a token
+    /// client of your own…) over `client`. Without a token client of its own, the
+    /// stack sends token requests through `client` too, below its retries and
+    /// per-attempt deadline, as on the tower path.
+    pub fn from_layer(layer: VippsLayer, client: ReqwestService) -> Self {
         VippsMiddleware {
-            inner: TowerMiddleware::new(layer),
+            cache: layer.cache().clone(),
+            inner: TowerMiddleware::new(layer.clone(), client)
+                .hosts(layer.keyring().hosts().clone()),
         }
     }
 
     /// The token cache.
-    pub fn cache(&self) -> &crate::token::TokenCache {
-        self.inner.layer.cache()
+    pub fn cache(&self) -> &TokenCache {
+        &self.cache
     }
 }
 
@@ -249,20 +358,4 @@ impl Middleware for VippsMiddleware {
     ) -> reqwest_middleware::Result<reqwest::Response> {
         self.inner.handle(req, extensions, next).await
     }
-}
-
-/// A [`TokenClient`] over a reqwest client, retrying transient failures with the
-/// default [`RetryPolicy`] (a token request is safe to repeat). Build the client
-/// with `redirect(reqwest::redirect::Policy::none())`: token requests carry the
-/// client secret.
-pub fn token_client(client: reqwest::Client) -> TokenClient {
-    let send = tower::service_fn(move |request: http::Request<reqwest::Body>| {
-        let client = client.clone();
-        async move {
-            let request = reqwest::Request::try_from(request)?;
-            let response = client.execute(request).await?;
-            Ok::<_, reqwest::Error>(http::Response::<reqwest::Body>::from(response))
-        }
-    });
-    TokenClient::new(RetryLayer::new(RetryPolicy::new()).layer(send))
 }

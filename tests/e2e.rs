@@ -42,7 +42,7 @@ use tower_vipps::emulator::{
     TEST_LOGIN_ONLY, TEST_MERCHANT, TEST_PARTNER, TEST_UNSUBSCRIBED, UNDER_15_USER, UNKNOWN_USER,
 };
 use tower_vipps::preflight::PreflightLayer;
-use tower_vipps::reqwest::{TowerMiddleware, VippsMiddleware, into_vipps_error};
+use tower_vipps::reqwest::{ReqwestService, TowerMiddleware, VippsMiddleware, into_vipps_error};
 use tower_vipps::token::{TokenCache, TokenClient, TokenRequest};
 use tower_vipps::{Cause, DiagnoseLayer, KeySet, Keyring, Msn, Origin, SystemInfo, VippsError};
 
@@ -149,7 +149,7 @@ enum Path {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stack {
-    /// `tower_vipps::layer(keyring)` / `VippsMiddleware::new(keyring)`.
+    /// `tower_vipps::layer(keyring)` / `VippsMiddleware::new(keyring, builder)`.
     Full,
     /// `DiagnoseLayer` over `PreflightLayer` (keyring + the user's token cache);
     /// the user sets `Authorization` and the keys.
@@ -162,11 +162,16 @@ fn hyper() -> HyperClient<HttpConnector, Full<Bytes>> {
     HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>()
 }
 
-fn reqwest_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+/// The user's client: reqwest's defaults (the middleware turns redirects off).
+fn reqwest_client() -> ReqwestService {
+    ring_provider();
+    ReqwestService::new(reqwest::Client::builder()).unwrap()
+}
+
+/// The dev-dependency reqwest has `rustls-no-provider` (ring, no aws-lc): a
+/// process-wide provider must be installed before a client is built.
+fn ring_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn json_of(bytes: &[u8]) -> Value {
@@ -262,13 +267,19 @@ impl UserClient {
                 tower_sender(ServiceBuilder::new().layer(diagnose).service(hyper()))
             }
             (Path::Reqwest, stack) => {
-                let builder = reqwest_middleware::ClientBuilder::new(reqwest_client());
+                ring_provider();
+                let builder = reqwest_middleware::ClientBuilder::new(reqwest::Client::new());
                 let client = match stack {
-                    Stack::Full => builder.with(VippsMiddleware::new(keyring.clone())),
+                    Stack::Full => builder.with(
+                        VippsMiddleware::new(keyring.clone(), reqwest::Client::builder()).unwrap(),
+                    ),
                     Stack::OwnTokens => builder.with(TowerMiddleware::new(
                         ServiceBuilder::new().layer(diagnose).layer(preflight),
+                        reqwest_client(),
                     )),
-                    Stack::DiagnoseOnly => builder.with(TowerMiddleware::new(diagnose)),
+                    Stack::DiagnoseOnly => {
+                        builder.with(TowerMiddleware::new(diagnose, reqwest_client()))
+                    }
                 };
                 reqwest_sender(client.build(), emu)
             }

@@ -45,6 +45,8 @@ async fn partner_serves_1000_msns_with_one_token_each() {
 #[tokio::test]
 async fn reqwest_flow_and_recovered_errors() {
     let emulator = Emulator::start().await.unwrap();
+    // The dev-dependency reqwest has `rustls-no-provider` (ring, no aws-lc).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let summary = reqwest_example::run(&emulator, false).await.unwrap();
     assert_eq!(summary.captured, 49900);
     assert_eq!(summary.refunded, 10000);

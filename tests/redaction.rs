@@ -353,10 +353,14 @@ async fn stack_types_are_redacted() {
         &TimeoutLayer::total(std::time::Duration::from_secs(1)),
     );
     debug("IdempotencyLayer", &IdempotencyLayer::new());
+    // The dev-dependency reqwest has `rustls-no-provider`: install ring first.
+    #[cfg(feature = "reqwest")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
     #[cfg(feature = "reqwest")]
     debug(
         "VippsMiddleware",
-        &tower_vipps::reqwest::VippsMiddleware::new(keyring.clone()),
+        &tower_vipps::reqwest::VippsMiddleware::new(keyring.clone(), reqwest::Client::builder())
+            .unwrap(),
     );
 
     // A request refused for carrying the cached token to the other environment.
