@@ -21,10 +21,8 @@
 //! ```no_run
 //! use bytes::Bytes;
 //! use http_body_util::Full;
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
 //! use tower::{Layer, ServiceExt};
-//! use tower_vipps::{Environment, Keyring};
+//! use tower_vipps::{Environment, HttpsClient, Keyring};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let keyring = Keyring::builder()
@@ -32,9 +30,10 @@
 //!     .system("acme-shop", "1.4.2")
 //!     .build()?;
 //!
-//! // Any `Service<http::Request<B>>` will do: a hyper client, a tower-http stack…
-//! let hyper_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-//! let client = tower_vipps::layer(keyring).layer(hyper_client);
+//! // HTTPS with Mozilla's roots (feature `https`, on by default). Any other
+//! // `Service<http::Request<B>>` that speaks HTTPS will do: a hyper client, a
+//! // tower-http stack… `tower_vipps::client(keyring)` is this line in one call.
+//! let client = tower_vipps::layer(keyring).layer(HttpsClient::new());
 //!
 //! let request = http::Request::get("https://apitest.vipps.no/epayment/v1/payments/acme-order-1001")
 //!     .header("Merchant-Serial-Number", "123456")
@@ -86,6 +85,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
+#[cfg(feature = "https")]
+#[cfg_attr(docsrs, doc(cfg(feature = "https")))]
+pub mod client;
 pub mod context;
 pub mod diagnose;
 #[cfg(feature = "emulator")]
@@ -108,6 +110,8 @@ pub mod timeout;
 pub mod token;
 
 pub use auth::{Auth, AuthLayer};
+#[cfg(feature = "https")]
+pub use client::{HttpsClient, HttpsClientBuilder, VippsClient, client};
 pub use context::{Api, RequestContext};
 pub use diagnose::{Diagnose, DiagnoseLayer};
 pub use environment::{Environment, Hosts, ParseEnvironmentError};

@@ -1,7 +1,7 @@
 //! The `explain` example's logic, run over the corpus in-process (the example's
 //! functions are compiled into this test).
 
-#[path = "../examples/explain.rs"]
+#[path = "../src/bin/explain.rs"]
 #[allow(dead_code)]
 mod explain;
 

@@ -107,8 +107,8 @@ impl World {
                     .unwrap()
                     .connected_msns([msn("222222"), msn("333333")]),
             )
-            .host(Environment::Test, &test.authority())
-            .host(Environment::Production, &prod.authority())
+            .plaintext_host(Environment::Test, &test.authority())
+            .plaintext_host(Environment::Production, &prod.authority())
             .build()
             .unwrap();
         let exp = now() + 3600;

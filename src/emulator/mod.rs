@@ -697,12 +697,12 @@ impl Emulator {
     }
 
     /// The official hosts plus the two listeners, each registered for its
-    /// environment.
+    /// environment as plaintext (the emulator speaks plain HTTP on loopback).
     pub fn hosts(&self) -> Hosts {
         Environment::ALL
             .into_iter()
             .fold(Hosts::default(), |hosts, env| {
-                hosts.with(env, &self.addr(env).to_string())
+                hosts.with_plaintext(env, &self.addr(env).to_string())
             })
     }
 
