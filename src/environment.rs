@@ -211,11 +211,15 @@ impl Hosts {
 
     /// Whether keys and tokens may go to this URI's host over plain `http://`: its
     /// host was registered with [`Hosts::with_plaintext`].
+    /// An official host name never is, whatever port it was registered with.
     pub fn allows_plaintext(&self, uri: &Uri) -> bool {
         match uri.host() {
-            Some(host) => self
-                .entry(host, uri.port_u16())
-                .is_some_and(|e| e.plaintext),
+            Some(host) => {
+                Environment::of_host(host).is_none()
+                    && self
+                        .entry(host, uri.port_u16())
+                        .is_some_and(|e| e.plaintext)
+            }
             None => false,
         }
     }
@@ -343,6 +347,37 @@ mod tests {
         assert_eq!(env("http://127.0.0.1:3000/a"), None);
         assert_eq!(env("http://proxy.internal:1234/a"), Some(Environment::Test));
         assert_eq!(env("http://[::1]:3000/a"), Some(Environment::Test));
+    }
+
+    #[test]
+    fn plaintext_only_where_registered() {
+        let hosts = Hosts::default()
+            .with(Environment::Test, "proxy.internal")
+            .with_plaintext(Environment::Test, "127.0.0.1:1000")
+            .with_plaintext(Environment::Production, "api.vipps.no:8080");
+        let insecure = |u: &str| hosts.insecure_scheme(&u.parse::<Uri>().unwrap()).is_some();
+        assert!(insecure("http://api.vipps.no/x"));
+        assert!(insecure("http://apitest.vipps.no/x"));
+        assert!(insecure("HTTP://APITEST.VIPPS.NO/x"));
+        assert!(insecure("http://api.vipps.no:80/x"));
+        assert!(insecure("http://proxy.internal/x"));
+        assert!(insecure("http://127.0.0.1:1001/x"));
+        assert!(insecure("ws://127.0.0.1:1001/x"));
+        assert!(!insecure("https://api.vipps.no/x"));
+        assert!(!insecure("https://proxy.internal/x"));
+        assert!(!insecure("http://127.0.0.1:1000/x"));
+        // An official host name is never plaintext, whatever was registered.
+        assert!(insecure("http://api.vipps.no:8080/x"));
+        assert!(insecure("http://api.vipps.no/x"));
+        let d = hosts
+            .insecure_scheme(&"http://api.vipps.no/x".parse().unwrap())
+            .unwrap();
+        assert_eq!(d.cause(), Cause::InsecureScheme);
+        assert!(
+            d.evidence()[0].contains("`http://api.vipps.no`"),
+            "{:?}",
+            d.evidence()
+        );
     }
 
     #[test]

@@ -679,7 +679,13 @@ impl Diagnosis {
         self.body.as_ref()
     }
 
-    /// A multi-line report: cause, evidence, numbered steps, docs link.
+    /// The trace id of the error response (`traceId` or `instance` of a problem
+    /// body, an eCom `contextId`): give it to Vipps MobilePay support.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.body.as_ref()?.trace_id()
+    }
+
+    /// A multi-line report: cause, evidence, the trace id, numbered steps, docs link.
     pub fn report(&self) -> String {
         let mut out = format!("{}\n  {}\n", self.code(), self.cause.summary());
         if !self.evidence.is_empty() {
@@ -687,6 +693,13 @@ impl Diagnosis {
             for e in &self.evidence {
                 out.push_str(&format!("    - {e}\n"));
             }
+        }
+        if let Some(id) = self.trace_id() {
+            // Server-sent: shown cut and without control characters.
+            let id: String = id.chars().filter(|c| !c.is_control()).take(128).collect();
+            out.push_str(&format!(
+                "  trace id: {id} (quote it to Vipps MobilePay support)\n"
+            ));
         }
         out.push_str("  to fix it:\n");
         for (i, step) in self.steps().iter().enumerate() {
@@ -1032,6 +1045,27 @@ mod tests {
         assert!(text.starts_with("refused before sending"));
         assert!(text.contains("vipps::bearer_wrong_case"));
         assert!(text.contains(Cause::BearerWrongCase.steps()[0]));
+    }
+
+    #[test]
+    fn report_shows_the_trace_id() {
+        let body = br#"{"type":"about:blank","title":"Bad Request","status":400,"instance":"/epayment/v1/payments","traceId":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
+        let d = Diagnosis::new(Cause::InvalidField).with_body(ErrorBody::parse(body));
+        assert_eq!(
+            d.trace_id(),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        assert!(
+            d.report()
+                .contains("trace id: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        let body = br#"{"title":"Bad Request","status":400,"instance":"f5d3c1a0-1b2c-4d5e-8f90-123456789abc"}"#;
+        let d = Diagnosis::new(Cause::InvalidField).with_body(ErrorBody::parse(body));
+        assert!(
+            d.report()
+                .contains("trace id: f5d3c1a0-1b2c-4d5e-8f90-123456789abc")
+        );
+        assert!(!Diagnosis::new(Cause::Unknown).report().contains("trace id"));
     }
 
     #[test]

@@ -293,7 +293,9 @@ async fn endpoint_hangs_then_recovery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_closes_connection_then_recovery() {
-    failure_then_recovery(Mode::Close, Cause::Transport).await;
+    // The server closes the connection after reading the request: a reset after
+    // the request was sent.
+    failure_then_recovery(Mode::Close, Cause::ResetAfterSent).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

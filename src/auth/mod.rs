@@ -37,10 +37,8 @@
 //! let keyring = Keyring::builder()
 //!     .merchant(Environment::Test, "123456".parse()?, "client-id", "client-secret", "sub-key")
 //!     .build()?;
-//! # let http_client = tower::service_fn(|_r: http::Request<Full<Bytes>>| async {
-//! #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
-//! # });
-//! // `http_client`: any `Service<http::Request<Full<Bytes>>>`, e.g. a hyper client.
+//! // Any `Service<http::Request<Full<Bytes>>>` that speaks HTTPS.
+//! let http_client = tower_vipps::HttpsClient::new();
 //! let mut client = ServiceBuilder::new()
 //!     .layer(AuthLayer::new(keyring))
 //!     .service(http_client);

@@ -272,10 +272,9 @@ pub async fn checklist(inputs: &Inputs, base: &str, client: HttpsClient, print: 
     } = checked;
 
     // 2. An access token.
-    let request =
-        TokenRequest::new(keys.clone(), Some(msn), keyring.system().clone())
-            .base(&base_uri)
-            .allow_plaintext(keyring.hosts().allows_plaintext(&base_uri));
+    let request = TokenRequest::new(keys.clone(), Some(msn), keyring.system().clone())
+        .base(&base_uri)
+        .allow_plaintext(keyring.hosts().allows_plaintext(&base_uri));
     let started = Instant::now();
     let token = match TokenClient::new(client.clone()).fetch(&request).await {
         Ok(token) => {
@@ -508,7 +507,10 @@ fn check_inputs(inputs: &Inputs, base: &str, report: &mut Report) -> Result<Chec
 }
 
 fn is_loopback(uri: &Uri) -> bool {
-    match uri.host().map(|h| h.trim_start_matches('[').trim_end_matches(']')) {
+    match uri
+        .host()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+    {
         Some("localhost") => true,
         Some(host) => host
             .parse::<std::net::IpAddr>()

@@ -240,9 +240,10 @@ fn rustls_cause(tls: &rustls::Error) -> Cause {
     use rustls::CertificateError as C;
     match tls {
         rustls::Error::InvalidCertificate(cert) => match cert {
-            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
-                Cause::CertificateExpired
-            }
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => Cause::CertificateExpired,
             C::NotValidForName | C::NotValidForNameContext { .. } => Cause::CertificateNameMismatch,
             _ => Cause::CertificateUntrusted,
         },
@@ -278,7 +279,10 @@ mod tests {
             "client error (Connect)",
             Box::new(Wrap(
                 "tcp connect error",
-                Box::new(io(ErrorKind::ConnectionRefused, "Connection refused (os error 111)")),
+                Box::new(io(
+                    ErrorKind::ConnectionRefused,
+                    "Connection refused (os error 111)",
+                )),
             )),
         );
         let d = diagnose(&refused).unwrap();
@@ -317,7 +321,10 @@ mod tests {
 
         let not_http = Wrap(
             "client error (Connect)",
-            Box::new(Wrap("invalid URL, scheme is not http", Box::new(io(ErrorKind::Other, "x")))),
+            Box::new(Wrap(
+                "invalid URL, scheme is not http",
+                Box::new(io(ErrorKind::Other, "x")),
+            )),
         );
         assert_eq!(cause_of(&not_http), Some(Cause::HttpsNotSupported));
         assert!(!nothing_sent(&not_http));
@@ -325,7 +332,10 @@ mod tests {
         let timeout = io(ErrorKind::TimedOut, "t");
         assert_eq!(cause_of(&timeout), Some(Cause::Timeout));
         assert!(!nothing_sent(&timeout));
-        let connect_timeout = Wrap("client error (Connect)", Box::new(io(ErrorKind::TimedOut, "t")));
+        let connect_timeout = Wrap(
+            "client error (Connect)",
+            Box::new(io(ErrorKind::TimedOut, "t")),
+        );
         assert!(nothing_sent(&connect_timeout));
 
         let other = io(ErrorKind::Other, "something");
@@ -337,7 +347,10 @@ mod tests {
     fn io_errors_are_followed_into_the_error_they_wrap() {
         // hyper-rustls wraps tokio-rustls' io::Error (which wraps the rustls error)
         // in another io::Error; `io::Error::source` would skip both.
-        let inner = std::io::Error::new(ErrorKind::InvalidData, Wrap("deep", Box::new(io(ErrorKind::Other, "deepest"))));
+        let inner = std::io::Error::new(
+            ErrorKind::InvalidData,
+            Wrap("deep", Box::new(io(ErrorKind::Other, "deepest"))),
+        );
         let outer = std::io::Error::other(inner);
         assert_eq!(innermost(&outer), "deepest");
         assert_eq!(messages(&outer), "deep: deepest");
@@ -350,7 +363,10 @@ mod tests {
         let wrap = |e: rustls::Error| {
             Wrap(
                 "client error (Connect)",
-                Box::new(std::io::Error::other(std::io::Error::new(ErrorKind::InvalidData, e))),
+                Box::new(std::io::Error::other(std::io::Error::new(
+                    ErrorKind::InvalidData,
+                    e,
+                ))),
             )
         };
         for (err, cause) in [
@@ -363,17 +379,24 @@ mod tests {
             let e = wrap(rustls::Error::InvalidCertificate(err));
             let d = diagnose(&e).unwrap();
             assert_eq!(d.cause(), cause);
-            assert!(d.evidence()[0].starts_with("client error (Connect): invalid peer certificate"));
+            assert!(
+                d.evidence()[0].starts_with("client error (Connect): invalid peer certificate")
+            );
             assert!(!nothing_sent(&e));
         }
-        let alert = wrap(rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure));
+        let alert = wrap(rustls::Error::AlertReceived(
+            rustls::AlertDescription::HandshakeFailure,
+        ));
         assert_eq!(cause_of(&alert), Some(Cause::TlsHandshake));
     }
 
     #[test]
     fn other_tls_libraries_by_their_words() {
         for (text, cause) in [
-            ("certificate verify failed: self-signed certificate in certificate chain", Cause::CertificateUntrusted),
+            (
+                "certificate verify failed: self-signed certificate in certificate chain",
+                Cause::CertificateUntrusted,
+            ),
             ("certificate has expired", Cause::CertificateExpired),
             ("TLS handshake failed", Cause::TlsHandshake),
         ] {

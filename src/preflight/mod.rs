@@ -636,7 +636,8 @@ impl<'a> Facts<'a> {
             operation: op,
             environment,
             unknown_host,
-            insecure_scheme: !crate::environment::is_https(uri) && !config.hosts.allows_plaintext(uri),
+            insecure_scheme: !crate::environment::is_https(uri)
+                && !config.hosts.allows_plaintext(uri),
             allow_unknown_hosts: config.allow_unknown_hosts,
             bearer_token,
             minted,
