@@ -177,6 +177,10 @@ fn cause_of(err: &DynError) -> Option<Cause> {
             canceled |= h.is_canceled();
             reset |= h.is_incomplete_message() || h.is_closed() || h.is_body_write_aborted();
         }
+        let text = e.to_string();
+        // hyper's own words, for builds where its type is not known here.
+        canceled |= text.starts_with("operation was canceled");
+        reset |= text.starts_with("connection closed before message completed");
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             match io.kind() {
                 ErrorKind::ConnectionRefused => return Some(Cause::ConnectionRefused),
@@ -188,7 +192,6 @@ fn cause_of(err: &DynError) -> Option<Cause> {
                 _ => {}
             }
         }
-        let text = e.to_string();
         if text.contains("scheme is not http") || text.starts_with("unsupported scheme") {
             return Some(Cause::HttpsNotSupported);
         }
