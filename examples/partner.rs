@@ -15,9 +15,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tower::{Layer, ServiceExt};
@@ -25,7 +22,8 @@ use tower_vipps::emulator::{Emulator, Endpoint, READY_USER, TEST_PARTNER};
 use tower_vipps::token::TokenCache;
 use tower_vipps::{BoxError, Environment, KeySet, Keyring, Msn, VippsError, VippsLayer};
 
-type HyperClient = Client<HttpConnector, Full<Bytes>>;
+/// The HTTPS client of the real hosts; plain HTTP only to the emulator's loopback.
+type HyperClient = tower_vipps::HttpsClient;
 
 /// What the partner run measured.
 #[derive(Debug)]
@@ -78,7 +76,7 @@ pub async fn run(emulator: &Emulator, print: bool) -> Result<Summary, BoxError> 
         .key_set(TEST_PARTNER.key_set())
         .system("acme-platform", "2.0.0")
         .build()?;
-    let hyper_client: HyperClient = Client::builder(TokioExecutor::new()).build_http();
+    let hyper_client: HyperClient = tower_vipps::HttpsClient::new();
     let stack = tower_vipps::layer(keyring.clone());
 
     // 1. One payment per MSN, all at once.

@@ -1,4 +1,4 @@
-//! Quick start: the whole tower-vipps stack over a hyper client, against the
+//! Quick start: the whole tower-vipps stack over its HTTPS client, against the
 //! embedded Vipps MobilePay emulator. No keys, no network.
 //!
 //! ```sh
@@ -11,12 +11,10 @@
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{Layer, Service, ServiceExt};
 use tower_vipps::emulator::{Emulator, Endpoint, READY_USER, TEST_MERCHANT};
-use tower_vipps::{BoxError, Environment, VippsError};
+use tower_vipps::{BoxError, Environment, HttpsClient, VippsError};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -37,9 +35,10 @@ async fn main() -> Result<(), BoxError> {
         .system("acme-shop", "1.0.0")
         .build()?;
 
-    // The stack: Idempotency, deadlines, Diagnose, Auth, Retry, Preflight, over hyper.
-    let hyper_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut client = tower_vipps::layer(keyring).layer(hyper_client);
+    // The stack: Idempotency, deadlines, Diagnose, Auth, Retry, Preflight, over the
+    // HTTPS client you would use for the real hosts. It speaks plain HTTP to the
+    // emulator only because the emulator registers its loopback hosts as plaintext.
+    let mut client = tower_vipps::layer(keyring).layer(HttpsClient::new());
 
     let reference = format!("acme-order-{}", std::process::id());
     let call = |method: Method, url: String, body: Option<Value>| {

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use http::Uri;
 
+use crate::error::{Cause, Diagnosis};
+
 /// A Vipps MobilePay environment.
 ///
 /// The test environment ("MT") and production are completely separate: merchant
@@ -102,6 +104,8 @@ struct HostEntry {
     host: Box<str>,
     port: Option<u16>,
     environment: Environment,
+    /// Registered with [`Hosts::with_plaintext`]: keys may go to it over `http://`.
+    plaintext: bool,
 }
 
 /// Which hosts belong to which [`Environment`].
@@ -110,15 +114,28 @@ struct HostEntry {
 /// proxy. A custom host given with a port matches only that port; without one it
 /// matches any port.
 ///
+/// Keys and tokens go over HTTPS only: a request to `http://` is refused
+/// ([`Cause::InsecureScheme`]) unless its host was registered as plaintext with
+/// [`Hosts::with_plaintext`] (an emulator on loopback does so). The official hosts
+/// are never plaintext.
+///
 /// ```
 /// use http::Uri;
 /// use tower_vipps::{Environment, Hosts};
 ///
 /// let hosts = Hosts::default().with(Environment::Test, "127.0.0.1:8080");
-/// let uri: Uri = "http://127.0.0.1:8080/epayment/v1/payments".parse().unwrap();
+/// let uri: Uri = "https://127.0.0.1:8080/epayment/v1/payments".parse().unwrap();
 /// assert_eq!(hosts.environment_of(&uri), Some(Environment::Test));
-/// let other: Uri = "http://127.0.0.1:9090/".parse().unwrap();
+/// let other: Uri = "https://127.0.0.1:9090/".parse().unwrap();
 /// assert_eq!(hosts.environment_of(&other), None);
+///
+/// // Plain HTTP only to a host registered as plaintext, never to an official host.
+/// let plain: Uri = "http://127.0.0.1:8080/epayment/v1/payments".parse().unwrap();
+/// assert!(hosts.insecure_scheme(&plain).is_some());
+/// let hosts = hosts.with_plaintext(Environment::Test, "127.0.0.1:8080");
+/// assert!(hosts.insecure_scheme(&plain).is_none());
+/// let official: Uri = "http://apitest.vipps.no/epayment/v1/payments".parse().unwrap();
+/// assert!(hosts.insecure_scheme(&official).is_some());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hosts {
@@ -147,6 +164,23 @@ impl Hosts {
 
     /// Adds a custom host in place; see [`Hosts::with`].
     pub fn add(&mut self, environment: Environment, host_and_port: &str) {
+        self.insert(environment, host_and_port, false);
+    }
+
+    /// Adds a custom host that keys and tokens may reach over plain `http://`: an
+    /// emulator or a test server on loopback. Use it for nothing else: a key sent
+    /// over plain HTTP can be read by anyone on the path.
+    pub fn with_plaintext(mut self, environment: Environment, host_and_port: &str) -> Self {
+        self.add_plaintext(environment, host_and_port);
+        self
+    }
+
+    /// Adds a plaintext host in place; see [`Hosts::with_plaintext`].
+    pub fn add_plaintext(&mut self, environment: Environment, host_and_port: &str) {
+        self.insert(environment, host_and_port, true);
+    }
+
+    fn insert(&mut self, environment: Environment, host_and_port: &str, plaintext: bool) {
         let (host, port) = split_host_port(host_and_port);
         let host: Box<str> = host.to_ascii_lowercase().into();
         self.custom.retain(|e| !(e.host == host && e.port == port));
@@ -154,26 +188,62 @@ impl Hosts {
             host,
             port,
             environment,
+            plaintext,
         });
     }
 
-    /// The environment of a host and optional explicit port.
-    pub fn environment_of_host(&self, host: &str, port: Option<u16>) -> Option<Environment> {
+    /// The custom entry of a host and optional explicit port: an exact port match
+    /// first, then an any-port entry.
+    fn entry(&self, host: &str, port: Option<u16>) -> Option<&HostEntry> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        // Custom entries first: an exact port match, then an any-port entry.
         let mut any_port = None;
         for entry in &self.custom {
             if entry.host.eq_ignore_ascii_case(host) {
                 match entry.port {
-                    Some(p) if Some(p) == port => return Some(entry.environment),
-                    None => any_port = Some(entry.environment),
+                    Some(p) if Some(p) == port => return Some(entry),
+                    None => any_port = Some(entry),
                     Some(_) => {}
                 }
             }
         }
-        if any_port.is_some() {
-            return any_port;
+        any_port
+    }
+
+    /// Whether keys and tokens may go to this URI's host over plain `http://`: its
+    /// host was registered with [`Hosts::with_plaintext`].
+    /// An official host name never is, whatever port it was registered with.
+    pub fn allows_plaintext(&self, uri: &Uri) -> bool {
+        match uri.host() {
+            Some(host) => {
+                Environment::of_host(host).is_none()
+                    && self
+                        .entry(host, uri.port_u16())
+                        .is_some_and(|e| e.plaintext)
+            }
+            None => false,
         }
+    }
+
+    /// `None` when a request to `uri` may carry keys or tokens as far as its scheme
+    /// goes: it is `https`, or its host was registered as plaintext. Otherwise the
+    /// diagnosis [`Cause::InsecureScheme`]: the request must not be sent.
+    ///
+    /// On the hot path this is one comparison of the scheme.
+    #[inline]
+    pub fn insecure_scheme(&self, uri: &Uri) -> Option<Diagnosis> {
+        if is_https(uri) || self.allows_plaintext(uri) {
+            return None;
+        }
+        Some(insecure_scheme_diagnosis(uri))
+    }
+
+    /// The environment of a host and optional explicit port.
+    pub fn environment_of_host(&self, host: &str, port: Option<u16>) -> Option<Environment> {
+        // Custom entries first: an exact port match, then an any-port entry.
+        if let Some(entry) = self.entry(host, port) {
+            return Some(entry.environment);
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         match port {
             None | Some(443) => Environment::of_host(host),
             Some(_) => None,
@@ -193,6 +263,28 @@ impl Hosts {
             .iter()
             .map(|e| (e.environment, &*e.host, e.port))
     }
+}
+
+/// Whether the URI's scheme is `https` (a byte compare).
+#[inline]
+pub(crate) fn is_https(uri: &Uri) -> bool {
+    uri.scheme() == Some(&http::uri::Scheme::HTTPS)
+}
+
+/// The diagnosis of a request that would carry keys or a token over plain HTTP.
+pub(crate) fn insecure_scheme_diagnosis(uri: &Uri) -> Diagnosis {
+    let scheme = uri.scheme_str().unwrap_or("no scheme");
+    let scheme: String = scheme.chars().take(16).collect();
+    let host: String = uri.host().unwrap_or("").chars().take(100).collect();
+    let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+    let what = if Environment::of_host(&host).is_some() {
+        "an official Vipps MobilePay host, which is only reached over HTTPS"
+    } else {
+        "a host not registered as plaintext"
+    };
+    Diagnosis::new(Cause::InsecureScheme).with_evidence(format!(
+        "the request goes to `{scheme}://{host}{port}`, {what}; its keys or token would cross the network unencrypted"
+    ))
 }
 
 fn split_host_port(s: &str) -> (&str, Option<u16>) {
@@ -255,6 +347,37 @@ mod tests {
         assert_eq!(env("http://127.0.0.1:3000/a"), None);
         assert_eq!(env("http://proxy.internal:1234/a"), Some(Environment::Test));
         assert_eq!(env("http://[::1]:3000/a"), Some(Environment::Test));
+    }
+
+    #[test]
+    fn plaintext_only_where_registered() {
+        let hosts = Hosts::default()
+            .with(Environment::Test, "proxy.internal")
+            .with_plaintext(Environment::Test, "127.0.0.1:1000")
+            .with_plaintext(Environment::Production, "api.vipps.no:8080");
+        let insecure = |u: &str| hosts.insecure_scheme(&u.parse::<Uri>().unwrap()).is_some();
+        assert!(insecure("http://api.vipps.no/x"));
+        assert!(insecure("http://apitest.vipps.no/x"));
+        assert!(insecure("HTTP://APITEST.VIPPS.NO/x"));
+        assert!(insecure("http://api.vipps.no:80/x"));
+        assert!(insecure("http://proxy.internal/x"));
+        assert!(insecure("http://127.0.0.1:1001/x"));
+        assert!(insecure("ws://127.0.0.1:1001/x"));
+        assert!(!insecure("https://api.vipps.no/x"));
+        assert!(!insecure("https://proxy.internal/x"));
+        assert!(!insecure("http://127.0.0.1:1000/x"));
+        // An official host name is never plaintext, whatever was registered.
+        assert!(insecure("http://api.vipps.no:8080/x"));
+        assert!(insecure("http://api.vipps.no/x"));
+        let d = hosts
+            .insecure_scheme(&"http://api.vipps.no/x".parse().unwrap())
+            .unwrap();
+        assert_eq!(d.cause(), Cause::InsecureScheme);
+        assert!(
+            d.evidence()[0].contains("`http://api.vipps.no`"),
+            "{:?}",
+            d.evidence()
+        );
     }
 
     #[test]

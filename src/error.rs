@@ -44,6 +44,8 @@ const LOGIN: &str = "https://developer.vippsmobilepay.com/docs/APIs/login-api/";
 const STATUS_PAGE: &str = "https://developer.vippsmobilepay.com/docs/knowledge-base/status-page/";
 const WEBHOOK_AUTH: &str =
     "https://developer.vippsmobilepay.com/docs/APIs/webhooks-api/request-authentication/";
+const TLS_DOCS: &str =
+    "https://developer.vippsmobilepay.com/docs/knowledge-base/api-keys/#how-to-use-the-api-keys";
 
 const STEP_BEARER: &str = "Send the token as `Authorization: Bearer <access token>`: the scheme `Bearer` with a capital B, one space, then the token (header values are case-sensitive).";
 const STEP_TOKEN_VALID: &str = "Make sure the access token is valid: fetched from `POST /accesstoken/get` with the keys of this MSN, in this environment, and not expired (1 hour in test, 24 hours in production).";
@@ -54,6 +56,9 @@ const STEP_PARTNER: &str = "With partner keys, send the `Merchant-Serial-Number`
 const STEP_HEADER_VS_BODY: &str = "Do not mix up `Merchant-Serial-Number` (the HTTP header) and `merchantSerialNumber` (a field in some request bodies): they must name the same sales unit.";
 const STEP_READ_BODY: &str =
     "Read the response body and headers: for most errors they say what went wrong.";
+const STEP_TLS_ROOTS: &str = "Trust the certificate authority that issued it: the default roots (webpki-roots) know every public CA; for a private CA add it with `HttpsClient::builder().add_root_certificate(der)`.";
+const STEP_TLS_PROXY: &str = "If a corporate proxy or antivirus inspects TLS, add its root certificate, or let traffic to *.vipps.no through untouched.";
+const STEP_TLS_HOST: &str = "Check the host in the request URL: apitest.vipps.no (test) or api.vipps.no (production), over `https://` on port 443.";
 const STEP_RETRY_SAME_KEY: &str =
     "Retry later with the same `Idempotency-Key`, or read the payment back before trying again.";
 const STEP_WEBHOOK_RAW: &str = "Verify the webhook on the raw body bytes as received, before any framework parses or re-serializes the JSON (put `WebhookLayer` in front of the body extractor).";
@@ -579,6 +584,87 @@ causes! {
         docs: WEBHOOK_AUTH,
         transient: false,
     },
+    /// Keys or a token would go over plain `http://` to an official host, or to a
+    /// custom host not registered as plaintext.
+    InsecureScheme => {
+        code: "vipps::insecure_scheme",
+        summary: "The request would carry a client secret, subscription key or access token over plain HTTP; it was not sent.",
+        steps: ["Use `https://`: https://apitest.vipps.no for test, https://api.vipps.no for production (HTTP is never served there).", "For an emulator or test server on loopback, register its host as plaintext: `Keyring::builder().plaintext_host(environment, \"127.0.0.1:PORT\")`.", "Treat keys that did cross the network in plaintext as leaked: rotate them in portal.vipps.no."],
+        docs: API_KEYS,
+        transient: false,
+    },
+    /// The server's certificate chains to no trusted root (unknown issuer, self-signed).
+    CertificateUntrusted => {
+        code: "vipps::certificate_untrusted",
+        summary: "The server's TLS certificate is not trusted: it was issued by a certificate authority the client does not know (a self-signed certificate, a private CA, or a TLS-inspecting proxy).",
+        steps: [STEP_TLS_ROOTS, STEP_TLS_PROXY, STEP_TLS_HOST],
+        docs: TLS_DOCS,
+        transient: false,
+    },
+    /// The server's certificate (or one of its chain) has expired or is not yet valid.
+    CertificateExpired => {
+        code: "vipps::certificate_expired",
+        summary: "The server's TLS certificate has expired or is not valid yet.",
+        steps: ["Check this machine's clock: a clock far off makes every certificate look expired or not yet valid.", STEP_TLS_PROXY, STEP_TLS_HOST],
+        docs: TLS_DOCS,
+        transient: false,
+    },
+    /// The server's certificate names other hosts than the one asked for.
+    CertificateNameMismatch => {
+        code: "vipps::certificate_name_mismatch",
+        summary: "The server's TLS certificate is for another host name than the one in the request URL.",
+        steps: [STEP_TLS_HOST, STEP_TLS_PROXY],
+        docs: TLS_DOCS,
+        transient: false,
+    },
+    /// The TLS handshake failed for another reason (protocol, cipher, alert).
+    TlsHandshake => {
+        code: "vipps::tls_handshake",
+        summary: "The TLS handshake with the server failed (no common protocol version or cipher, an alert from the server, or a server that does not speak TLS on this port).",
+        steps: [STEP_TLS_HOST, "Check that the port speaks HTTPS: an `https://` URL to a plain-HTTP port fails the handshake.", STEP_TLS_PROXY],
+        docs: TLS_DOCS,
+        transient: false,
+    },
+    /// The inner client cannot make HTTPS connections (hyper's bare `HttpConnector`).
+    HttpsNotSupported => {
+        code: "vipps::https_not_supported",
+        summary: "The HTTP client cannot make HTTPS connections (\"scheme is not http\"): it was built with a plain-HTTP connector, such as hyper-util's `build_http()`.",
+        steps: ["Use the HTTPS client of the crate: `tower_vipps::client(keyring)`, or `tower_vipps::layer(keyring).layer(tower_vipps::HttpsClient::new())` (feature `https`, on by default).", "Or give your client an HTTPS connector, e.g. `hyper_rustls::HttpsConnectorBuilder`."],
+        docs: TLS_DOCS,
+        transient: false,
+    },
+    /// The host name could not be resolved.
+    DnsFailure => {
+        code: "vipps::dns_failure",
+        summary: "The host name of the request could not be resolved (DNS); nothing was sent.",
+        steps: ["Check the host name in the request URL: apitest.vipps.no (test) or api.vipps.no (production).", "Check this machine's DNS and network access (a resolver, a proxy or firewall); the request may be retried later unchanged."],
+        docs: STATUS_PAGE,
+        transient: true,
+    },
+    /// The server refused the connection.
+    ConnectionRefused => {
+        code: "vipps::connection_refused",
+        summary: "The connection was refused: nothing listens on the host and port of the request, or a firewall rejects it; nothing was sent.",
+        steps: ["Check the host and port of the request URL (no port for the official hosts: HTTPS is 443).", "Check network access to the API host (firewall, proxy); the request may be retried later unchanged."],
+        docs: STATUS_PAGE,
+        transient: true,
+    },
+    /// The connection was reset or closed before the request was sent.
+    ResetBeforeSent => {
+        code: "vipps::reset_before_sent",
+        summary: "The connection was reset or closed before the request was sent; the server never saw it, so it may be sent again.",
+        steps: ["Retry the request; check network access to the API host (a proxy or firewall) if it keeps happening."],
+        docs: STATUS_PAGE,
+        transient: true,
+    },
+    /// The connection was reset or closed after the request was sent.
+    ResetAfterSent => {
+        code: "vipps::reset_after_sent",
+        summary: "The connection was reset or closed after the request was sent, before the whole answer came: the request may or may not have been carried out.",
+        steps: [STEP_RETRY_SAME_KEY, "Check network access to the API host (a proxy or firewall) if it keeps happening."],
+        docs: STATUS_PAGE,
+        transient: true,
+    },
 }
 
 impl fmt::Display for Cause {
@@ -655,7 +741,13 @@ impl Diagnosis {
         self.body.as_ref()
     }
 
-    /// A multi-line report: cause, evidence, numbered steps, docs link.
+    /// The trace id of the error response (`traceId` or `instance` of a problem
+    /// body, an eCom `contextId`): give it to Vipps MobilePay support.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.body.as_ref()?.trace_id()
+    }
+
+    /// A multi-line report: cause, evidence, the trace id, numbered steps, docs link.
     pub fn report(&self) -> String {
         let mut out = format!("{}\n  {}\n", self.code(), self.cause.summary());
         if !self.evidence.is_empty() {
@@ -663,6 +755,13 @@ impl Diagnosis {
             for e in &self.evidence {
                 out.push_str(&format!("    - {e}\n"));
             }
+        }
+        if let Some(id) = self.trace_id() {
+            // Server-sent: shown cut and without control characters.
+            let id: String = id.chars().filter(|c| !c.is_control()).take(128).collect();
+            out.push_str(&format!(
+                "  trace id: {id} (quote it to Vipps MobilePay support)\n"
+            ));
         }
         out.push_str("  to fix it:\n");
         for (i, step) in self.steps().iter().enumerate() {
@@ -758,21 +857,34 @@ impl VippsError {
         VippsError::new(Origin::Token(response), diagnosis, source)
     }
 
-    /// A failure of the inner service (cause [`Cause::Transport`], or
-    /// [`Cause::Timeout`] when the source is a timeout).
+    /// A failure of the inner service, diagnosed from its source chain by
+    /// [`diagnose::transport`](crate::diagnose::transport): a certificate problem,
+    /// a TLS handshake, a connector without HTTPS, DNS, a refused or reset
+    /// connection, a timeout, else [`Cause::Transport`]. The evidence quotes the
+    /// chain's messages down to the innermost.
     pub fn transport(source: impl Into<BoxError>) -> Self {
         let source = source.into();
-        let cause = if is_timeout(&*source) {
-            Cause::Timeout
-        } else {
-            Cause::Transport
-        };
-        VippsError::new(Origin::Transport, Diagnosis::new(cause), Some(source))
+        let diagnosis = crate::diagnose::transport::diagnose_or_transport(&*source);
+        VippsError::new(Origin::Transport, diagnosis, Some(source))
     }
 
     /// A transport-side error with a given diagnosis (a deadline, say).
     pub fn transport_with(diagnosis: Diagnosis, source: Option<BoxError>) -> Self {
         VippsError::new(Origin::Transport, diagnosis, source)
+    }
+
+    /// The error of a token request that failed in the stack below: the same
+    /// diagnosis, context and source, with origin [`Origin::Token`] (a refusal
+    /// stays a refusal: nothing was sent).
+    pub(crate) fn into_token(mut self) -> Self {
+        let origin = std::mem::replace(&mut self.inner.origin, Origin::Refused);
+        self.inner.origin = match origin {
+            Origin::Refused => Origin::Refused,
+            Origin::Response(r) => Origin::Token(Some(r)),
+            Origin::Token(r) => Origin::Token(r),
+            Origin::Transport => Origin::Token(None),
+        };
+        self
     }
 
     /// Turns any boxed error into a `VippsError`: itself if it is one, else a
@@ -886,22 +998,6 @@ pub fn parse_retry_after(
     Some(date.duration_since(now).unwrap_or_default())
 }
 
-fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        if e.is::<tower::timeout::error::Elapsed>() || e.is::<tokio::time::error::Elapsed>() {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return true;
-            }
-        }
-        current = e.source();
-    }
-    false
-}
-
 impl fmt::Debug for VippsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VippsError")
@@ -1011,6 +1107,27 @@ mod tests {
         assert!(text.starts_with("refused before sending"));
         assert!(text.contains("vipps::bearer_wrong_case"));
         assert!(text.contains(Cause::BearerWrongCase.steps()[0]));
+    }
+
+    #[test]
+    fn report_shows_the_trace_id() {
+        let body = br#"{"type":"about:blank","title":"Bad Request","status":400,"instance":"/epayment/v1/payments","traceId":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
+        let d = Diagnosis::new(Cause::InvalidField).with_body(ErrorBody::parse(body));
+        assert_eq!(
+            d.trace_id(),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        assert!(
+            d.report()
+                .contains("trace id: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        let body = br#"{"title":"Bad Request","status":400,"instance":"f5d3c1a0-1b2c-4d5e-8f90-123456789abc"}"#;
+        let d = Diagnosis::new(Cause::InvalidField).with_body(ErrorBody::parse(body));
+        assert!(
+            d.report()
+                .contains("trace id: f5d3c1a0-1b2c-4d5e-8f90-123456789abc")
+        );
+        assert!(!Diagnosis::new(Cause::Unknown).report().contains("trace id"));
     }
 
     #[test]

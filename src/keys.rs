@@ -645,9 +645,17 @@ impl KeyringBuilder {
     }
 
     /// Adds a custom host (`"host"` or `"host:port"`) to an environment, for an
-    /// emulator or a proxy.
+    /// emulator or a proxy. Keys and tokens go to it over `https://` only.
     pub fn host(mut self, environment: Environment, host_and_port: &str) -> Self {
         self.hosts.add(environment, host_and_port);
+        self
+    }
+
+    /// Adds a custom host that keys and tokens may reach over plain `http://`: an
+    /// emulator or a test server on loopback, nothing else; see
+    /// [`Hosts::with_plaintext`].
+    pub fn plaintext_host(mut self, environment: Environment, host_and_port: &str) -> Self {
+        self.hosts.add_plaintext(environment, host_and_port);
         self
     }
 

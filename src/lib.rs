@@ -21,10 +21,8 @@
 //! ```no_run
 //! use bytes::Bytes;
 //! use http_body_util::Full;
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
 //! use tower::{Layer, ServiceExt};
-//! use tower_vipps::{Environment, Keyring};
+//! use tower_vipps::{Environment, HttpsClient, Keyring};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let keyring = Keyring::builder()
@@ -32,9 +30,10 @@
 //!     .system("acme-shop", "1.4.2")
 //!     .build()?;
 //!
-//! // Any `Service<http::Request<B>>` will do: a hyper client, a tower-http stack…
-//! let hyper_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-//! let client = tower_vipps::layer(keyring).layer(hyper_client);
+//! // HTTPS with Mozilla's roots (feature `https`, on by default). Any other
+//! // `Service<http::Request<B>>` that speaks HTTPS will do: a hyper client, a
+//! // tower-http stack… `tower_vipps::client(keyring)` is this line in one call.
+//! let client = tower_vipps::layer(keyring).layer(HttpsClient::new());
 //!
 //! let request = http::Request::get("https://apitest.vipps.no/epayment/v1/payments/acme-order-1001")
 //!     .header("Merchant-Serial-Number", "123456")
@@ -49,6 +48,48 @@
 //!
 //! Run `cargo run --example quickstart --features emulator` to see the whole stack
 //! against the embedded emulator, no keys and no network needed.
+//!
+//! [`HttpsClient`] (feature `https`, on by default) is hyper-util's legacy client
+//! over hyper-rustls (ring, Mozilla's roots); it never follows redirects. With a
+//! private CA or a TLS-inspecting proxy, add its root:
+//! `HttpsClient::builder().add_root_certificate(der).build()?`; see [`client`](mod@client) for
+//! your own TLS settings or connector. Keys and tokens never go over plain HTTP:
+//! `http://api.vipps.no` is refused unsent ([`Cause::InsecureScheme`]); only hosts
+//! registered with [`KeyringBuilder::plaintext_host`] (an emulator on loopback)
+//! take it. Transport failures are diagnosed from their source chain
+//! ([`diagnose::transport`]): a certificate not trusted, expired or for another
+//! name, DNS, a refused connection…
+//!
+//! # The inner service
+//!
+//! The layers take any `Service<http::Request<B>>` that is `Clone + Send +
+//! 'static` with a `Send` future; it need not be `Sync`. Token requests go through
+//! it too, with an empty `B::default()` body. So a type-erased client is fine,
+//! `BoxCloneService` as well as `BoxCloneSyncService`:
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper::body::Incoming;
+//! use tower::util::BoxCloneService;
+//! use tower::{Layer, ServiceExt};
+//! use tower_vipps::{BoxError, Environment, HttpsClient, Keyring};
+//!
+//! # async fn run() -> Result<(), BoxError> {
+//! let keyring = Keyring::builder()
+//!     .merchant(Environment::Test, "123456".parse()?, "client-id", "client-secret", "sub-key")
+//!     .build()?;
+//! let inner: BoxCloneService<http::Request<Full<Bytes>>, http::Response<Incoming>, BoxError> =
+//!     BoxCloneService::new(HttpsClient::new().map_err(BoxError::from));
+//! let client = tower_vipps::layer(keyring).layer(inner);
+//! // The whole stack boxed in turn:
+//! let client = BoxCloneService::new(client);
+//! let request = http::Request::get("https://apitest.vipps.no/epayment/v1/payments/acme-order-1001")
+//!     .header("Merchant-Serial-Number", "123456")
+//!     .body(Full::new(Bytes::new()))?;
+//! let _response = client.oneshot(request).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! # The layers
 //!
@@ -70,6 +111,10 @@
 //!
 //! # Features
 //!
+//! - `https` (default): [`HttpsClient`] and [`client()`], a ready HTTPS client (ring,
+//!   webpki roots; no OpenSSL). `native-roots` adds the system's roots.
+//! - `cli`: the `vipps-doctor` and `vipps-explain` binaries
+//!   (`cargo install tower-vipps --features cli`).
 //! - `emulator`: [`emulator`], a Vipps MobilePay emulator on loopback for tests and
 //!   examples.
 //! - `reqwest`: `reqwest::VippsMiddleware` for `reqwest_middleware`.
@@ -89,6 +134,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
+#[cfg(feature = "https")]
+#[cfg_attr(docsrs, doc(cfg(feature = "https")))]
+pub mod client;
 pub mod context;
 pub mod diagnose;
 #[cfg(feature = "emulator")]
@@ -115,6 +163,8 @@ pub mod token;
 pub mod webhooks;
 
 pub use auth::{Auth, AuthLayer};
+#[cfg(feature = "https")]
+pub use client::{HttpsClient, HttpsClientBuilder, VippsClient, client};
 pub use context::{Api, RequestContext};
 pub use diagnose::{Diagnose, DiagnoseLayer};
 pub use environment::{Environment, Hosts, ParseEnvironmentError};
@@ -125,3 +175,8 @@ pub use keys::{
 pub use msn::{Msn, MsnError};
 pub use preflight::{Preflight, PreflightLayer};
 pub use stack::{VippsLayer, VippsService, layer};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

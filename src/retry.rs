@@ -6,14 +6,17 @@
 //!
 //! - **the failure is transient**: a `429`, `502`, `503` or `504` (as a plain
 //!   response, or as a [`VippsError`] made from one by a diagnosing layer below),
-//!   a per-attempt [timeout](crate::timeout), or a transport error. Every other
-//!   status, `4xx` above all, is final.
+//!   a per-attempt [timeout](crate::timeout), or a transient transport error
+//!   (DNS, a refused or reset connection; see [`crate::diagnose::transport`]).
+//!   Every other status, `4xx` above all, is final, and so is a permanent
+//!   transport failure: a certificate that is not trusted, expired or for another
+//!   name, a failed TLS handshake, a client that cannot do HTTPS.
 //! - **the request is safe to repeat**: a `GET` or `HEAD`, or any request with an
 //!   `Idempotency-Key` (Vipps MobilePay carries out a request once per key; the
 //!   [`IdempotencyLayer`](crate::idempotency::IdempotencyLayer) gives every `POST`,
 //!   `PUT`, `PATCH` and `DELETE` one). The one exception: a connection that could
-//!   not be opened (refused, unreachable: nothing was sent) is retried for any
-//!   request, since the server never saw it. A timeout or a connection reset after
+//!   not be opened (DNS failure, refused, unreachable, reset while connecting:
+//!   nothing was sent) is retried for any request, since the server never saw it. A timeout or a connection reset after
 //!   the request went out is *not* such a case: the payment may have been made, so
 //!   only a key makes it safe.
 //!
@@ -93,7 +96,8 @@
 //! let keys = Keyring::builder()
 //!     .merchant(Environment::Test, "123456".parse()?, "client-id", "client-secret", "sub-key")
 //!     .build()?;
-//! // Any `Service<http::Request<B>>`: a hyper client, say.
+//! // Any `Service<http::Request<B>>`: `tower_vipps::HttpsClient::new()`, say; a
+//! // stand-in here.
 //! let http_client = tower::service_fn(|_req: http::Request<String>| async {
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
 //! });
@@ -440,51 +444,26 @@ fn failure_of_status(status: StatusCode, headers: &HeaderMap) -> Option<Failure>
 fn failure_of_error(err: &VippsError) -> Option<Failure> {
     match err.origin() {
         Origin::Response(r) => failure_of_status(r.status, &r.headers),
+        // A permanent transport failure (a certificate problem, a client without
+        // HTTPS) fails the same way every time: never retried.
+        Origin::Transport if !err.is_transient() => None,
         Origin::Transport if nothing_sent(err) => Some(Failure::NothingSent),
-        Origin::Transport if err.is_transient() => Some(Failure::MaybeSent),
+        Origin::Transport => Some(Failure::MaybeSent),
         _ => None,
     }
 }
 
 /// Whether a transport error happened before any byte of the request was sent:
-/// the connection was refused or could not be opened.
-///
-/// Looks through the error's sources for an `std::io::Error` of kind
-/// `ConnectionRefused`, `AddrNotAvailable`, `HostUnreachable` or
-/// `NetworkUnreachable`, for the hyper-util legacy client's connect error
-/// (`client error (Connect)`, whose `is_connect()` is `true`), and with the `reqwest`
-/// feature for a `reqwest::Error` whose `is_connect()` is `true`. A timeout is
-/// "nothing sent" only when it is the connector's (a connect timeout); a deadline
-/// of the [timeout layer](crate::timeout) is not: the request may have gone out.
+/// a DNS failure, a refused connection, a reset while connecting, a connect
+/// timeout, or another failure of the connect stage (hyper-util's
+/// `client error (Connect)`, reqwest's `is_connect()`); see
+/// [`diagnose::transport::nothing_sent`](crate::diagnose::transport::nothing_sent).
+/// A deadline of the [timeout layer](crate::timeout) is not: the request may have
+/// gone out. A permanent failure (a certificate problem) is never "nothing sent":
+/// it is not retried at all.
 pub fn nothing_sent(err: &VippsError) -> bool {
-    use std::io::ErrorKind;
-    let mut current: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if matches!(
-                io.kind(),
-                ErrorKind::ConnectionRefused
-                    | ErrorKind::AddrNotAvailable
-                    | ErrorKind::HostUnreachable
-                    | ErrorKind::NetworkUnreachable
-            ) {
-                return true;
-            }
-        }
-        #[cfg(feature = "reqwest")]
-        if let Some(r) = e.downcast_ref::<reqwest::Error>() {
-            if r.is_connect() {
-                return true;
-            }
-        }
-        // hyper-util's legacy client error prints its kind; `Connect` means the
-        // connector failed, before the request was written.
-        if e.to_string() == "client error (Connect)" {
-            return true;
-        }
-        current = e.source();
-    }
-    false
+    err.is_transient()
+        && std::error::Error::source(err).is_some_and(crate::diagnose::transport::nothing_sent)
 }
 
 impl<B: 'static, R> Policy<Request<B>, Response<R>, VippsError> for RetryPolicy {

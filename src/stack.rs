@@ -3,18 +3,15 @@
 //! ```no_run
 //! use bytes::Bytes;
 //! use http_body_util::Full;
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
 //! use tower::{Layer, ServiceExt};
-//! use tower_vipps::{Environment, Keyring};
+//! use tower_vipps::{Environment, HttpsClient, Keyring};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let keyring = Keyring::builder()
 //!     .merchant(Environment::Test, "123456".parse()?, "client-id", "client-secret", "sub-key")
 //!     .system("acme-shop", "1.4.2")
 //!     .build()?;
-//! let hyper_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-//! let client = tower_vipps::layer(keyring).layer(hyper_client);
+//! let client = tower_vipps::layer(keyring).layer(HttpsClient::new());
 //!
 //! let request = http::Request::get("https://apitest.vipps.no/epayment/v1/payments/acme-order-1001")
 //!     .header("Merchant-Serial-Number", "123456")

@@ -51,8 +51,8 @@ fn known(env: Environment, merchants: u64) -> Known {
 /// partner without a list.
 fn two_env_keyring(test: &VippsServer, prod: &VippsServer) -> Keyring {
     let mut b = Keyring::builder()
-        .host(Environment::Test, &test.authority())
-        .host(Environment::Production, &prod.authority())
+        .plaintext_host(Environment::Test, &test.authority())
+        .plaintext_host(Environment::Production, &prod.authority())
         .system("tests", "1.0");
     for env in Environment::ALL {
         for i in 0..5 {
@@ -202,8 +202,8 @@ async fn sets_headers_sensitive_and_refuses_what_cannot_work() {
     }
     // Keys only in production for an MSN, request to the test host.
     let only_prod = Keyring::builder()
-        .host(Environment::Test, &test.authority())
-        .host(Environment::Production, &prod.authority())
+        .plaintext_host(Environment::Test, &test.authority())
+        .plaintext_host(Environment::Production, &prod.authority())
         .merchant(
             Environment::Production,
             msn(7),

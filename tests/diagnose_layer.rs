@@ -273,7 +273,7 @@ async fn smaller_body_cap_is_respected() {
 }
 
 #[tokio::test]
-async fn connection_refused_is_transport() {
+async fn connection_refused_is_diagnosed_as_such() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
@@ -282,9 +282,12 @@ async fn connection_refused_is_transport() {
         .oneshot(empty_get(format!("http://{addr}/epayment/v1/payments/abc")))
         .await
         .unwrap_err();
-    assert_eq!(err.cause(), Cause::Transport);
+    assert_eq!(err.cause(), Cause::ConnectionRefused);
     assert!(matches!(err.origin(), Origin::Transport));
     assert!(std::error::Error::source(&err).is_some());
+    // The operating system's own words, in the message and the report.
+    assert!(err.to_string().contains("tcp connect error"), "{err}");
+    assert!(err.diagnosis().report().contains("tcp connect error"));
     assert_eq!(err.context().api, Api::EPayment);
     assert_eq!(err.context().msn, Some("123456".parse().unwrap()));
     assert!(err.is_transient());

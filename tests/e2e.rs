@@ -310,7 +310,8 @@ impl UserClient {
             msn.map(|m| Msn::new(m).unwrap()),
             SystemInfo::default(),
         )
-        .base(&base);
+        .base(&base)
+        .allow_plaintext(true);
         let token = self
             .cache
             .get(&TokenClient::new(hyper()), &request)

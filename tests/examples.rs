@@ -7,7 +7,7 @@ mod partner;
 #[path = "../examples/reqwest.rs"]
 mod reqwest_example;
 
-#[path = "../examples/doctor.rs"]
+#[path = "../src/bin/doctor.rs"]
 mod doctor;
 
 #[path = "../examples/webhooks.rs"]
@@ -90,8 +90,8 @@ async fn doctor_passes_good_keys_and_diagnoses_bad_ones() {
     use Outcome::{Fail, Pass, Skip};
     let emulator = Emulator::start().await.unwrap();
     let base = emulator.base_url(Environment::Test);
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    // The client of the real hosts: plain HTTP only to the emulator's loopback hosts.
+    let client = tower_vipps::HttpsClient::new();
 
     // Good keys: all four pass, the API call is the expected 404.
     let checkup = doctor::checklist(
@@ -209,20 +209,15 @@ async fn doctor_passes_good_keys_and_diagnoses_bad_ones() {
     assert_eq!(emulator.counts().total(), 0);
 }
 
-/// The real-API client is HTTPS only: keys never go out over plain HTTP.
+/// Keys never go out over plain HTTP: the official host over `http://` is refused
+/// before anything is sent.
 #[tokio::test]
-async fn doctor_https_client_refuses_plain_http() {
+async fn doctor_refuses_plain_http_to_the_official_host() {
     use Outcome::{Fail, Pass, Skip};
-    let Ok(client) = doctor::https_client(false) else {
-        eprintln!("no system root certificates here: skipped");
-        return;
-    };
-    let emulator = Emulator::start().await.unwrap();
-    let base = emulator.base_url(Environment::Test);
     let checkup = doctor::checklist(
         &inputs(TEST_MERCHANT, Environment::Test),
-        &base,
-        client,
+        "http://apitest.vipps.no",
+        tower_vipps::HttpsClient::new(),
         false,
     )
     .await;
@@ -230,15 +225,15 @@ async fn doctor_https_client_refuses_plain_http() {
         outcomes(&checkup),
         vec![
             (Pass, None),
-            (Fail, Some("vipps::transport")),
+            (Fail, Some("vipps::insecure_scheme")),
             (Skip, None),
             (Skip, None),
         ],
         "{}",
         checkup.transcript
     );
-    assert!(checkup.transcript.contains("underlying error"));
-    assert_eq!(emulator.counts().total(), 0);
+    assert!(checkup.transcript.contains("http://apitest.vipps.no"));
+    assert_no_secret(&checkup, TEST_MERCHANT);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The `explain` example's logic, run over the corpus in-process (the example's
 //! functions are compiled into this test).
 
-#[path = "../examples/explain.rs"]
+#[path = "../src/bin/explain.rs"]
 #[allow(dead_code)]
 mod explain;
 
@@ -83,6 +83,19 @@ fn text_report_has_code_summary_evidence_steps_and_docs() {
     );
     assert!(text.contains("    1. "), "{text}");
     assert!(text.contains("  docs: https://"), "{text}");
+}
+
+#[test]
+fn text_report_shows_the_trace_id_support_asks_for() {
+    let text = explain::explain(
+        Api::EPayment,
+        StatusCode::BAD_REQUEST,
+        br#"{"type":"https://developer.vippsmobilepay.com/docs/APIs/epayment-api/errors","title":"Bad Request","detail":"Invalid amount","status":400,"instance":"/epayment/v1/payments","traceId":"00-a1b2c3d4e5f60718293a4b5c6d7e8f90-1a2b3c4d5e6f7081-00","extraDetails":[{"name":"ErrorCode","reason":"4040"}]}"#,
+    );
+    assert!(
+        text.contains("  trace id: 00-a1b2c3d4e5f60718293a4b5c6d7e8f90-1a2b3c4d5e6f7081-00"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -107,8 +107,8 @@ impl World {
                     .unwrap()
                     .connected_msns([msn("222222"), msn("333333")]),
             )
-            .host(Environment::Test, &test.authority())
-            .host(Environment::Production, &prod.authority())
+            .plaintext_host(Environment::Test, &test.authority())
+            .plaintext_host(Environment::Production, &prod.authority())
             .build()
             .unwrap();
         let exp = now() + 3600;
@@ -377,12 +377,24 @@ fn cases(w: &World) -> Vec<Case> {
             faq: "keys sent to a host of no environment",
             request: empty(
                 http::Request::get(
-                    "http://127.0.0.1:9/epayment/v1/payments/acme-shop-123-order123abc",
+                    "https://127.0.0.1:9/epayment/v1/payments/acme-shop-123-order123abc",
                 )
                 .header("Authorization", bearer(&w.good))
                 .header("Ocp-Apim-Subscription-Key", SUB_KEY),
             ),
             cause: Cause::UnknownHost,
+        },
+        Case {
+            faq: "keys sent over plain HTTP to the official host",
+            request: empty(
+                http::Request::get(
+                    "http://apitest.vipps.no/epayment/v1/payments/acme-shop-123-order123abc",
+                )
+                .header("Authorization", bearer(&w.good))
+                .header("Ocp-Apim-Subscription-Key", SUB_KEY)
+                .header("Merchant-Serial-Number", MSN),
+            ),
+            cause: Cause::InsecureScheme,
         },
         Case {
             faq: "401: `Merchant-Serial-Number` misspelled as `merchantSerialNumber`",

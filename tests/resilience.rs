@@ -420,7 +420,7 @@ async fn a_refused_connection_is_retried_even_without_a_key() {
         .unwrap();
     let err = svc.oneshot(req).await.unwrap_err();
     assert_eq!(attempts.load(Ordering::SeqCst), 4);
-    assert_eq!(err.cause(), Cause::Transport);
+    assert_eq!(err.cause(), Cause::ConnectionRefused);
     assert!(matches!(err.origin(), Origin::Transport));
     assert!(tower_vipps::retry::nothing_sent(&err), "{err:?}");
     assert_eq!(live.now(), 0);

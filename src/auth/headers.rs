@@ -54,6 +54,16 @@ pub(super) fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target
             Diagnosis::new(Cause::UnknownHost).with_evidence(evidence),
         ));
     };
+    // Keys and tokens over HTTPS only: one scheme compare on the hot path.
+    if !crate::environment::is_https(req.uri()) && !keyring.hosts().allows_plaintext(req.uri()) {
+        return Err(refuse(
+            req,
+            keyring,
+            crate::environment::insecure_scheme_diagnosis(req.uri()).with_evidence(
+                "Auth would add the access token and `Ocp-Apim-Subscription-Key` to it",
+            ),
+        ));
+    }
     let header = msn_header(req.headers());
     let msn = match header {
         Some(value) => match Msn::from_header(value) {

@@ -5,8 +5,9 @@
 //! gets a valid token from the [`TokenCache`] and sets `Authorization: Bearer …`,
 //! `Ocp-Apim-Subscription-Key`, `Merchant-Serial-Number` and the `Vipps-System-*`
 //! headers (the secret ones marked sensitive). It refuses, unsent, a request to a
-//! host of no environment, to the other environment than its keys, or with no keys
-//! for its MSN.
+//! host of no environment, to the other environment than its keys, with no keys
+//! for its MSN, or over plain `http://` to a host not registered as plaintext
+//! ([`Cause::InsecureScheme`]; the official hosts never are).
 //!
 //! On a `401` saying the access token is invalid or expired (an empty body, the
 //! gateway's "Something went wrong", an invalid or expired token; never a
@@ -36,10 +37,8 @@
 //! let keyring = Keyring::builder()
 //!     .merchant(Environment::Test, "123456".parse()?, "client-id", "client-secret", "sub-key")
 //!     .build()?;
-//! # let http_client = tower::service_fn(|_r: http::Request<Full<Bytes>>| async {
-//! #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
-//! # });
-//! // `http_client`: any `Service<http::Request<Full<Bytes>>>`, e.g. a hyper client.
+//! // Any `Service<http::Request<Full<Bytes>>>` that speaks HTTPS.
+//! let http_client = tower_vipps::HttpsClient::new();
 //! let mut client = ServiceBuilder::new()
 //!     .layer(AuthLayer::new(keyring))
 //!     .service(http_client);
@@ -102,7 +101,7 @@ pub trait TokenSource<S, B>: Clone + Send + Sync + 'static {
 
 impl<S, B, RB> TokenSource<S, B> for InnerTokenService
 where
-    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
     B: Default + Send + 'static,
@@ -182,7 +181,7 @@ impl<T> AuthLayer<T> {
     /// say); see [`TokenClient::new`]. It must not follow redirects.
     pub fn token_service<S, B, RB>(self, service: S) -> AuthLayer<TokenClient>
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
         B: Default + Send + 'static,
@@ -436,7 +435,11 @@ fn token_request<B>(
     keyring: &Keyring,
 ) -> TokenRequest {
     let msn = cache.token_msn(&target.keys, target.msn);
-    TokenRequest::new(target.keys.clone(), msn, keyring.system().clone()).base(req.uri())
+    TokenRequest::new(target.keys.clone(), msn, keyring.system().clone())
+        .base(req.uri())
+        .allow_plaintext(
+            !crate::environment::is_https(req.uri()) && keyring.hosts().allows_plaintext(req.uri()),
+        )
 }
 
 /// What is kept of a sent request to handle a stale-token 401.

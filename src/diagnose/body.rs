@@ -107,6 +107,17 @@ pub enum ErrorBody {
 const TEXT_CAP: usize = 2048;
 
 impl ErrorBody {
+    /// The id Vipps MobilePay support asks for: a problem's `traceId` (else its
+    /// `instance`), or an eCom error's `contextId`.
+    pub fn trace_id(&self) -> Option<&str> {
+        let id = match self {
+            ErrorBody::Problem(p) => p.trace_id.as_deref().or(p.instance.as_deref()),
+            ErrorBody::Ecom(errors) => errors.iter().find_map(|e| e.context_id.as_deref()),
+            _ => None,
+        };
+        id.map(str::trim).filter(|id| !id.is_empty())
+    }
+
     /// Parses an error body; looks at most at [`BODY_CAP`] bytes.
     pub fn parse(bytes: &[u8]) -> ErrorBody {
         let bytes = &bytes[..bytes.len().min(BODY_CAP)];

@@ -35,6 +35,7 @@
 pub mod body;
 mod catalog;
 mod layer;
+pub mod transport;
 
 pub use catalog::classify;
 pub use layer::{Diagnose, DiagnoseLayer, ResponseFuture};

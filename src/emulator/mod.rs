@@ -4,14 +4,14 @@
 //! ```
 //! use http::Request;
 //! use http_body_util::{BodyExt, Full};
-//! use hyper_util::client::legacy::Client;
-//! use hyper_util::rt::TokioExecutor;
-//! use tower_vipps::Environment;
+//! use tower::ServiceExt;
+//! use tower_vipps::{Environment, HttpsClient};
 //! use tower_vipps::emulator::{self, Emulator, Endpoint};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let emulator = Emulator::start().await?;
-//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+//! // The client of the real hosts; it speaks plain HTTP to the emulator's loopback.
+//! let client = HttpsClient::new();
 //! let keys = emulator::TEST_MERCHANT;
 //!
 //! // An access token, as from https://apitest.vipps.no/accesstoken/get.
@@ -21,7 +21,7 @@
 //!     .header("Ocp-Apim-Subscription-Key", keys.subscription_key())
 //!     .header("Merchant-Serial-Number", emulator::TEST_MSN)
 //!     .body(Full::default())?;
-//! let response = client.request(request).await?;
+//! let response = client.clone().oneshot(request).await?;
 //! assert_eq!(response.status(), 200);
 //! let body = response.into_body().collect().await?.to_bytes();
 //! let token: serde_json::Value = serde_json::from_slice(&body)?;
@@ -33,7 +33,7 @@
 //!     .header("client_secret", keys.client_secret())
 //!     .header("Ocp-Apim-Subscription-Key", keys.subscription_key())
 //!     .body(Full::default())?;
-//! assert_eq!(client.request(request).await?.status(), 401);
+//! assert_eq!(client.oneshot(request).await?.status(), 401);
 //!
 //! assert_eq!(emulator.count(Endpoint::AccessToken), 2);
 //! emulator.shutdown().await;
@@ -726,12 +726,12 @@ impl Emulator {
     }
 
     /// The official hosts plus the two listeners, each registered for its
-    /// environment.
+    /// environment as plaintext (the emulator speaks plain HTTP on loopback).
     pub fn hosts(&self) -> Hosts {
         Environment::ALL
             .into_iter()
             .fold(Hosts::default(), |hosts, env| {
-                hosts.with(env, &self.addr(env).to_string())
+                hosts.with_plaintext(env, &self.addr(env).to_string())
             })
     }
 

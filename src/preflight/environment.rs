@@ -4,21 +4,38 @@ use super::Facts;
 use crate::headers::{CLIENT_SECRET, OCP_APIM_SUBSCRIPTION_KEY};
 use crate::{Cause, Diagnosis};
 
+/// A token or a key over plain `http://` to a host not registered as plaintext.
+pub(super) fn insecure_scheme(f: &Facts<'_>) -> Option<Diagnosis> {
+    if !f.insecure_scheme {
+        return None;
+    }
+    let carried = carried(f)?;
+    Some(
+        crate::environment::insecure_scheme_diagnosis(f.uri)
+            .with_evidence(format!("the request carries {carried}")),
+    )
+}
+
+/// The first secret-carrying header of the request, named for evidence.
+fn carried(f: &Facts<'_>) -> Option<&'static str> {
+    if f.headers.contains_key(http::header::AUTHORIZATION) {
+        Some("`Authorization`")
+    } else if f.headers.contains_key(OCP_APIM_SUBSCRIPTION_KEY) {
+        Some("`Ocp-Apim-Subscription-Key`")
+    } else if f.headers.contains_key(CLIENT_SECRET) {
+        Some("`client_secret`")
+    } else {
+        None
+    }
+}
+
 /// The host belongs to no environment and the request carries a token or a key,
 /// unless unknown hosts are allowed (a proxy).
 pub(super) fn unknown_host(f: &Facts<'_>) -> Option<Diagnosis> {
     if !f.unknown_host || f.allow_unknown_hosts {
         return None;
     }
-    let carried = if f.headers.contains_key(http::header::AUTHORIZATION) {
-        "`Authorization`"
-    } else if f.headers.contains_key(OCP_APIM_SUBSCRIPTION_KEY) {
-        "`Ocp-Apim-Subscription-Key`"
-    } else if f.headers.contains_key(CLIENT_SECRET) {
-        "`client_secret`"
-    } else {
-        return None;
-    };
+    let carried = carried(f)?;
     let host = f.uri.host().unwrap_or("");
     let host: String = host.chars().take(100).collect();
     let port = f
@@ -88,10 +105,18 @@ mod tests {
         // A proxy, allowed: the other rules run.
         let layer = strict(PreflightLayer::new().allow_unknown_hosts(true), &[]);
         let b = good(http::Request::get(
-            "http://proxy.internal:8080/epayment/v1/payments/abcdefgh-1",
+            "https://proxy.internal:8080/epayment/v1/payments/abcdefgh-1",
         ));
         run(&layer, b, "").unwrap();
-        let b = http::Request::get("http://proxy.internal:8080/epayment/v1/payments/abcdefgh-1")
+        // ...over HTTPS only: keys never go to it over plain HTTP.
+        let b = good(http::Request::get(
+            "http://proxy.internal:8080/epayment/v1/payments/abcdefgh-1",
+        ));
+        assert_eq!(
+            run(&layer, b, "").unwrap_err().cause(),
+            Cause::InsecureScheme
+        );
+        let b = http::Request::get("https://proxy.internal:8080/epayment/v1/payments/abcdefgh-1")
             .header("Authorization", "bearer x.y.z");
         assert_eq!(
             run(&layer, b, "").unwrap_err().cause(),
@@ -103,9 +128,32 @@ mod tests {
             &[],
         );
         let b = good(http::Request::get(
-            "http://127.0.0.1:9999/epayment/v1/payments/abcdefgh-1",
+            "https://127.0.0.1:9999/epayment/v1/payments/abcdefgh-1",
         ));
         run(&layer, b, "").unwrap();
+        // Plain HTTP to it only once it is registered as plaintext.
+        let plain = "http://127.0.0.1:9999/epayment/v1/payments/abcdefgh-1";
+        let err = run(&layer, good(http::Request::get(plain)), "").unwrap_err();
+        assert_eq!(err.cause(), Cause::InsecureScheme);
+        assert!(err.diagnosis().evidence()[0].contains("http://127.0.0.1:9999"));
+        assert_no_secret(&err, SUB_KEY);
+        let layer = strict(
+            PreflightLayer::new()
+                .hosts(Hosts::default().with_plaintext(Environment::Test, "127.0.0.1:9999")),
+            &[],
+        );
+        run(&layer, good(http::Request::get(plain)), "").unwrap();
+        // Never to an official host.
+        for official in ["http://api.vipps.no", "http://apitest.vipps.no"] {
+            let b = good(http::Request::get(format!(
+                "{official}/epayment/v1/payments/abcdefgh-1"
+            )));
+            assert_refused(b, Cause::InsecureScheme);
+            let b = http::Request::post(format!("{official}/accesstoken/get"))
+                .header("client_id", "id")
+                .header("client_secret", "s");
+            assert_refused(b, Cause::InsecureScheme);
+        }
         // The rule turned off.
         let layer = strict(PreflightLayer::new(), &[RuleId::UnknownHost]);
         let b = good(http::Request::get(

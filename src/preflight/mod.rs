@@ -132,6 +132,11 @@ macro_rules! rules {
 }
 
 rules! {
+    /// The request carries `Authorization`, `Ocp-Apim-Subscription-Key` or
+    /// `client_secret` over plain `http://` to an official host or to a host not
+    /// registered as plaintext ([`Hosts::with_plaintext`]): the key or token would
+    /// cross the network unencrypted. Refuse.
+    InsecureScheme => environment::insecure_scheme, Refuse;
     /// The host belongs to no Vipps MobilePay environment and the request carries
     /// `Authorization`, `Ocp-Apim-Subscription-Key` or `client_secret`: a token or
     /// key would leave for a stranger. Refuse; see
@@ -554,6 +559,8 @@ pub(crate) struct Facts<'a> {
     pub environment: Option<Environment>,
     /// The URI names a host that belongs to no environment.
     pub unknown_host: bool,
+    /// The scheme is not `https` and the host is not registered as plaintext.
+    pub insecure_scheme: bool,
     pub allow_unknown_hosts: bool,
     /// The token of a well-formed `Authorization: Bearer <token>`.
     pub bearer_token: Option<&'a str>,
@@ -629,6 +636,8 @@ impl<'a> Facts<'a> {
             operation: op,
             environment,
             unknown_host,
+            insecure_scheme: !crate::environment::is_https(uri)
+                && !config.hosts.allows_plaintext(uri),
             allow_unknown_hosts: config.allow_unknown_hosts,
             bearer_token,
             minted,

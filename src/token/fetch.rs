@@ -68,7 +68,7 @@ impl TokenClient {
     /// (`Full<Bytes>`, `Empty<Bytes>`, `String`, …).
     pub fn new<S, B, RB>(service: S) -> TokenClient
     where
-        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+        S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
         B: Default + Send + 'static,
@@ -76,9 +76,16 @@ impl TokenClient {
         RB::Data: Send,
         RB::Error: Into<BoxError>,
     {
+        // Behind a mutex, so that a service that is `Send` but not `Sync` (a
+        // `tower::util::BoxCloneService`) will do; it is locked only to clone it,
+        // once per token fetch.
+        let service = std::sync::Mutex::new(service);
         TokenClient {
             call: Arc::new(move |req: Request<()>| {
-                let svc = service.clone();
+                let svc = match service.lock() {
+                    Ok(svc) => svc.clone(),
+                    Err(poisoned) => poisoned.into_inner().clone(),
+                };
                 Box::pin(async move {
                     let req = req.map(|()| B::default());
                     let res = svc.oneshot(req).await.map_err(Into::into)?;
@@ -102,14 +109,9 @@ impl TokenClient {
             subscription_key = %minted_for.subscription_key,
             "fetching access token"
         );
-        let response = (self.call)(http_request).await.map_err(|source| {
-            VippsError::token(
-                None,
-                Diagnosis::new(transport_cause(&*source))
-                    .with_evidence("the access token request failed before an answer was read"),
-                Some(source),
-            )
-        })?;
+        let response = (self.call)(http_request)
+            .await
+            .map_err(failed_before_answer)?;
         let (parts, capped) = response.into_parts();
         let mut token = parse_response(parts.status, &parts.headers, &capped, started, minted_for)?;
         token.key_set_id = request.keys.id();
@@ -118,20 +120,20 @@ impl TokenClient {
     }
 }
 
-fn transport_cause(err: &(dyn std::error::Error + 'static)) -> Cause {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if e.is::<tokio::time::error::Elapsed>() || e.is::<tower::timeout::error::Elapsed>() {
-            return Cause::Timeout;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return Cause::Timeout;
-            }
-        }
-        current = e.source();
+/// The error of a token request that got no answer. A `VippsError` from the
+/// service (a refusal of Preflight, a diagnosed transport error of the stack
+/// below Auth) is kept as it is, not wrapped in another; any other error is
+/// diagnosed from its source chain.
+fn failed_before_answer(source: BoxError) -> VippsError {
+    match source.downcast::<VippsError>() {
+        Ok(err) => err.into_token(),
+        Err(source) => VippsError::token(
+            None,
+            crate::diagnose::transport::diagnose_or_transport(&*source)
+                .with_evidence("the access token request failed before an answer was read"),
+            Some(source),
+        ),
     }
-    Cause::Transport
 }
 
 /// What to fetch a token for: the key set, the MSN to name in the
@@ -150,6 +152,9 @@ pub struct TokenRequest {
     pub authority: Authority,
     /// The `Vipps-System-*` headers.
     pub system: SystemInfo,
+    /// The endpoint may be reached over plain `http://` (a host registered as
+    /// plaintext); see [`TokenRequest::allow_plaintext`].
+    plaintext: bool,
 }
 
 impl TokenRequest {
@@ -162,7 +167,18 @@ impl TokenRequest {
             keys,
             msn,
             system,
+            plaintext: false,
         }
+    }
+
+    /// Lets the request go over plain `http://` when [`base`](TokenRequest::base)
+    /// is an `http://` URL: only for an emulator or test server on loopback
+    /// (`Hosts::allows_plaintext`). Without it such a request is refused unsent
+    /// ([`Cause::InsecureScheme`]): it carries `client_secret` and the subscription
+    /// key.
+    pub fn allow_plaintext(mut self, allow: bool) -> TokenRequest {
+        self.plaintext = allow;
+        self
     }
 
     /// Sends it to another base (an emulator, a proxy): scheme and authority of `uri`.
@@ -199,6 +215,13 @@ impl TokenRequest {
                     Some(e.into()),
                 )
             })?;
+        if self.scheme != Scheme::HTTPS && !self.plaintext {
+            return Err(VippsError::refused(
+                crate::environment::insecure_scheme_diagnosis(&uri).with_evidence(
+                    "the access token request carries `client_secret` and `Ocp-Apim-Subscription-Key`",
+                ),
+            ));
+        }
         let mut req = Request::new(());
         *req.method_mut() = Method::POST;
         *req.uri_mut() = uri;

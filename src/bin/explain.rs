@@ -1,9 +1,13 @@
-//! Paste an error response, get the diagnosis.
+//! `vipps-explain`: paste an error response, get the diagnosis.
 //!
 //! ```text
-//! cargo run --example explain -- --api epayment --status 401 '{"statusCode":401,"message":"Subscription not found."}'
-//! cargo run --example explain -- --api ecom --status 400 < body.json
-//! cargo run --example explain -- --jsonl < error-corpus.jsonl
+//! cargo install tower-vipps --features cli
+//! vipps-explain --api epayment --status 401 '{"statusCode":401,"message":"Subscription not found."}'
+//! vipps-explain --api ecom --status 400 < body.json
+//! vipps-explain --jsonl < error-corpus.jsonl
+//!
+//! # From a checkout (the `--` hands the arguments to the tool, not to cargo):
+//! cargo run --features cli --bin vipps-explain -- --api epayment --status 401 '<body>'
 //! ```
 //!
 //! With `--jsonl` it reads lines `{"api":…,"status":…,"body":…}` from stdin and
@@ -16,8 +20,8 @@ use http::{HeaderMap, StatusCode};
 use tower_vipps::diagnose::classify;
 use tower_vipps::{Api, Diagnosis, RequestContext};
 
-const USAGE: &str = "usage: explain [--api NAME] [--status CODE] [BODY | -]
-       explain --jsonl < lines.jsonl
+const USAGE: &str = "usage: vipps-explain [--api NAME] [--status CODE] [BODY | -]
+       vipps-explain --jsonl < lines.jsonl
 
   --api NAME     epayment, ecom, recurring, checkout, login, accesstoken,
                  management, partner or other (default: other)
@@ -31,7 +35,7 @@ fn main() {
     match run(&args) {
         Ok(()) => {}
         Err(message) => {
-            eprintln!("explain: {message}\n\n{USAGE}");
+            eprintln!("vipps-explain: {message}\n\n{USAGE}");
             std::process::exit(2);
         }
     }

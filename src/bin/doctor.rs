@@ -27,8 +27,9 @@
 //! Secrets are never printed: the client secret, the subscription key and the
 //! token are shown as lengths and `sha256:` fingerprints only.
 //!
-//! HTTPS goes through `hyper-rustls` (ring, the system's root certificates) on
-//! hyper's legacy client, which never follows redirects: a key is never sent on to
+//! HTTPS goes through the crate's own `HttpsClient` (hyper-rustls with ring and
+//! Mozilla's roots, on hyper's legacy client), the client of the quick start, which
+//! never follows redirects: a key is never sent on to
 //! another host.
 //!
 //! `VIPPS_BASE_URL` (e.g. `http://127.0.0.1:8080`) sends the checklist to another
@@ -43,13 +44,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::{Request, Uri};
 use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::Connect;
-use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
 use tower_vipps::emulator::{Emulator, TEST_MERCHANT, TEST_UNSUBSCRIBED};
 use tower_vipps::token::{AccessToken, TokenClient, TokenRequest};
-use tower_vipps::{BoxError, Cause, Environment, KeySet, Keyring, Msn, Secret, VippsError};
+use tower_vipps::{
+    BoxError, Cause, Environment, HttpsClient, KeySet, Keyring, Msn, Secret, VippsError,
+};
 
 /// The variables the doctor reads.
 const VARIABLES: [&str; 5] = [
@@ -187,15 +187,7 @@ async fn main() -> Result<(), BoxError> {
         (None, None) => println!("tower-vipps doctor: checking your keys\n"),
         _ => println!("tower-vipps doctor: checking your keys against {base}\n"),
     }
-    let allow_http = base.starts_with("http://");
-    let client = match https_client(allow_http) {
-        Ok(client) => client,
-        Err(err) => {
-            println!("FAIL 0. TLS: the system's root certificates could not be loaded: {err}");
-            println!("        Install your system's CA certificates (e.g. ca-certificates).");
-            std::process::exit(1);
-        }
-    };
+    let client = HttpsClient::new();
     if !checklist(&inputs, &base, client, true).await.healthy() {
         std::process::exit(1);
     }
@@ -211,9 +203,9 @@ async fn emulator_mode() -> Result<(), BoxError> {
     println!("this machine. To check your own keys against the real API, set");
     println!("{}.\n", VARIABLES.join(", "));
 
-    // The emulator speaks plain HTTP on loopback: no TLS needed, nor root
-    // certificates. The checklist is the same code over another connector.
-    let client = Client::builder(TokioExecutor::new()).build_http();
+    // The same client as for the real hosts: the emulator speaks plain HTTP on
+    // loopback, which the client does to hosts registered as plaintext.
+    let client = HttpsClient::new();
     let msn = TEST_MERCHANT.msn().expect("a merchant has an MSN");
     let inputs = Inputs::of(
         TEST_MERCHANT.client_id(),
@@ -243,37 +235,9 @@ async fn emulator_mode() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// A hyper client over rustls (ring, the system's roots). hyper's legacy client
-/// never follows redirects. `allow_http` also allows plain `http://` (an emulator).
-pub fn https_client(
-    allow_http: bool,
-) -> Result<
-    Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        Full<Bytes>,
-    >,
-    std::io::Error,
-> {
-    let builder = hyper_rustls::HttpsConnectorBuilder::new().with_native_roots()?;
-    let builder = if allow_http {
-        builder.https_or_http()
-    } else {
-        builder.https_only()
-    };
-    Ok(Client::builder(TokioExecutor::new()).build(builder.enable_http1().build()))
-}
-
 /// The checklist for `inputs` against `base` (`https://apitest.vipps.no`, or any
 /// other base, registered for the inputs' environment). Prints when `print` is set.
-pub async fn checklist<C>(
-    inputs: &Inputs,
-    base: &str,
-    client: Client<C, Full<Bytes>>,
-    print: bool,
-) -> Checkup
-where
-    C: Connect + Clone + Send + Sync + 'static,
-{
+pub async fn checklist(inputs: &Inputs, base: &str, client: HttpsClient, print: bool) -> Checkup {
     let mut steps = Vec::new();
     let mut report = Report {
         print,
@@ -308,8 +272,9 @@ where
     } = checked;
 
     // 2. An access token.
-    let request =
-        TokenRequest::new(keys.clone(), Some(msn), keyring.system().clone()).base(&base_uri);
+    let request = TokenRequest::new(keys.clone(), Some(msn), keyring.system().clone())
+        .base(&base_uri)
+        .allow_plaintext(keyring.hosts().allows_plaintext(&base_uri));
     let started = Instant::now();
     let token = match TokenClient::new(client.clone()).fetch(&request).await {
         Ok(token) => {
@@ -521,8 +486,13 @@ fn check_inputs(inputs: &Inputs, base: &str, report: &mut Report) -> Result<Chec
         .system("tower-vipps-doctor", env!("CARGO_PKG_VERSION"));
     let authority = base_uri.authority().map(|a| a.as_str()).unwrap_or_default();
     if authority != environment.host() {
-        // VIPPS_BASE_URL: register its host for this environment.
-        builder = builder.host(environment, authority);
+        // VIPPS_BASE_URL: register its host for this environment; plain HTTP only
+        // to loopback (an emulator), so keys never cross a network unencrypted.
+        builder = if base_uri.scheme_str() == Some("http") && is_loopback(&base_uri) {
+            builder.plaintext_host(environment, authority)
+        } else {
+            builder.host(environment, authority)
+        };
     }
     let keyring = builder
         .build()
@@ -534,6 +504,19 @@ fn check_inputs(inputs: &Inputs, base: &str, report: &mut Report) -> Result<Chec
         environment,
         base_uri,
     })
+}
+
+fn is_loopback(uri: &Uri) -> bool {
+    match uri
+        .host()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+    {
+        Some("localhost") => true,
+        Some(host) => host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
 }
 
 /// Step 3: a JWT whose `exp` is ahead, and for how long.
