@@ -3,11 +3,9 @@
 //! unsent (API calls and the token requests they need). The official hosts are
 //! resolved to a loopback server that counts what reaches it.
 //!
-//! LEAD: these tests are `#[ignore]`d on the `reqwest-path` branch because the check
-//! itself (`vipps::insecure_scheme` in Auth / Preflight / TokenClient) comes from the
-//! `boundary` branch; `VippsMiddleware` runs that same stack, so once both are merged
-//! remove the `#[ignore]` lines (and run `cargo test --all-features --test
-//! reqwest_insecure`). Without the check they fail: the server sees the requests.
+//! The check is the stack's own (`vipps::insecure_scheme` in Auth, Preflight and the
+//! token client), which `VippsMiddleware` runs; without it these tests fail: the
+//! server sees the requests.
 #![cfg(all(feature = "reqwest", feature = "emulator"))]
 
 mod common;
@@ -86,25 +84,21 @@ async fn refused_unsent(environment: Environment, partner: bool) {
 }
 
 #[tokio::test]
-#[ignore = "needs the insecure_scheme check of the boundary branch; enable after merging"]
 async fn http_api_vipps_no_merchant_keys() {
     refused_unsent(Environment::Production, false).await;
 }
 
 #[tokio::test]
-#[ignore = "needs the insecure_scheme check of the boundary branch; enable after merging"]
 async fn http_apitest_vipps_no_merchant_keys() {
     refused_unsent(Environment::Test, false).await;
 }
 
 #[tokio::test]
-#[ignore = "needs the insecure_scheme check of the boundary branch; enable after merging"]
 async fn http_api_vipps_no_partner_keys() {
     refused_unsent(Environment::Production, true).await;
 }
 
 #[tokio::test]
-#[ignore = "needs the insecure_scheme check of the boundary branch; enable after merging"]
 async fn http_apitest_vipps_no_partner_keys() {
     refused_unsent(Environment::Test, true).await;
 }

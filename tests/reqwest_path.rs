@@ -34,7 +34,7 @@ fn msn(i: u64) -> Msn {
 /// `merchants` merchant key sets (MSNs 100001..) for the server at `authority`.
 fn keyring(authority: &str, merchants: u64) -> Keyring {
     let mut builder = Keyring::builder()
-        .host(ENV, authority)
+        .plaintext_host(ENV, authority)
         .system("acme-shop", "1.0.0");
     for i in 0..merchants {
         let (id, secret, key) = merchant_keys(ENV, i);
