@@ -76,7 +76,20 @@ pub(crate) fn is_well_known(api: Api, op: Option<&str>) -> bool {
 }
 
 pub(super) fn known<'f>(f: &'f Facts<'_>) -> Option<(Kind, &'f Value)> {
-    Some((kind(f.api, f.operation)?, f.json.as_ref()?))
+    let kind = kind(f.api, f.operation)?;
+    // The Recurring rules follow v3; v2 bodies have another shape.
+    if f.api == Api::Recurring && !is_recurring_v3(f.uri.path()) {
+        return None;
+    }
+    Some((kind, f.json.as_ref()?))
+}
+
+/// A Recurring v3 path (`/recurring/v3/…`).
+pub(super) fn is_recurring_v3(path: &str) -> bool {
+    path.trim_start_matches('/')
+        .split('/')
+        .nth(1)
+        .is_some_and(|v| v.eq_ignore_ascii_case("v3"))
 }
 
 pub(super) fn at<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
@@ -516,7 +529,7 @@ pub(crate) fn url_problem(s: &str, app_scheme_ok: bool, production: bool) -> Opt
 
 /// `htt`, `htps`, `hhtps`, `httpss`, `https2`…: a typo of `http(s)`, never an app
 /// scheme.
-fn looks_like_http_typo(scheme: &str) -> bool {
+pub(crate) fn looks_like_http_typo(scheme: &str) -> bool {
     scheme.len() <= 7
         && (scheme.starts_with("ht")
             || scheme.starts_with("hh")

@@ -53,7 +53,7 @@
 //! [`PreflightLayer::body_cap`] bytes. A streaming body is never polled.
 
 pub(crate) mod authorization;
-mod body;
+pub(crate) mod body;
 mod checkout;
 mod ecom;
 mod environment;

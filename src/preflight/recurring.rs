@@ -17,7 +17,7 @@ use crate::{Cause, Diagnosis};
 /// CaptureChargeV3, RefundChargeV3) declares the header `required: true`. The
 /// spec sets no length, so none is checked.
 pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
-    if f.api != Api::Recurring {
+    if f.api != Api::Recurring || !super::body::is_recurring_v3(f.uri.path()) {
         return None;
     }
     let op = match f.operation? {
