@@ -311,6 +311,17 @@ pub(super) fn phone_number(f: &Facts<'_>) -> Option<Diagnosis> {
     let digits = match value {
         Value::Null => return None,
         Value::String(s) => s.as_str(),
+        // The eCom spec's own example is an unquoted number (`mobileNumber:
+        // 91234567`), and a Norwegian mobile number never starts with 0: eight
+        // digits pass as a number too.
+        Value::Number(n) if matches!(format, PhoneFormat::Ecom) && n.is_u64() => {
+            let digits = n.to_string();
+            let problem = ecom_mobile_problem(&digits)?;
+            return Some(
+                Diagnosis::new(Cause::InvalidPhoneNumber)
+                    .with_evidence(format!("`{path}` {problem}")),
+            );
+        }
         Value::Number(n) => {
             // A JSON number: the API wants a string, and a leading 0 is lost.
             return Some(
