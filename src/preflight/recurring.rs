@@ -88,23 +88,19 @@ pub(super) fn interval(f: &Facts<'_>) -> Option<Diagnosis> {
         Kind::RecurringUpdate => ("interval", at(json, "interval")?),
         _ => return None,
     };
-    let problem = interval_problem(value)?;
+    let problem = interval_problem(value, kind == Kind::RecurringAgreement)?;
     Some(Diagnosis::new(Cause::InvalidInterval).with_evidence(format!("`{path}` {problem}")))
 }
 
-fn interval_problem(v: &Value) -> Option<String> {
+fn interval_problem(v: &Value, draft: bool) -> Option<String> {
     let Value::Object(_) = v else {
         return Some("is not an object".to_owned());
     };
     match v.get("unit") {
         Some(Value::String(u)) if UNITS.contains(&u.as_str()) => {}
-        None | Some(Value::Null) => {
-            // An update may send `interval` without `unit` (it has `period`).
-            if v.get("count").is_none() {
-                return None;
-            }
-            return Some("has no `unit`".to_owned());
-        }
+        // An update sends `interval.period` (not read): nothing to judge.
+        None | Some(Value::Null) if !draft && v.get("count").is_none() => return None,
+        None | Some(Value::Null) => return Some("has no `unit`".to_owned()),
         Some(_) => return Some("has a `unit` other than YEAR, MONTH, WEEK, DAY".to_owned()),
     }
     match v.get("count") {
