@@ -22,13 +22,8 @@ pub(super) fn request_id(f: &Facts<'_>) -> Option<Diagnosis> {
     let op @ ("capture" | "refund") = f.operation? else {
         return None;
     };
-    let evidence = match f.headers.get(X_REQUEST_ID) {
-        None => format!("no `X-Request-Id` header on the eCom {op} call"),
-        Some(v) if v.as_bytes().iter().all(u8::is_ascii_whitespace) => {
-            "the `X-Request-Id` header is empty".to_owned()
-        }
-        Some(_) => return None,
-    };
+    let what = format!("the eCom {op} call");
+    let evidence = super::missing_header(f.headers, &X_REQUEST_ID, "X-Request-Id", &what)?;
     Some(Diagnosis::new(Cause::MissingRequestId).with_evidence(evidence))
 }
 

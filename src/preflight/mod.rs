@@ -146,10 +146,15 @@ rules! {
     /// [`KnownTokens`]) or the subscription key (found in the [`Keyring`]). Refuse.
     WrongEnvironment => environment::wrong_environment, Refuse;
     /// No `Authorization` header on an ePayment, eCom, Recurring, management or
-    /// partner call. Refuse.
+    /// partner call (`Authorization` is required by `epayment.v1.yml`
+    /// `security: Bearer-Authorization`, `ecom-v2.yaml` and `recurring.yaml`
+    /// header parameters `required: true`). Refuse.
     MissingAuthorization => authorization::missing, Refuse;
     /// `Authorization` without the `Bearer` scheme (`Basic …`, a bare token), or the
-    /// scheme in the wrong case (`bearer`, `BEARER`). Refuse.
+    /// scheme in the wrong case (`bearer`, `BEARER`), which the common-errors FAQ
+    /// (<https://developer.vippsmobilepay.com/docs/knowledge-base/common-errors/>)
+    /// says fails. Refuse, except lower-case `bearer` on Recurring: see
+    /// `RecurringBearerCase`.
     BearerScheme => authorization::scheme, Refuse;
     /// `Bearer` with a malformed token: no space or several, empty, whitespace or
     /// quotes inside, not JWT-shaped (three base64url segments), several headers.
@@ -159,7 +164,8 @@ rules! {
     /// clock skew). Refuse.
     AccessTokenExpired => authorization::expired, Refuse;
     /// No `Ocp-Apim-Subscription-Key` on an ePayment, eCom, Recurring, Checkout or
-    /// access token call. Refuse.
+    /// access token call (each spec declares the header `required: true`, e.g.
+    /// `epayment.v1.yml #/components/parameters/APIM-Subscription-Key`). Refuse.
     MissingSubscriptionKey => subscription_key::missing, Refuse;
     /// `Ocp-Apim-Subscription-Key` empty, padded, quoted, with whitespace or control
     /// characters inside, or sent twice. Refuse.
@@ -187,8 +193,10 @@ rules! {
     /// A buffered JSON body whose `merchantSerialNumber` (top level or
     /// `merchantInfo.merchantSerialNumber`) differs from the header. Refuse.
     MsnHeaderBodyMismatch => msn::body_mismatch, Refuse;
-    /// No `Idempotency-Key` on an ePayment create, capture, refund or cancel, or one longer than 50
-    /// characters. Refuse.
+    /// No `Idempotency-Key` on an ePayment create, capture, refund or cancel, or one
+    /// longer than 50 characters (`epayment.v1.yml
+    /// #/components/parameters/Idempotency-Key`: `required`, `maxLength: 50`).
+    /// Refuse.
     IdempotencyKey => idempotency::idempotency_key, Refuse;
     /// A well-known body (ePayment create, capture, refund; eCom initiate, capture,
     /// refund, cancel; Recurring draft/update agreement, charges; Checkout session)
@@ -197,11 +205,14 @@ rules! {
     /// Recurring pricing and charges int32 of at least 100, `suggestedMaxAmount`
     /// 100 to 2,000,000; see `body.rs` for each source). Refuse.
     InvalidAmount => body::amount, Refuse;
-    /// A NOK amount below 100 øre on ePayment create or eCom initiate: the API
-    /// answers "Amount too small" below the market minimum. Warn (the minimum is
-    /// not documented for every market).
+    /// A NOK amount from 1 to 99 øre on ePayment create: the API answers 6010
+    /// "Amount too small" below the market minimum
+    /// (<https://developer.vippsmobilepay.com/docs/APIs/epayment-api/errors/>).
+    /// Warn: the schema allows it, and the minimum is not documented for every
+    /// market.
     AmountTooSmall => body::amount_too_small, Warn;
-    /// A well-known body with a currency other than `NOK`, `DKK`, `EUR`. Refuse.
+    /// A well-known body with a currency other than `NOK`, `DKK`, `EUR`
+    /// (`epayment.v1.yml #/components/schemas/Currency`). Refuse.
     InvalidCurrency => body::currency, Refuse;
     /// A phone number not of its specification's format: ePayment `^\d{10,15}$`,
     /// Recurring at most 15 characters, eCom `^\d{8}$`. Refuse.
@@ -734,6 +745,23 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// token.
 pub(crate) fn shown_word(s: &str, max: usize) -> Option<&str> {
     (!s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphabetic())).then_some(s)
+}
+
+/// Evidence that a required header is missing or empty on a call (`what`, such as
+/// "the eCom capture call"), or `None` when it is there.
+pub(crate) fn missing_header(
+    headers: &HeaderMap,
+    name: &http::HeaderName,
+    shown: &str,
+    what: &str,
+) -> Option<String> {
+    match headers.get(name) {
+        None => Some(format!("no `{shown}` header on {what}")),
+        Some(v) if v.as_bytes().iter().all(u8::is_ascii_whitespace) => {
+            Some(format!("the `{shown}` header is empty"))
+        }
+        Some(_) => None,
+    }
 }
 
 /// The number of values of a header.

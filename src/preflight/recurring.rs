@@ -25,13 +25,8 @@ pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
         | "refund_charge") => op,
         _ => return None,
     };
-    let evidence = match f.headers.get(IDEMPOTENCY_KEY) {
-        None => format!("no `Idempotency-Key` header on the Recurring {op} call"),
-        Some(v) if v.as_bytes().iter().all(u8::is_ascii_whitespace) => {
-            "the `Idempotency-Key` header is empty".to_owned()
-        }
-        Some(_) => return None,
-    };
+    let what = format!("the Recurring {op} call");
+    let evidence = super::missing_header(f.headers, &IDEMPOTENCY_KEY, "Idempotency-Key", &what)?;
     Some(Diagnosis::new(Cause::MissingIdempotencyKey).with_evidence(evidence))
 }
 
