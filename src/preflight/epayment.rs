@@ -252,3 +252,43 @@ pub(super) fn qr_format(f: &Facts<'_>) -> Option<Diagnosis> {
     };
     Some(Diagnosis::new(Cause::InvalidQrFormat).with_evidence(problem))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{is_rfc3339, reference_problem};
+
+    #[test]
+    fn rfc3339_is_the_spec_pattern() {
+        for ok in [
+            "2023-02-26T17:32:28Z",
+            "2023-02-26t17:32:28z",
+            "2023-02-26T17:32:28.123456Z",
+            "2023-02-26T17:32:28+23:59",
+            "2023-02-26T17:32:28-00:00",
+        ] {
+            assert!(is_rfc3339(ok), "{ok}");
+        }
+        for bad in [
+            "2023-02-26T17:32:28",
+            "2023-02-26 17:32:28Z",
+            "2023-02-26",
+            "2023-02-26T17:32:28.Z",
+            "2023-02-26T17:32:28+24:00",
+            "2023-02-26T17:32:28+01:60",
+            "2023-2-26T17:32:28Z",
+            "",
+            "2023-02-26T17:32:28Zjunk",
+        ] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_references() {
+        assert_eq!(reference_problem("abcdefgh"), None);
+        assert_eq!(reference_problem(&"a".repeat(64)), None);
+        assert!(reference_problem("abcdefg").is_some());
+        assert!(reference_problem(&"a".repeat(65)).is_some());
+        assert!(reference_problem("abc%20defgh").is_some());
+    }
+}
