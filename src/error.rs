@@ -41,6 +41,12 @@ const IDEMPOTENCY: &str =
 const RATE_LIMITS: &str = "https://developer.vippsmobilepay.com/docs/knowledge-base/rate-limiting/";
 const API_PRODUCTS: &str = "https://developer.vippsmobilepay.com/docs/APIs/";
 const LOGIN: &str = "https://developer.vippsmobilepay.com/docs/APIs/login-api/";
+const RECURRING: &str =
+    "https://developer.vippsmobilepay.com/docs/APIs/recurring-api/recurring-api-guide/";
+const RECURRING_PROBLEMS: &str =
+    "https://developer.vippsmobilepay.com/docs/APIs/recurring-api/recurring-api-problems/";
+const CHECKOUT: &str =
+    "https://developer.vippsmobilepay.com/docs/APIs/checkout-api/checkout-api-quick-start/";
 const STATUS_PAGE: &str = "https://developer.vippsmobilepay.com/docs/knowledge-base/status-page/";
 const WEBHOOK_AUTH: &str =
     "https://developer.vippsmobilepay.com/docs/APIs/webhooks-api/request-authentication/";
@@ -664,6 +670,142 @@ causes! {
         steps: [STEP_RETRY_SAME_KEY, "Check network access to the API host (a proxy or firewall) if it keeps happening."],
         docs: STATUS_PAGE,
         transient: true,
+    },
+    /// A request body that is not valid JSON.
+    InvalidJsonBody => {
+        code: "vipps::invalid_json_body",
+        summary: "The request body is not valid JSON (a missing comma or quote, a trailing comma, a comment); the API answers 400 without reading it.",
+        steps: ["Build the body with a JSON serializer instead of by hand, or validate it before sending.", STEP_READ_BODY],
+        docs: API_PRODUCTS,
+        transient: false,
+    },
+    /// A required `Merchant-Serial-Number` header is missing (ePayment, Checkout).
+    MissingMsnHeader => {
+        code: "vipps::missing_msn_header",
+        summary: "The `Merchant-Serial-Number` header is missing; this API requires it on every call.",
+        steps: ["Send `Merchant-Serial-Number: <MSN>` with the MSN of the sales unit on every call of this API.", STEP_HEADER_VS_BODY],
+        docs: HTTP_HEADERS,
+        transient: false,
+    },
+    /// A description text out of its length bounds (`paymentDescription`, `transactionText`, `productName`…).
+    InvalidDescription => {
+        code: "vipps::invalid_description",
+        summary: "A description text (`paymentDescription`, `transactionText`, `productName`, `productDescription`) is too short, too long or not a string.",
+        steps: ["Keep the text within the bounds of the API specification (ePayment `paymentDescription`: 3 to 100 characters)."],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// ePayment `userFlow` missing or not one of the four flows.
+    InvalidUserFlow => {
+        code: "vipps::invalid_user_flow",
+        summary: "The ePayment `userFlow` is missing or not one of `PUSH_MESSAGE`, `NATIVE_REDIRECT`, `WEB_REDIRECT`, `QR`.",
+        steps: ["Send `userFlow` with one of `PUSH_MESSAGE`, `NATIVE_REDIRECT`, `WEB_REDIRECT`, `QR` (upper case)."],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// ePayment `expiresAt` not an RFC 3339 date-time.
+    InvalidExpiresAt => {
+        code: "vipps::invalid_expires_at",
+        summary: "The ePayment `expiresAt` is not an RFC 3339 date-time with a time zone (`2023-02-26T17:32:28Z`).",
+        steps: ["Send `expiresAt` as an RFC 3339 date-time with `Z` or an offset, e.g. `2023-02-26T17:32:28Z`."],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// ePayment `metadata` with more than 5 properties or a value that is not a string.
+    InvalidMetadata => {
+        code: "vipps::invalid_metadata",
+        summary: "The ePayment `metadata` is not an object of at most 5 properties with string (or number) values.",
+        steps: ["Send at most 5 `metadata` properties, each a string."],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// ePayment `qrFormat` with an unknown format or a size outside 100..=2000.
+    InvalidQrFormat => {
+        code: "vipps::invalid_qr_format",
+        summary: "The ePayment `qrFormat` is invalid: `format` must be `TEXT/TARGETURL`, `IMAGE/SVG+XML` or `IMAGE/PNG`, and `size` 100 to 2000.",
+        steps: ["Send `qrFormat` as `{\"format\": \"IMAGE/SVG+XML\", \"size\": 1024}` (size 100 to 2000, or none)."],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// ePayment `customer.personalQr` out of its length bounds.
+    InvalidPersonalQr => {
+        code: "vipps::invalid_personal_qr",
+        summary: "The ePayment `customer.personalQr` is not the content of a personal QR code (5 to 255 characters).",
+        steps: ["Send the complete content of the scanned personal QR code, unchanged."],
+        docs: EPAYMENT_CREATE,
+        transient: false,
+    },
+    /// A `Vipps-System-*` header longer than the 30 characters the specifications allow.
+    SystemHeaderTooLong => {
+        code: "vipps::system_header_too_long",
+        summary: "A `Vipps-System-*` header is longer than 30 characters, the maximum of the API specifications.",
+        steps: ["Shorten `Vipps-System-Name`, `Vipps-System-Version`, `Vipps-System-Plugin-Name` and `Vipps-System-Plugin-Version` to at most 30 characters."],
+        docs: HTTP_HEADERS,
+        transient: false,
+    },
+    /// eCom capture or refund without the required `X-Request-Id`.
+    MissingRequestId => {
+        code: "vipps::missing_request_id",
+        summary: "The eCom capture or refund has no `X-Request-Id` header; the eCom API requires it to make the call idempotent.",
+        steps: ["Send a unique `X-Request-Id` per capture or refund, and reuse it when you retry the same operation."],
+        docs: IDEMPOTENCY,
+        transient: false,
+    },
+    /// Recurring `interval` (or campaign period) out of bounds.
+    InvalidInterval => {
+        code: "vipps::invalid_interval",
+        summary: "The Recurring agreement `interval` is invalid: `unit` is one of `YEAR`, `MONTH`, `WEEK`, `DAY` and `count` 1 to 31.",
+        steps: ["Send `interval` as `{\"unit\": \"MONTH\", \"count\": 1}` with a count of 1 to 31."],
+        docs: RECURRING,
+        transient: false,
+    },
+    /// Checkout without `client_id` / `client_secret` headers.
+    MissingClientCredentials => {
+        code: "vipps::missing_client_credentials",
+        summary: "The Checkout call has no `client_id` or `client_secret` header; Checkout authenticates with them, not with an access token.",
+        steps: ["Send `client_id`, `client_secret`, `Ocp-Apim-Subscription-Key` and `Merchant-Serial-Number` headers on Checkout calls."],
+        docs: CHECKOUT,
+        transient: false,
+    },
+    /// The `merchantSerialNumber` body field is not an MSN of the API's format.
+    InvalidBodyMsn => {
+        code: "vipps::invalid_body_msn",
+        summary: "The `merchantSerialNumber` body field is not a merchant serial number of the format the API takes (eCom: 5 or 6 digits).",
+        steps: ["Send the MSN of the sales unit as a string of digits in `merchantInfo.merchantSerialNumber`.", STEP_HEADER_VS_BODY],
+        docs: ECOM_ERRORS,
+        transient: false,
+    },
+    /// eCom 63: the capture failed for an unknown reason.
+    CaptureFailed => {
+        code: "vipps::capture_failed",
+        summary: "The capture failed for an unknown reason (eCom 63, Recurring `charge-capture-failed`); the payment may or may not be captured.",
+        steps: ["Read the payment back (eCom `GET /details`, Recurring `GET` charge) to learn its state before retrying with the same key."],
+        docs: ECOM_ERRORS,
+        transient: false,
+    },
+    /// eCom 74: the refund failed while debiting the merchant's account.
+    RefundFailed => {
+        code: "vipps::refund_failed",
+        summary: "The refund failed while debiting the merchant's account (eCom 74): the settlement account lacks funds or refunds are blocked.",
+        steps: ["Check the sales unit's settlement account and refund settings on portal.vippsmobilepay.com, then retry with the same key."],
+        docs: ECOM_ERRORS,
+        transient: false,
+    },
+    /// Recurring: the agreement is not active (pending, stopped or expired).
+    AgreementNotActive => {
+        code: "vipps::agreement_not_active",
+        summary: "The Recurring agreement is not active (still pending, stopped or expired), so it cannot be charged or updated.",
+        steps: ["Fetch the agreement and check its `status`; charge only `ACTIVE` agreements."],
+        docs: RECURRING_PROBLEMS,
+        transient: false,
+    },
+    /// Recurring `charge-amount-too-high`: above the agreement's price or maximum.
+    ChargeAmountTooHigh => {
+        code: "vipps::charge_amount_too_high",
+        summary: "The Recurring charge amount is higher than the agreement allows (its price, or the user's maximum for variable amounts).",
+        steps: ["Charge at most the agreement's `pricing.amount` (or the user's `maxAmount` for VARIABLE agreements); update the agreement first if the price changed."],
+        docs: RECURRING_PROBLEMS,
+        transient: false,
     },
 }
 

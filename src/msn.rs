@@ -7,8 +7,11 @@ use http::HeaderValue;
 
 /// A merchant serial number (MSN): the number of one sales unit.
 ///
-/// Validated on construction: 1 to 10 ASCII digits, no leading zero, no sign, no
-/// whitespace. It is what goes into the `Merchant-Serial-Number` header.
+/// Validated on construction: 1 to 10 ASCII digits, no sign, no whitespace. It is
+/// what goes into the `Merchant-Serial-Number` header, digit for digit: a leading
+/// zero is kept (`0123` stays `0123`), since the ePayment specification allows any
+/// digits (`^[0-9]{4,6}$`, `docs/epayment.v1.yml` `#/components/schemas/MSN`) and
+/// the partner docs give MSNs of five to seven digits.
 ///
 /// ```
 /// use tower_vipps::Msn;
@@ -17,10 +20,15 @@ use http::HeaderValue;
 /// assert_eq!(msn.get(), 123456);
 /// assert_eq!(msn.to_string(), "123456");
 /// assert!("12 3456".parse::<Msn>().is_err());
+/// assert_eq!("0123".parse::<Msn>()?.to_string(), "0123");
 /// # Ok::<(), tower_vipps::MsnError>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Msn(u64);
+pub struct Msn {
+    value: u64,
+    /// The number of digits written, leading zeros included.
+    digits: u8,
+}
 
 /// Why a string is not a valid [`Msn`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,8 +51,8 @@ pub enum MsnError {
         /// The length found.
         len: usize,
     },
-    /// Starts with `0`.
-    #[error("the merchant serial number must not start with 0")]
+    /// The number 0 (only [`Msn::new`]: a written MSN may start with `0`).
+    #[error("the merchant serial number must not be 0")]
     LeadingZero,
 }
 
@@ -52,7 +60,8 @@ impl Msn {
     /// The largest number of digits accepted.
     pub const MAX_DIGITS: usize = 10;
 
-    /// Makes an MSN from its number. Fails for `0` and numbers over 10 digits.
+    /// Makes an MSN from its number (no leading zeros). Fails for `0` and numbers
+    /// over 10 digits.
     pub fn new(value: u64) -> Result<Msn, MsnError> {
         if value == 0 {
             return Err(MsnError::LeadingZero);
@@ -62,7 +71,10 @@ impl Msn {
                 len: value.to_string().len(),
             });
         }
-        Ok(Msn(value))
+        Ok(Msn {
+            value,
+            digits: digits_of(value),
+        })
     }
 
     /// Parses an MSN from bytes, as found in a header value.
@@ -76,13 +88,14 @@ impl Msn {
         if bytes.len() > Self::MAX_DIGITS {
             return Err(MsnError::TooLong { len: bytes.len() });
         }
-        if bytes[0] == b'0' {
-            return Err(MsnError::LeadingZero);
-        }
         let value = bytes
             .iter()
             .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
-        Ok(Msn(value))
+        Ok(Msn {
+            value,
+            // At most MAX_DIGITS (10): fits.
+            digits: bytes.len() as u8,
+        })
     }
 
     /// Parses the value of a `Merchant-Serial-Number` header.
@@ -92,13 +105,34 @@ impl Msn {
 
     /// The number.
     pub const fn get(self) -> u64 {
-        self.0
+        self.value
     }
 
-    /// The MSN as a header value.
+    /// The MSN as a header value, leading zeros kept.
     pub fn to_header_value(self) -> HeaderValue {
-        HeaderValue::from(self.0)
+        if self.digits == digits_of(self.value) {
+            return HeaderValue::from(self.value);
+        }
+        let mut buf = [b'0'; Self::MAX_DIGITS];
+        let n = usize::from(self.digits).min(Self::MAX_DIGITS);
+        let mut v = self.value;
+        for slot in buf[..n].iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        HeaderValue::from_bytes(&buf[..n]).unwrap_or_else(|_| HeaderValue::from(self.value))
     }
+}
+
+/// The number of digits of a number written without leading zeros.
+fn digits_of(value: u64) -> u8 {
+    let mut n = 1;
+    let mut v = value / 10;
+    while v > 0 {
+        n += 1;
+        v /= 10;
+    }
+    n
 }
 
 impl FromStr for Msn {
@@ -117,13 +151,18 @@ impl TryFrom<u64> for Msn {
 
 impl fmt::Display for Msn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        write!(
+            f,
+            "{:0width$}",
+            self.value,
+            width = usize::from(self.digits)
+        )
     }
 }
 
 impl fmt::Debug for Msn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Msn({})", self.0)
+        write!(f, "Msn({self})")
     }
 }
 
@@ -133,7 +172,7 @@ mod tests {
 
     #[test]
     fn valid() {
-        for s in ["1", "123456", "9999999999", "212121"] {
+        for s in ["1", "123456", "9999999999", "212121", "0123", "0000", "007"] {
             let msn: Msn = s.parse().unwrap();
             assert_eq!(msn.to_string(), s);
             assert_eq!(Msn::from_header(&msn.to_header_value()).unwrap(), msn);
@@ -155,7 +194,7 @@ mod tests {
             "-12".parse::<Msn>(),
             Err(MsnError::NotDigits { position: 0 })
         );
-        assert_eq!("0123".parse::<Msn>(), Err(MsnError::LeadingZero));
+        assert_ne!("0123".parse::<Msn>(), "123".parse::<Msn>());
         assert_eq!(
             "12345678901".parse::<Msn>(),
             Err(MsnError::TooLong { len: 11 })

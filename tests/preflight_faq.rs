@@ -723,6 +723,7 @@ async fn a_warning_is_logged_and_the_request_sent() {
     let req = http::Request::get(w.url(GET))
         .header("Authorization", format!("Bearer {}", w.good))
         .header("Ocp-Apim-Subscription-Key", SUB_KEY)
+        .header("Merchant-Serial-Number", MSN)
         .body(Full::new(Bytes::new()))
         .unwrap();
     w.send(&quiet, req).await.unwrap();
@@ -753,6 +754,7 @@ async fn a_refusal_keeps_the_readied_inner_service() {
     let good = http::Request::get("https://apitest.vipps.no/epayment/v1/payments/abcdefgh-1")
         .header("Authorization", format!("Bearer {}", jwt("x", now() + 60)))
         .header("Ocp-Apim-Subscription-Key", SUB_KEY)
+        .header("Merchant-Serial-Number", MSN)
         .header("Vipps-System-Name", "a")
         .header("Vipps-System-Version", "1")
         .body(Full::new(Bytes::new()))

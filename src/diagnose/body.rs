@@ -8,12 +8,14 @@ use serde_json::Value;
 
 use super::BODY_CAP;
 
-/// One `extraDetails` entry of a problem details body.
+/// One `extraDetails` entry of a problem details body: ePayment's
+/// `{name, reason}`, Recurring's `{field, text}`, or a Checkout `errors` entry
+/// (`{"field": ["message"]}`) and its `errorCode` (as `ErrorCode`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtraDetail {
-    /// `name`: a field name, or `ErrorCode`.
+    /// `name` (`field` in Recurring): a field name, or `ErrorCode`.
     pub name: String,
-    /// `reason`: the message, or the numeric error code.
+    /// `reason` (`text` in Recurring): the message, or the error code.
     pub reason: String,
 }
 
@@ -39,10 +41,16 @@ pub struct ProblemDetails {
 impl ProblemDetails {
     /// The numeric domain error code: `extraDetails[name=ErrorCode].reason`.
     pub fn error_code(&self) -> Option<u32> {
+        self.error_code_text().and_then(|c| c.parse().ok())
+    }
+
+    /// The domain error code as written: a number (ePayment `6080`) or a
+    /// Checkout code (`Session-00100`).
+    pub fn error_code_text(&self) -> Option<&str> {
         self.extra_details
             .iter()
             .find(|d| d.name.eq_ignore_ascii_case("errorcode"))
-            .and_then(|d| d.reason.trim().parse().ok())
+            .map(|d| d.reason.trim())
     }
 }
 
@@ -168,6 +176,15 @@ impl ErrorBody {
                 }
             }
             Value::Object(ref map) => {
+                // Checkout: problem details with a string `errorCode` and `errors`.
+                let checkout = map.contains_key("errorCode")
+                    && !map.contains_key("errorGroup")
+                    && ["errors", "title", "type", "status", "traceId"]
+                        .iter()
+                        .any(|k| map.contains_key(*k));
+                if checkout {
+                    return ErrorBody::Problem(problem(map));
+                }
                 if map.contains_key("errorCode") || map.contains_key("errorGroup") {
                     if let Some(e) = ecom_error(&value) {
                         return ErrorBody::Ecom(vec![e]);
@@ -228,14 +245,14 @@ impl ErrorBody {
 
 #[derive(Deserialize)]
 struct Detail {
-    #[serde(default)]
+    #[serde(default, alias = "field")]
     name: Value,
-    #[serde(default)]
+    #[serde(default, alias = "text")]
     reason: Value,
 }
 
 fn problem(map: &serde_json::Map<String, Value>) -> ProblemDetails {
-    let extra_details = map
+    let mut extra_details: Vec<ExtraDetail> = map
         .get("extraDetails")
         .and_then(Value::as_array)
         .map(|items| {
@@ -250,6 +267,25 @@ fn problem(map: &serde_json::Map<String, Value>) -> ProblemDetails {
                 .collect()
         })
         .unwrap_or_default();
+    // Checkout: `errorCode` and `errors: {field: [messages]}`.
+    if let Some(code) = str_field(map, "errorCode") {
+        extra_details.push(ExtraDetail {
+            name: "ErrorCode".to_owned(),
+            reason: code,
+        });
+    }
+    if let Some(errors) = map.get("errors").and_then(Value::as_object) {
+        for (field, messages) in errors.iter().take(64) {
+            let reason = match messages {
+                Value::Array(items) => items.first().and_then(scalar),
+                other => scalar(other),
+            };
+            extra_details.push(ExtraDetail {
+                name: cut(field, 256),
+                reason: reason.unwrap_or_default(),
+            });
+        }
+    }
     ProblemDetails {
         r#type: str_field(map, "type"),
         title: str_field(map, "title"),

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use http::{HeaderMap, StatusCode};
 
 use super::body::{EcomError, ErrorBody, ProblemDetails};
+use super::documented;
 use crate::context::{Api, RequestContext};
 use crate::error::{Cause, Diagnosis};
 
@@ -90,6 +91,26 @@ fn decide(
         ErrorBody::Problem(problem) => {
             if let Some(cause) = problem.error_code().and_then(|c| epayment_code(c, status)) {
                 return cause;
+            }
+            // Documented problem types (Recurring `#identifier`); a validation
+            // error names its fields.
+            if let Some(cause) = problem
+                .r#type
+                .as_deref()
+                .and_then(|t| documented::problem_type(context.api, t))
+            {
+                if cause == Cause::InvalidField {
+                    if let Some(field) = problem_field(problem) {
+                        return field;
+                    }
+                }
+                return cause;
+            }
+            if context.api == Api::Checkout && matches!(code, 401 | 404 | 409) {
+                if let Some(cause) = documented::checkout_status(code) {
+                    evidence.push(format!("Checkout answers {code} for this").into());
+                    return cause;
+                }
             }
         }
         ErrorBody::Ecom(errors) => {
@@ -179,26 +200,24 @@ fn epayment_code(code: u32, status: StatusCode) -> Option<Cause> {
 /// One eCom error: a numeric `errorCode`, or a field name for `InvalidRequest`.
 fn ecom_code(context: &RequestContext, status: StatusCode, error: &EcomError) -> Option<Cause> {
     let code = error.error_code.as_deref()?.trim();
-    if let Ok(number) = code.parse::<u32>() {
-        return Some(match number {
-            1 => authentication(context),
-            21 => Cause::InvalidReference,
-            22 | 51..=53 | 72 | 73 | 92 => Cause::InvalidPaymentState,
-            31..=33 | 36 | 37 | 91 => Cause::NotAllowedForMerchant,
-            34 | 93 => Cause::IdempotencyConflict,
-            35 => Cause::ReferenceNotFound,
-            41..=45 => Cause::PaymentDeclined,
-            61 => Cause::CaptureExceedsReserved,
-            62 => Cause::CaptureBeforeReservation,
-            71 => Cause::RefundExceedsCaptured,
-            81 | 82 | 1501 => Cause::UserUnknown,
-            94 | 98 => Cause::ConcurrentOperation,
-            99 => Cause::ServerError,
-            n if n >= 1000 => return epayment_code(n, status),
-            _ => return None,
-        });
-    }
     let group = error.error_group.as_deref().map(str::trim);
+    if let Ok(number) = code.parse::<u32>() {
+        if number == 1 {
+            return Some(authentication(context));
+        }
+        // The documented table, by group (see `documented.rs`).
+        if let Some(cause) = documented::ecom(group, number) {
+            return Some(cause);
+        }
+        // A documented group, a number not listed for it: the message and the
+        // group decide.
+        if group.is_some_and(documented::is_ecom_group) {
+            return None;
+        }
+        return (number >= 1000)
+            .then(|| epayment_code(number, status))
+            .flatten();
+    }
     let is_field = code
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || ".[]_-/".contains(c))
@@ -218,6 +237,7 @@ fn ecom_group(context: &RequestContext, error: &EcomError) -> Option<Cause> {
         "user" | "customer" => Cause::UserUnknown,
         "invalidrequest" => Cause::InvalidField,
         "vippserror" => Cause::ServerError,
+        "payment" => Cause::InvalidPaymentState,
         _ => return None,
     })
 }
@@ -278,6 +298,14 @@ fn unauthorized(
             return Cause::InvalidClientCredentials;
         }
         Api::Login => return Cause::LoginError,
+        // checkout.yaml POST /session: 401 "Unauthorized: Invalid credentials",
+        // the `client_id`/`client_secret` headers (Checkout takes no token).
+        Api::Checkout => {
+            evidence.push(
+                "401 from Checkout: it authenticates with client_id and client_secret".into(),
+            );
+            return Cause::InvalidClientCredentials;
+        }
         _ => {}
     }
     let challenge = headers
@@ -526,6 +554,21 @@ static WORDING: &[Rule] = &[
             "unique constraint",
         ]],
     ),
+    rule(
+        Cause::AgreementNotActive,
+        &[
+            &["agreement"],
+            &[
+                "not active",
+                "inactive",
+                "is stopped",
+                "is pending",
+                "is expired",
+                "not in active",
+            ],
+        ],
+    ),
+    rule(Cause::NotAllowedForMerchant, &[&["illegal scope"]]),
     rule(Cause::InvalidSubscriptionKey, &[&["invalid subscr"]]),
     rule(Cause::MissingSubscriptionKey, &[&["missing subscr"]]),
     rule(
@@ -597,6 +640,9 @@ static WORDING: &[Rule] = &[
             "15 år",
             "test user",
             "real user",
+            "no cards",
+            "approve failed",
+            "operation not supported",
         ]],
     ),
     rule(

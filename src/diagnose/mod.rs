@@ -34,6 +34,7 @@
 
 pub mod body;
 mod catalog;
+mod documented;
 mod layer;
 pub mod transport;
 

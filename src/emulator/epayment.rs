@@ -52,7 +52,10 @@ struct Payment {
     cancelled: u64,
     payment_method: String,
     psp_reference: String,
-    redirect_url: String,
+    /// `None` for `PUSH_MESSAGE`: the user is reached through the app.
+    redirect_url: Option<String>,
+    /// The create request's `metadata`, echoed on GET (the metadata guide).
+    metadata: Option<Value>,
     events: Vec<Event>,
     /// How many of `events` were handed to the webhooks.
     published: usize,
@@ -73,16 +76,22 @@ impl Payment {
     }
 
     fn details(&self) -> Value {
-        json!({
+        let mut details = json!({
             "aggregate": self.aggregate(),
             "amount": self.money(self.amount),
             "state": self.state.as_str(),
             "paymentMethod": {"type": self.payment_method},
             "profile": {},
             "pspReference": self.psp_reference,
-            "redirectUrl": self.redirect_url,
             "reference": self.reference,
-        })
+        });
+        if let Some(url) = &self.redirect_url {
+            details["redirectUrl"] = Value::String(url.clone());
+        }
+        if let Some(metadata) = &self.metadata {
+            details["metadata"] = metadata.clone();
+        }
+        details
     }
 
     fn modification(&self) -> Value {
@@ -405,7 +414,9 @@ impl Payments {
                     );
                 }
             }
-            Some(Value::String(url)) if valid_url(url, call.environment) => {}
+            // https or an app's custom scheme (`myapp://`), whatever the flow: the
+            // create guide and `CreatePaymentRequest.returnUrl`.
+            Some(Value::String(url)) if valid_return_url(url, call.environment) => {}
             Some(Value::String(url)) => return bodies::invalid_url(instance, url),
             Some(other) => return bodies::invalid_url(instance, &other.to_string()),
         }
@@ -413,6 +424,25 @@ impl Payments {
             None | Some(Value::Null) => None,
             Some(Value::String(p)) if valid_msisdn(p) => Some(p.clone()),
             Some(_) => return bodies::invalid_phone(instance),
+        };
+        // `#/components/schemas/Metadata`: at most 5 properties (values strings;
+        // the metadata guide shows numbers too).
+        let metadata = match body.get("metadata") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m))
+                if m.len() <= 5
+                    && m.values()
+                        .all(|v| matches!(v, Value::String(_) | Value::Number(_))) =>
+            {
+                Some(Value::Object(m.clone()))
+            }
+            Some(_) => {
+                return bodies::invalid_field(
+                    instance,
+                    "metadata",
+                    "The field Metadata must be an object of at most 5 string values.",
+                );
+            }
         };
         if phone.is_none() && user_flow == "PUSH_MESSAGE" {
             return bodies::invalid_field(
@@ -431,7 +461,13 @@ impl Payments {
             Some(User::Unknown) => return bodies::customer_not_found(instance),
             Some(User::Ready | User::Waiting) | None => {}
         }
-        let redirect_url = format!("{}/landing?reference={reference}", call.base_url);
+        // PUSH_MESSAGE: no redirect, the user gets a push (the create guide);
+        // QR: the URL of the QR code; the redirect flows: the landing page.
+        let redirect_url = match user_flow {
+            "PUSH_MESSAGE" => None,
+            "QR" => Some(format!("{}/qr?reference={reference}", call.base_url)),
+            _ => Some(format!("{}/landing?reference={reference}", call.base_url)),
+        };
         let mut payment = Payment {
             reference: reference.clone(),
             currency,
@@ -444,6 +480,7 @@ impl Payments {
             payment_method,
             psp_reference: format!("{}", fastrand::u64(1_000_000_000..10_000_000_000)),
             redirect_url: redirect_url.clone(),
+            metadata,
             events: Vec::new(),
             published: 0,
         };
@@ -453,10 +490,11 @@ impl Payments {
         }
         self.touched.push(payment_key.clone());
         self.payments.insert(payment_key, payment);
-        json_response(
-            201,
-            &json!({"redirectUrl": redirect_url, "reference": reference}),
-        )
+        let mut created = json!({"reference": reference});
+        if let Some(url) = redirect_url {
+            created["redirectUrl"] = Value::String(url);
+        }
+        json_response(201, &created)
     }
 
     fn modify(&mut self, call: &Call<'_>, key: &str) -> Response<Body> {
@@ -485,18 +523,27 @@ impl Payments {
             }
         };
         if call.endpoint == Endpoint::Cancel {
-            if payment.captured > 0 {
-                return bodies::cancel_captured(instance);
-            }
+            // The cancel guide
+            // (https://developer.vippsmobilepay.com/docs/APIs/epayment-api/operations/cancel/):
+            // before authorization the payment is TERMINATED with the whole amount
+            // cancelled; after it, a cancel is allowed until the payment is fully
+            // captured, releases what is not captured, and the payment stays
+            // AUTHORIZED with `cancelledAmount` changed.
             match payment.state {
                 State::Created => {
                     payment.state = State::Terminated;
+                    payment.cancelled = payment.amount;
                     payment.event("TERMINATED", payment.amount, call.now, Some(key));
                 }
                 State::Authorized => {
-                    payment.cancelled = payment.authorized;
-                    payment.state = State::Terminated;
-                    payment.event("CANCELLED", payment.cancelled, call.now, Some(key));
+                    let remaining = payment.authorized - payment.captured - payment.cancelled;
+                    if remaining == 0 && payment.cancelled == 0 {
+                        return bodies::cancel_captured(instance);
+                    }
+                    if remaining > 0 {
+                        payment.cancelled += remaining;
+                        payment.event("CANCELLED", remaining, call.now, Some(key));
+                    }
                 }
                 State::Terminated => {}
             }
@@ -513,6 +560,9 @@ impl Payments {
             match payment.state {
                 State::Created => return bodies::capture_before_reservation(instance),
                 State::Terminated => return bodies::capture_cancelled(instance),
+                State::Authorized if payment.cancelled > 0 => {
+                    return bodies::capture_cancelled(instance);
+                }
                 State::Authorized => {}
             }
             if value > payment.authorized - payment.captured - payment.cancelled {
@@ -536,14 +586,15 @@ impl Payments {
 
 type ErrorFn = fn(&str) -> Response<Body>;
 
-/// An amount `{"value": <integer > 0>, "currency": "NOK"}`: 4040 when the value is
-/// not a positive integer, 5040 when the currency is not the sales unit's (NOK).
+/// An amount `{"value": <integer 0..=65,000,000>, "currency": "NOK"}`
+/// (`#/components/schemas/Amount`): 4040 when the value is not such an integer,
+/// 5040 when the currency is not the sales unit's (NOK).
 fn money(value: Option<&Value>) -> Result<(u64, String), ErrorFn> {
     let Some(Value::Object(amount)) = value else {
         return Err(bodies::invalid_amount);
     };
     let value = match amount.get("value").and_then(Value::as_u64) {
-        Some(v) if v > 0 => v,
+        Some(v) if v <= 65_000_000 => v,
         _ => return Err(bodies::invalid_amount),
     };
     match amount.get("currency").and_then(Value::as_str) {
@@ -578,13 +629,31 @@ pub(crate) fn valid_msisdn(p: &str) -> bool {
     (10..=15).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && !p.starts_with('0')
 }
 
-/// An absolute `https://` URL with a host; in the test environment also
-/// `http://localhost` and `http://127.0.0.1`.
-pub(crate) fn valid_url(url: &str, environment: Environment) -> bool {
-    if url.len() > 2048
-        || url
+/// A `returnUrl`: a [`valid_url`], or an app's custom scheme (`myapp://path`).
+pub(crate) fn valid_return_url(url: &str, environment: Environment) -> bool {
+    if valid_url(url, environment) {
+        return true;
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let mut b = scheme.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        && !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+        && !crate::preflight::body::looks_like_http_typo(&scheme.to_ascii_lowercase())
+        && !rest.is_empty()
+        && !url
             .bytes()
             .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
+/// An absolute `https://` URL with a host; in the test environment also
+/// `http://localhost` and `http://127.0.0.1`. No length limit: the spec sets none.
+pub(crate) fn valid_url(url: &str, environment: Environment) -> bool {
+    if url
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
     {
         return false;
     }
@@ -650,6 +719,9 @@ mod tests {
         ));
         assert!(!valid_url("https://", Environment::Test));
         assert!(!valid_url("/relative", Environment::Test));
+        assert!(valid_return_url("myapp://return", Environment::Production));
+        assert!(!valid_return_url("htt:/x", Environment::Test));
+        assert!(!valid_return_url("http://example.com", Environment::Test));
     }
 
     #[test]

@@ -79,11 +79,16 @@
 //! 5. The ePayment rules: `Idempotency-Key` required on every POST (the same key and
 //!    body replay the first answer; another body is `409`, code 4020), amounts
 //!    (4040, 6010 below 100), currency NOK only (5040), phone numbers (4070),
-//!    `returnUrl` (4090; `https://`, or `http://localhost` in test), reference format,
-//!    reference taken (4150), unknown reference for this MSN (`404`, 5090),
-//!    capture before authorization (6080), capture above authorized minus captured
-//!    (6090), refund above captured minus refunded (6150), cancel after capture
-//!    (6040), and the test users ([`READY_USER`], [`WAITING_USER`],
+//!    `returnUrl` (4090; `https://`, an app's scheme such as `myapp://`, or
+//!    `http://localhost` in test), `metadata` (at most 5 properties, echoed on
+//!    GET), reference format, reference taken (4150), unknown reference for this
+//!    MSN (`404`, 5090), capture before authorization (6080), capture above
+//!    authorized minus captured (6090), refund above captured minus refunded
+//!    (6150); cancel as the cancel guide says (before authorization the payment is
+//!    `TERMINATED` with the whole amount cancelled; after it, allowed until fully
+//!    captured (else 6040), releasing the uncaptured rest while the payment stays
+//!    `AUTHORIZED`; no capture after it, 6070); `redirectUrl` only for the redirect
+//!    flows and QR (none for `PUSH_MESSAGE`); and the test users ([`READY_USER`], [`WAITING_USER`],
 //!    [`NOT_LOGGED_IN_USER`] → 10020, [`UNDER_15_USER`] and [`UNKNOWN_USER`] → 7010).
 //!
 //! On the token endpoint, wrong `client_id` or `client_secret` answers `401`

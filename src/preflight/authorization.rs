@@ -73,6 +73,11 @@ fn scheme_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
     let word = std::str::from_utf8(&value[..end]).unwrap_or("");
     // `bearer`, `BEARER`, `bearereyJ…` (no space): the scheme in the wrong case.
     if value.len() >= 6 && value[..6].eq_ignore_ascii_case(b"bearer") {
+        // Recurring declares HTTP bearer auth (case-insensitive): only a warning,
+        // from the `RecurringBearerCase` rule (see `recurring::bearer_lower_case`).
+        if api == Api::Recurring && value.get(6) == Some(&b' ') {
+            return None;
+        }
         let shown = shown_word(word, 10).unwrap_or(std::str::from_utf8(&value[..6]).unwrap_or(""));
         return Some(
             Diagnosis::new(Cause::BearerWrongCase)
@@ -232,7 +237,11 @@ mod tests {
             .header("client_id", "id")
             .header("client_secret", "secret")
             .header("Merchant-Serial-Number", "123456");
-        assert_passes_body(req, "{}", &[crate::preflight::RuleId::SystemHeaders]);
+        assert_passes_body(
+            req,
+            r#"{"merchantInfo":{"callbackUrl":"https://example.com/cb","returnUrl":"https://example.com/r","callbackAuthorizationToken":"t"},"transaction":{"amount":{"value":1000,"currency":"NOK"},"reference":"order-12345678","paymentDescription":"Socks"}}"#,
+            &[crate::preflight::RuleId::SystemHeaders],
+        );
         let req = http::Request::post(format!("{TEST}/accesstoken/get"))
             .header("client_id", "id")
             .header("client_secret", "secret")

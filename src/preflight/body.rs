@@ -1,17 +1,30 @@
 //! Well-known request bodies, when buffered: ePayment create payment, capture and
-//! refund; eCom initiate; Recurring draft agreement.
+//! refund; eCom initiate, capture, refund, cancel; Recurring draft and update
+//! agreement, create, capture and refund charge; Checkout create session;
+//! Webhooks register.
 //!
-//! What is checked, and why (from the reference, `vipps-api.md`):
+//! Each rule checks what the official OpenAPI specification of the API forbids
+//! (the copies in `../shared/specs`, see their README for sources), and nothing
+//! more; where today's docs on developer.vippsmobilepay.com differ, the docs win
+//! and the rule says so:
 //!
-//! | field | rule |
-//! | --- | --- |
-//! | amounts | a JSON integer in minor units, at least 1 (ePayment, eCom); at least 0 for Recurring `pricing` (an agreement may be free). At most `i64::MAX` (ePayment, Recurring) or `i32::MAX` (eCom, whose amount is a 32-bit integer). A string, a fraction or an exponent is refused. |
-//! | currency | `NOK`, `DKK` or `EUR`, exactly (ISO 4217, upper case) |
-//! | ePayment / Recurring phone number | an MSISDN: country code and number, digits only, no `+`, no `00`, no spaces, no leading `0`. Norway `47` + 8 digits, Denmark `45` + 8 digits, Finland `358` + 5 to 10 digits (ITU numbering plan of Finland), Sweden `46` + 7 to 9 digits; other country codes 8 to 15 digits in all (E.164) |
-//! | eCom `mobileNumber` | a Norwegian number: 8 digits (the eCom API takes it without country code), or `47` + 8 digits |
-//! | URLs | absolute `https://` with a host; `http://` only for `localhost`, `127.0.0.1` or `[::1]` outside production; an app scheme (`myapp://`) only for the ePayment `returnUrl` with `userFlow` `NATIVE_REDIRECT` and the eCom `fallBack` with `isApp: true`; at most 2048 characters (the reference gives no limit: 2048 is what browsers and servers reliably handle) |
-//! | ePayment `reference` | `^[a-zA-Z0-9-]{8,64}$` |
-//! | eCom `orderId` | `^[a-zA-Z0-9-]{1,50}$` (the eCom API: up to 50 characters of letters, digits and `-`) |
+//! | field | rule | source |
+//! | --- | --- | --- |
+//! | ePayment amounts | integer, 0 to 65,000,000 | `epayment.v1.yml #/components/schemas/Amount` |
+//! | eCom initiate amount | integer, at least 100, no maximum | `ecom-v2.yaml` `transaction.amount` |
+//! | eCom capture/refund amount | integer, at least 0 (0: the remainder, eCom guide) | `ecom-v2.yaml #/components/schemas/Transaction` |
+//! | Recurring `pricing.amount`, charge `amount` | int32, at least 100 | `recurring.yaml` DraftAgreementV3, CreateChargeV3 |
+//! | Recurring `pricing.suggestedMaxAmount` | int32, 100 to 2,000,000 | `recurring.yaml` DraftAgreementV3 |
+//! | Recurring `initialCharge.amount` | int32, no minimum | `recurring.yaml` DraftAgreementV3 |
+//! | Checkout `transaction.amount.value` | int32, at least 0 | `checkout.yaml` POST /session |
+//! | currency | `NOK`, `DKK` or `EUR`, exactly | `epayment.v1.yml #/components/schemas/Currency` |
+//! | ePayment phone number | `^\d{10,15}$` | `epayment.v1.yml` CustomerPhoneNumber |
+//! | Recurring phone number | at most 15 characters | `recurring.yaml` DraftAgreementV3 |
+//! | eCom `mobileNumber` | `^\d{8}$` | `ecom-v2.yaml` customerInfo |
+//! | URLs | see [`url`] | |
+//! | ePayment `reference` | `^[a-zA-Z0-9-]{8,64}$` (the docs' current bound; the 2023 spec said 50) | <https://developer.vippsmobilepay.com/docs/APIs/epayment-api/errors/> |
+//! | eCom `orderId` | `^[a-zA-Z0-9-]{1,50}$` | `ecom-v2.yaml` transaction.orderId |
+//! | Checkout `reference` | 8 to 50 of `[-a-zA-Z0-9]` | `checkout.yaml` POST /session |
 //!
 //! Values are named in the evidence only when harmless (an amount, a currency
 //! code); phone numbers and URLs are personal or may carry tokens, so only their
@@ -24,24 +37,35 @@ use crate::Environment;
 use crate::context::Api;
 use crate::{Cause, Diagnosis};
 
-/// The longest URL accepted.
-pub(crate) const MAX_URL: usize = 2048;
-
 /// Which well-known body a request carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     EPaymentCreate,
     EPaymentAdjust,
     EComInitiate,
+    EComAdjust,
+    EComCancel,
     RecurringAgreement,
+    RecurringUpdate,
+    RecurringCharge,
+    RecurringChargeAdjust,
+    CheckoutSession,
+    WebhookRegister,
 }
 
-fn kind(api: Api, op: Option<&str>) -> Option<Kind> {
+pub(super) fn kind(api: Api, op: Option<&str>) -> Option<Kind> {
     Some(match (api, op?) {
         (Api::EPayment, "create_payment") => Kind::EPaymentCreate,
         (Api::EPayment, "capture" | "refund") => Kind::EPaymentAdjust,
         (Api::ECom, "initiate") => Kind::EComInitiate,
+        (Api::ECom, "capture" | "refund") => Kind::EComAdjust,
+        (Api::ECom, "cancel") => Kind::EComCancel,
         (Api::Recurring, "draft_agreement") => Kind::RecurringAgreement,
+        (Api::Recurring, "update_agreement") => Kind::RecurringUpdate,
+        (Api::Recurring, "create_charge") => Kind::RecurringCharge,
+        (Api::Recurring, "capture_charge" | "refund_charge") => Kind::RecurringChargeAdjust,
+        (Api::Checkout, "create_session") => Kind::CheckoutSession,
+        (Api::Management, "register_webhook") => Kind::WebhookRegister,
         _ => return None,
     })
 }
@@ -51,56 +75,131 @@ pub(crate) fn is_well_known(api: Api, op: Option<&str>) -> bool {
     kind(api, op).is_some()
 }
 
-fn known<'f>(f: &'f Facts<'_>) -> Option<(Kind, &'f Value)> {
-    Some((kind(f.api, f.operation)?, f.json.as_ref()?))
+pub(super) fn known<'f>(f: &'f Facts<'_>) -> Option<(Kind, &'f Value)> {
+    let kind = kind(f.api, f.operation)?;
+    // The Recurring rules follow v3; v2 bodies have another shape.
+    if f.api == Api::Recurring && !is_recurring_v3(f.uri.path()) {
+        return None;
+    }
+    Some((kind, f.json.as_ref()?))
 }
 
-fn at<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
+/// A Recurring v3 path (`/recurring/v3/…`).
+pub(super) fn is_recurring_v3(path: &str) -> bool {
+    path.trim_start_matches('/')
+        .split('/')
+        .nth(1)
+        .is_some_and(|v| v.eq_ignore_ascii_case("v3"))
+}
+
+pub(super) fn at<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.').try_fold(json, |v, key| v.get(key))
 }
 
+/// A well-known body that is not valid JSON: the API answers 400 without reading
+/// it. Source: every operation of these APIs takes `application/json` (the
+/// `requestBody` of each operation in the specifications of `../shared/specs`).
+pub(super) fn not_json(f: &Facts<'_>) -> Option<Diagnosis> {
+    if !f.body_not_json {
+        return None;
+    }
+    Some(
+        Diagnosis::new(Cause::InvalidJsonBody).with_evidence(format!(
+            "the body of the {} {} call is not valid JSON",
+            f.api,
+            f.operation.unwrap_or("")
+        )),
+    )
+}
+
+/// An amount field's bounds, from the specification (`None`: no bound).
 struct AmountField {
     path: &'static str,
-    min: i64,
-    max: i64,
+    min: Option<i64>,
+    max: Option<i64>,
+    /// Where the bounds come from.
+    source: &'static str,
+}
+
+const I32_MIN: i64 = i32::MIN as i64;
+const I32_MAX: i64 = i32::MAX as i64;
+const EPAYMENT_AMOUNT: &str = "epayment.v1.yml #/components/schemas/Amount/properties/value";
+
+macro_rules! field {
+    ($path:expr, $min:expr, $max:expr, $source:expr $(,)?) => {
+        AmountField {
+            path: $path,
+            min: $min,
+            max: $max,
+            source: $source,
+        }
+    };
 }
 
 fn amount_fields(kind: Kind) -> &'static [AmountField] {
-    const I64: i64 = i64::MAX;
-    const I32: i64 = i32::MAX as i64;
+    const RECURRING_PRICING: &str =
+        "recurring.yaml DraftAgreementV3 pricing (amount: int32, minimum 100)";
+    const RECURRING_MAX: &str =
+        "recurring.yaml DraftAgreementV3 pricing.suggestedMaxAmount (int32, 100 to 2,000,000)";
     match kind {
-        Kind::EPaymentCreate => &[AmountField {
-            path: "amount.value",
-            min: 1,
-            max: I64,
-        }],
-        Kind::EPaymentAdjust => &[AmountField {
-            path: "modificationAmount.value",
-            min: 1,
-            max: I64,
-        }],
-        Kind::EComInitiate => &[AmountField {
-            path: "transaction.amount",
-            min: 1,
-            max: I32,
-        }],
-        Kind::RecurringAgreement => &[
-            AmountField {
-                path: "pricing.amount",
-                min: 0,
-                max: I64,
-            },
-            AmountField {
-                path: "pricing.suggestedMaxAmount",
-                min: 0,
-                max: I64,
-            },
-            AmountField {
-                path: "initialCharge.amount",
-                min: 0,
-                max: I64,
-            },
+        Kind::EPaymentCreate => &[field!(
+            "amount.value",
+            Some(0),
+            Some(65_000_000),
+            EPAYMENT_AMOUNT,
+        )],
+        Kind::EPaymentAdjust => &[field!(
+            "modificationAmount.value",
+            Some(0),
+            Some(65_000_000),
+            EPAYMENT_AMOUNT,
+        )],
+        Kind::EComInitiate => &[field!(
+            "transaction.amount",
+            Some(100),
+            None,
+            "ecom-v2.yaml initiatePaymentV3UsingPOST transaction.amount (minimum 100, no maximum)",
+        )],
+        // The eCom docs: an amount of 0 captures (or refunds) the remainder.
+        Kind::EComAdjust => &[field!(
+            "transaction.amount",
+            Some(0),
+            None,
+            "ecom-v2.yaml #/components/schemas/Transaction/properties/amount",
+        )],
+        Kind::CheckoutSession => &[field!(
+            "transaction.amount.value",
+            Some(0),
+            Some(I32_MAX),
+            "checkout.yaml POST /session transaction.amount.value (int32, minimum 0)",
+        )],
+        Kind::EComCancel | Kind::WebhookRegister => &[],
+        Kind::RecurringAgreement | Kind::RecurringUpdate => &[
+            field!(
+                "pricing.amount",
+                Some(100),
+                Some(I32_MAX),
+                RECURRING_PRICING
+            ),
+            field!(
+                "pricing.suggestedMaxAmount",
+                Some(100),
+                Some(2_000_000),
+                RECURRING_MAX,
+            ),
+            field!(
+                "initialCharge.amount",
+                Some(I32_MIN),
+                Some(I32_MAX),
+                "recurring.yaml DraftAgreementV3 initialCharge.amount (int32, no minimum)",
+            ),
         ],
+        Kind::RecurringCharge | Kind::RecurringChargeAdjust => &[field!(
+            "amount",
+            Some(100),
+            Some(I32_MAX),
+            "recurring.yaml CreateChargeV3 / CaptureChargeV3 / RefundChargeV3 amount (int32, minimum 100)",
+        )],
     }
 }
 
@@ -108,8 +207,8 @@ fn currency_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::EPaymentCreate => &["amount.currency"],
         Kind::EPaymentAdjust => &["modificationAmount.currency"],
-        Kind::EComInitiate => &[],
         Kind::RecurringAgreement => &["pricing.currency"],
+        _ => &[],
     }
 }
 
@@ -122,16 +221,18 @@ pub(super) fn amount(f: &Facts<'_>) -> Option<Diagnosis> {
         };
         let problem = match value {
             Value::Null => continue,
-            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-                (Some(v), _) if v < field.min => {
-                    format!("is {v}; the least allowed is {}", field.min)
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), field.min, field.max) {
+                (Some(v), _, Some(min), _) if v < min => {
+                    format!("is {v}; the least allowed is {min} ({})", field.source)
                 }
-                (Some(v), _) if v > field.max => {
-                    format!("is {v}; the most allowed is {}", field.max)
+                (Some(v), _, _, Some(max)) if v > max => {
+                    format!("is {v}; the most allowed is {max} ({})", field.source)
                 }
-                (Some(_), _) => continue,
-                (None, Some(v)) => format!("is {v}; the most allowed is {}", field.max),
-                (None, None) => format!(
+                (Some(_), _, _, _) | (None, Some(_), _, None) => continue,
+                (None, Some(v), _, Some(max)) => {
+                    format!("is {v}; the most allowed is {max} ({})", field.source)
+                }
+                (None, None, _, _) => format!(
                     "is {n}, not an integer: amounts are integers in minor units (100 = 1.00 NOK)"
                 ),
             },
@@ -188,19 +289,39 @@ pub(super) fn currency(f: &Facts<'_>) -> Option<Diagnosis> {
     None
 }
 
-/// A phone number not in the format of its API.
+/// A phone number not in the format of its API's specification:
+///
+/// - ePayment `customer.phoneNumber`: `^\d{10,15}$`
+///   (`epayment.v1.yml #/components/schemas/CustomerPhoneNumber/properties/phoneNumber`);
+/// - Recurring v3 `phoneNumber`: a string of at most 15 characters
+///   (`recurring.yaml DraftAgreementV3 phoneNumber`, `maxLength: 15`);
+/// - eCom `customerInfo.mobileNumber`: `^\d{8}$`
+///   (`ecom-v2.yaml initiatePaymentV3UsingPOST customerInfo.mobileNumber`).
+///
+/// Nothing stricter: no per-market lengths, which the specifications do not set.
 pub(super) fn phone_number(f: &Facts<'_>) -> Option<Diagnosis> {
     let (kind, json) = known(f)?;
-    let (path, ecom) = match kind {
-        Kind::EPaymentCreate => ("customer.phoneNumber", false),
-        Kind::RecurringAgreement => ("phoneNumber", false),
-        Kind::EComInitiate => ("customerInfo.mobileNumber", true),
-        Kind::EPaymentAdjust => return None,
+    let (path, format) = match kind {
+        Kind::EPaymentCreate => ("customer.phoneNumber", PhoneFormat::Msisdn),
+        Kind::RecurringAgreement => ("phoneNumber", PhoneFormat::Recurring),
+        Kind::EComInitiate => ("customerInfo.mobileNumber", PhoneFormat::Ecom),
+        _ => return None,
     };
     let value = at(json, path)?;
     let digits = match value {
         Value::Null => return None,
         Value::String(s) => s.as_str(),
+        // The eCom spec's own example is an unquoted number (`mobileNumber:
+        // 91234567`), and a Norwegian mobile number never starts with 0: eight
+        // digits pass as a number too.
+        Value::Number(n) if matches!(format, PhoneFormat::Ecom) && n.is_u64() => {
+            let digits = n.to_string();
+            let problem = ecom_mobile_problem(&digits)?;
+            return Some(
+                Diagnosis::new(Cause::InvalidPhoneNumber)
+                    .with_evidence(format!("`{path}` {problem}")),
+            );
+        }
         Value::Number(n) => {
             // A JSON number: the API wants a string, and a leading 0 is lost.
             return Some(
@@ -212,60 +333,48 @@ pub(super) fn phone_number(f: &Facts<'_>) -> Option<Diagnosis> {
         }
         _ => "\u{0}",
     };
-    let problem = if ecom {
-        ecom_mobile_problem(digits)
-    } else {
-        msisdn_problem(digits)
+    let problem = match format {
+        PhoneFormat::Msisdn => msisdn_problem(digits),
+        PhoneFormat::Ecom => ecom_mobile_problem(digits),
+        PhoneFormat::Recurring => (digits.chars().count() > 15)
+            .then(|| format!("has {} characters; at most 15", digits.chars().count())),
     }?;
     Some(Diagnosis::new(Cause::InvalidPhoneNumber).with_evidence(format!("`{path}` {problem}")))
 }
 
-/// What is wrong with an MSISDN, if anything.
+#[derive(Clone, Copy)]
+enum PhoneFormat {
+    Msisdn,
+    Ecom,
+    Recurring,
+}
+
+/// What is wrong with an ePayment MSISDN, if anything: `^\d{10,15}$`.
 pub(crate) fn msisdn_problem(s: &str) -> Option<String> {
     if let Some(p) = shape_problem(s) {
         return Some(p);
     }
     let n = s.len();
-    let market = |cc: &str, country: &str, min: usize, max: usize| -> Option<Option<String>> {
-        let rest = s.strip_prefix(cc)?.len();
-        Some((!(min..=max).contains(&rest)).then(|| {
-            let want = if min == max {
-                format!("{min}")
-            } else {
-                format!("{min} to {max}")
-            };
-            format!("is {cc} ({country}) and {rest} digits; {country} numbers have {want} digits after {cc}")
-        }))
-    };
-    if let Some(found) = market("47", "Norway", 8, 8)
-        .or_else(|| market("45", "Denmark", 8, 8))
-        .or_else(|| market("358", "Finland", 5, 10))
-        .or_else(|| market("46", "Sweden", 7, 9))
-    {
-        return found;
-    }
     if n == 8 {
         return Some(
             "has 8 digits and no country code: an MSISDN starts with the country code (47 for Norway, 45 for Denmark), e.g. 4712345678".to_owned(),
         );
     }
-    if !(8..=15).contains(&n) {
-        return Some(format!("has {n} digits; an MSISDN has 8 to 15"));
-    }
-    None
+    (!(10..=15).contains(&n)).then(|| format!("has {n} digits; it must match `^\\d{{10,15}}$`"))
 }
 
-/// What is wrong with an eCom mobile number: 8 Norwegian digits, or 47 + 8.
+/// What is wrong with an eCom mobile number: `^\d{8}$`, 8 digits without country
+/// code.
 pub(crate) fn ecom_mobile_problem(s: &str) -> Option<String> {
     if let Some(p) = shape_problem(s) {
         return Some(p);
     }
     let n = s.len();
-    if n == 8 || (n == 10 && s.starts_with("47")) {
+    if n == 8 {
         return None;
     }
     Some(format!(
-        "has {n} digits; the eCom API takes a Norwegian number of 8 digits"
+        "has {n} digits; the eCom API takes 8 digits without country code (`^\\d{{8}}$`)"
     ))
 }
 
@@ -276,8 +385,6 @@ fn shape_problem(s: &str) -> Option<String> {
         "is empty"
     } else if s.starts_with('+') {
         "starts with `+`: write the country code without it, digits only (4712345678)"
-    } else if s.starts_with("00") {
-        "starts with `00`: write the country code without it, digits only (4712345678)"
     } else if s.bytes().any(|b| b.is_ascii_whitespace()) {
         "holds spaces: digits only"
     } else if s
@@ -287,8 +394,6 @@ fn shape_problem(s: &str) -> Option<String> {
         "holds separators: digits only"
     } else if !s.bytes().all(|b| b.is_ascii_digit()) {
         "holds characters other than digits"
-    } else if s.starts_with('0') {
-        "starts with `0`: an MSISDN starts with the country code"
     } else {
         return None;
     };
@@ -296,28 +401,53 @@ fn shape_problem(s: &str) -> Option<String> {
 }
 
 /// A URL that is not absolute `https://` (with the exceptions documented above) or
-/// is too long.
+/// is longer than its specification allows:
+///
+/// - ePayment `returnUrl`: https or an app's custom scheme, whatever the `userFlow`
+///   (`epayment.v1.yml` CreatePaymentRequest `returnUrl`, and the create guide
+///   <https://developer.vippsmobilepay.com/docs/APIs/epayment-api/api-guide/operations/create/>);
+///   no length limit.
+/// - eCom `callbackPrefix`, `fallBack`, `consentRemovalPrefix`,
+///   `shippingDetailsPrefix`: at most 255 characters (`ecom-v2.yaml`
+///   initiatePaymentV3UsingPOST `merchantInfo`); an app scheme in `fallBack` with
+///   `isApp: true`.
+/// - Recurring `merchantRedirectUrl`, `merchantAgreementUrl`: at most 1024
+///   characters (`recurring.yaml` DraftAgreementV3 / UpdateAgreementPatchV3); an
+///   app scheme in `merchantRedirectUrl` with `isApp: true`.
+/// - Checkout `merchantInfo.returnUrl`, `callbackUrl`, `termsAndConditionsUrl`.
 pub(super) fn url(f: &Facts<'_>) -> Option<Diagnosis> {
     let (kind, json) = known(f)?;
+    let is_app = |path: &str| at(json, path).and_then(Value::as_bool) == Some(true);
     let app_scheme_ok = |path: &str| match (kind, path) {
-        (Kind::EPaymentCreate, "returnUrl") => {
-            at(json, "userFlow").and_then(Value::as_str) == Some("NATIVE_REDIRECT")
-        }
-        (Kind::EComInitiate, "merchantInfo.fallBack") => {
-            at(json, "merchantInfo.isApp").and_then(Value::as_bool) == Some(true)
-        }
+        (Kind::EPaymentCreate, "returnUrl") => true,
+        (Kind::EComInitiate, "merchantInfo.fallBack") => is_app("merchantInfo.isApp"),
+        (Kind::RecurringAgreement, "merchantRedirectUrl") => is_app("isApp"),
+        (Kind::CheckoutSession, "merchantInfo.returnUrl") => true,
         _ => false,
     };
-    let fields: &[&str] = match kind {
-        Kind::EPaymentCreate => &["returnUrl", "callbackUrl"],
-        Kind::EPaymentAdjust => &[],
-        Kind::EComInitiate => &[
-            "merchantInfo.callbackPrefix",
-            "merchantInfo.fallBack",
-            "merchantInfo.consentRemovalPrefix",
-            "merchantInfo.shippingDetailsPrefix",
-        ],
-        Kind::RecurringAgreement => &["merchantRedirectUrl", "merchantAgreementUrl"],
+    let (fields, max): (&[&str], Option<usize>) = match kind {
+        Kind::EPaymentCreate => (&["returnUrl", "callbackUrl"], None),
+        Kind::EComInitiate => (
+            &[
+                "merchantInfo.callbackPrefix",
+                "merchantInfo.fallBack",
+                "merchantInfo.consentRemovalPrefix",
+                "merchantInfo.shippingDetailsPrefix",
+            ],
+            Some(255),
+        ),
+        Kind::RecurringAgreement | Kind::RecurringUpdate => {
+            (&["merchantRedirectUrl", "merchantAgreementUrl"], Some(1024))
+        }
+        Kind::CheckoutSession => (
+            &[
+                "merchantInfo.returnUrl",
+                "merchantInfo.callbackUrl",
+                "merchantInfo.termsAndConditionsUrl",
+            ],
+            None,
+        ),
+        _ => return None,
     };
     let production = f.environment == Some(Environment::Production);
     for path in fields {
@@ -326,6 +456,11 @@ pub(super) fn url(f: &Facts<'_>) -> Option<Diagnosis> {
         };
         let problem = match value {
             Value::Null => continue,
+            Value::String(s) if max.is_some_and(|max| s.chars().count() > max) => format!(
+                "is {} characters long, at most {} by the specification",
+                s.chars().count(),
+                max.unwrap_or(0)
+            ),
             Value::String(s) => match url_problem(s, app_scheme_ok(path), production) {
                 Some(p) => p,
                 None => continue,
@@ -341,9 +476,6 @@ pub(super) fn url(f: &Facts<'_>) -> Option<Diagnosis> {
 
 /// What is wrong with a URL, if anything.
 pub(crate) fn url_problem(s: &str, app_scheme_ok: bool, production: bool) -> Option<String> {
-    if s.len() > MAX_URL {
-        return Some(format!("is {} characters long, at most {MAX_URL}", s.len()));
-    }
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Some("holds whitespace or control characters".to_owned());
     }
@@ -408,7 +540,7 @@ pub(crate) fn url_problem(s: &str, app_scheme_ok: bool, production: bool) -> Opt
 
 /// `htt`, `htps`, `hhtps`, `httpss`, `https2`…: a typo of `http(s)`, never an app
 /// scheme.
-fn looks_like_http_typo(scheme: &str) -> bool {
+pub(crate) fn looks_like_http_typo(scheme: &str) -> bool {
     scheme.len() <= 7
         && (scheme.starts_with("ht")
             || scheme.starts_with("hh")
@@ -423,6 +555,7 @@ pub(super) fn reference(f: &Facts<'_>) -> Option<Diagnosis> {
     let (path, min, max) = match kind {
         Kind::EPaymentCreate => ("reference", 8, 64),
         Kind::EComInitiate => ("transaction.orderId", 1, 50),
+        Kind::CheckoutSession => ("transaction.reference", 8, 50),
         _ => return None,
     };
     let value = at(json, path)?;
@@ -543,7 +676,7 @@ mod tests {
     fn amounts() {
         for (from, to) in [
             ("\"value\": 1000", "\"value\": 10.5"),
-            ("\"value\": 1000", "\"value\": 0"),
+            ("\"value\": 1000", "\"value\": 65000001"),
             ("\"value\": 1000", "\"value\": -100"),
             ("\"value\": 1000", "\"value\": \"1000\""),
             ("\"value\": 1000", "\"value\": 1e3"),
@@ -553,9 +686,10 @@ mod tests {
             let err = refuses(create(), &with(CREATE, from, to), Cause::InvalidAmount);
             assert!(err.diagnosis().evidence()[0].starts_with("`amount.value`"));
         }
+        // eCom: at least 100, no maximum (ecom-v2.yaml).
         refuses(
             initiate(),
-            &with(INITIATE, "\"amount\": 1234", "\"amount\": 2147483648"),
+            &with(INITIATE, "\"amount\": 1234", "\"amount\": 99"),
             Cause::InvalidAmount,
         );
         refuses(
@@ -568,13 +702,41 @@ mod tests {
             r#"{"modificationAmount":{"value":99.5,"currency":"NOK"}}"#,
             Cause::InvalidAmount,
         );
-        // Near misses: the largest eCom amount, a free agreement, an unknown body.
+        // Recurring: int32 of at least 100.
+        refuses(
+            agreement(),
+            &with(AGREEMENT, "49900", "99"),
+            Cause::InvalidAmount,
+        );
+        refuses(
+            agreement(),
+            &with(AGREEMENT, "49900", "2147483648"),
+            Cause::InvalidAmount,
+        );
+        // Near misses: both ePayment bounds, a large eCom amount, the least
+        // agreement price, an unknown body.
+        for ok in ["0", "65000000"] {
+            assert_passes_body(
+                create(),
+                &with(CREATE, "\"value\": 1000", &format!("\"value\": {ok}")),
+                &[RuleId::AmountTooSmall],
+            );
+            assert_passes_body(
+                capture(),
+                &format!(r#"{{"modificationAmount":{{"value":{ok},"currency":"NOK"}}}}"#),
+                &[],
+            );
+        }
         assert_passes_body(
             initiate(),
-            &with(INITIATE, "\"amount\": 1234", "\"amount\": 2147483647"),
+            &with(
+                INITIATE,
+                "\"amount\": 1234",
+                "\"amount\": 92233720368547758",
+            ),
             &[],
         );
-        assert_passes_body(agreement(), &with(AGREEMENT, "49900", "0"), &[]);
+        assert_passes_body(agreement(), &with(AGREEMENT, "49900", "100"), &[]);
         assert_passes_body(
             good(http::Request::post(format!(
                 "{TEST}/epayment/v1/payments/abcdefgh-1/cancel"
@@ -627,11 +789,9 @@ mod tests {
     fn phone_numbers() {
         for bad in [
             "+4712345678",
-            "004712345678",
             "47 12345678",
             "12345678",
             "471234567",
-            "47123456789",
             "4512345",
             "358123",
             "047123456",
@@ -655,6 +815,11 @@ mod tests {
             "46701234567",
             "4412345678",
             "15551234567",
+            // ^\d{10,15}$ allows what per-market rules refused (epayment.v1.yml).
+            "47123456789",
+            "004712345678",
+            "0123456789",
+            "123456789012345",
         ] {
             assert_eq!(msisdn_problem(good), None, "{good}");
             assert_passes_body(create(), &with(CREATE, "4712345678", good), &[]);
@@ -666,8 +831,13 @@ mod tests {
         );
         // eCom: 8 digits.
         assert_eq!(ecom_mobile_problem("48059528"), None);
-        assert_eq!(ecom_mobile_problem("4748059528"), None);
-        for bad in ["004748059528", "+4748059528", "4805952", "4848059528"] {
+        for bad in [
+            "004748059528",
+            "+4748059528",
+            "4805952",
+            "4848059528",
+            "4748059528",
+        ] {
             assert!(ecom_mobile_problem(bad).is_some(), "{bad}");
         }
         refuses(
@@ -675,11 +845,13 @@ mod tests {
             &with(INITIATE, "48059528", "004712345678"),
             Cause::InvalidPhoneNumber,
         );
+        // Recurring v3: at most 15 characters, nothing else.
         refuses(
             agreement(),
-            &with(AGREEMENT, "4791234567", "91234567"),
+            &with(AGREEMENT, "4791234567", "4791234567890123"),
             Cause::InvalidPhoneNumber,
         );
+        assert_passes_body(agreement(), &with(AGREEMENT, "4791234567", "91234567"), &[]);
     }
 
     #[test]
@@ -697,21 +869,33 @@ mod tests {
             "hhttps://example.com",
         ] {
             assert!(url_problem(bad, false, false).is_some(), "{bad}");
+            let body = with(INITIATE, "https://www.callback.com/", bad);
+            refuses(initiate(), &body, Cause::InvalidUrl);
+        }
+        // No length limit in ePayment, and an app scheme in `returnUrl` whatever
+        // the `userFlow`.
+        for ok in [
+            format!("https://example.com/{}", "a".repeat(2100)),
+            "myapp://return".to_owned(),
+        ] {
             let body = with(
                 CREATE,
                 "https://example.com/redirect?orderId=acme-shop-123-order123abc",
-                bad,
+                &ok,
             );
-            refuses(create(), &body, Cause::InvalidUrl);
+            assert_passes_body(create(), &body, &[]);
         }
-        let long = format!("https://example.com/{}", "a".repeat(2100));
+        // eCom: 255 characters; Recurring: 1024.
+        let long = format!("https://example.com/{}", "a".repeat(236));
         refuses(
-            create(),
-            &with(
-                CREATE,
-                "https://example.com/redirect?orderId=acme-shop-123-order123abc",
-                &long,
-            ),
+            initiate(),
+            &with(INITIATE, "https://www.callback.com/", &long),
+            Cause::InvalidUrl,
+        );
+        let long = format!("https://example.com/{}", "a".repeat(1005));
+        refuses(
+            agreement(),
+            &with(AGREEMENT, "https://example.com/agreement", &long),
             Cause::InvalidUrl,
         );
         for ok in [
@@ -812,11 +996,12 @@ mod tests {
         run(
             &layer,
             create(),
-            &with(CREATE, "\"value\": 1000", "\"value\": 0"),
+            &with(CREATE, "\"value\": 1000", "\"value\": -1"),
         )
         .unwrap();
-        // Not JSON: ignored.
-        assert_passes_body(create(), "amount=0", &[]);
-        assert_passes_body(create(), "{not json", &[]);
+        // Not JSON: refused (three official guide examples have such typos).
+        for bad in ["amount=0", "{not json", "{\"amount\": 1,}"] {
+            refuses(create(), bad, Cause::InvalidJsonBody);
+        }
     }
 }

@@ -94,7 +94,8 @@ mod tests {
         let ecom = base(http::Request::post(format!(
             "{TEST}/ecomm/v2/payments/order-1/capture"
         )))
-        .header("Authorization", bearer(valid_jwt()));
+        .header("Authorization", bearer(valid_jwt()))
+        .header("X-Request-Id", "capture-1");
         assert_passes_body(ecom, r#"{"transaction":{"amount":0}}"#, &[]);
     }
 }

@@ -53,13 +53,18 @@
 //! [`PreflightLayer::body_cap`] bytes. A streaming body is never polled.
 
 pub(crate) mod authorization;
-mod body;
+pub(crate) mod body;
+mod checkout;
+mod ecom;
 mod environment;
+mod epayment;
 mod idempotency;
 pub(crate) mod msn;
+mod recurring;
 mod sparse;
 mod subscription_key;
 mod system_headers;
+mod webhooks;
 
 use std::fmt;
 use std::future::Future;
@@ -146,10 +151,15 @@ rules! {
     /// [`KnownTokens`]) or the subscription key (found in the [`Keyring`]). Refuse.
     WrongEnvironment => environment::wrong_environment, Refuse;
     /// No `Authorization` header on an ePayment, eCom, Recurring, management or
-    /// partner call. Refuse.
+    /// partner call (`Authorization` is required by `epayment.v1.yml`
+    /// `security: Bearer-Authorization`, `ecom-v2.yaml` and `recurring.yaml`
+    /// header parameters `required: true`). Refuse.
     MissingAuthorization => authorization::missing, Refuse;
     /// `Authorization` without the `Bearer` scheme (`Basic …`, a bare token), or the
-    /// scheme in the wrong case (`bearer`, `BEARER`). Refuse.
+    /// scheme in the wrong case (`bearer`, `BEARER`), which the common-errors FAQ
+    /// (<https://developer.vippsmobilepay.com/docs/knowledge-base/common-errors/>)
+    /// says fails. Refuse, except lower-case `bearer` on Recurring: see
+    /// `RecurringBearerCase`.
     BearerScheme => authorization::scheme, Refuse;
     /// `Bearer` with a malformed token: no space or several, empty, whitespace or
     /// quotes inside, not JWT-shaped (three base64url segments), several headers.
@@ -159,7 +169,8 @@ rules! {
     /// clock skew). Refuse.
     AccessTokenExpired => authorization::expired, Refuse;
     /// No `Ocp-Apim-Subscription-Key` on an ePayment, eCom, Recurring, Checkout or
-    /// access token call. Refuse.
+    /// access token call (each spec declares the header `required: true`, e.g.
+    /// `epayment.v1.yml #/components/parameters/APIM-Subscription-Key`). Refuse.
     MissingSubscriptionKey => subscription_key::missing, Refuse;
     /// `Ocp-Apim-Subscription-Key` empty, padded, quoted, with whitespace or control
     /// characters inside, or sent twice. Refuse.
@@ -167,8 +178,10 @@ rules! {
     /// The token is known to have been fetched with another subscription key
     /// (fingerprints compared). Refuse.
     SubscriptionKeyMismatch => subscription_key::mismatch, Refuse;
-    /// `Merchant-Serial-Number` is not an MSN (digits only, no leading zero, at most
-    /// 10 digits) or is sent twice. Refuse.
+    /// `Merchant-Serial-Number` is not an MSN (digits only, at most 10; a leading
+    /// zero is allowed: `epayment.v1.yml #/components/schemas/MSN` is
+    /// `^[0-9]{4,6}$` and the partner docs give five to seven digits) or is sent
+    /// twice. Refuse.
     MalformedMsn => msn::malformed, Refuse;
     /// A header named `merchantSerialNumber` (or `merchant_serial_number`) and no
     /// `Merchant-Serial-Number`. Refuse.
@@ -185,34 +198,101 @@ rules! {
     /// A buffered JSON body whose `merchantSerialNumber` (top level or
     /// `merchantInfo.merchantSerialNumber`) differs from the header. Refuse.
     MsnHeaderBodyMismatch => msn::body_mismatch, Refuse;
-    /// No `Idempotency-Key` on an ePayment create, capture, refund or cancel, or one longer than 50
-    /// characters. Refuse.
+    /// No `Idempotency-Key` on an ePayment create, capture, refund or cancel, or one
+    /// longer than 50 characters (`epayment.v1.yml
+    /// #/components/parameters/Idempotency-Key`: `required`, `maxLength: 50`).
+    /// Refuse.
     IdempotencyKey => idempotency::idempotency_key, Refuse;
-    /// A well-known body (ePayment create, capture, refund; eCom initiate; Recurring
-    /// draft agreement) whose amount is not a positive integer in minor units or is
-    /// out of range. Refuse.
+    /// A well-known body (ePayment create, capture, refund; eCom initiate, capture,
+    /// refund, cancel; Recurring draft/update agreement, charges; Checkout session)
+    /// whose amount is not an integer in minor units within the bounds of its
+    /// specification (ePayment 0 to 65,000,000; eCom initiate at least 100;
+    /// Recurring pricing and charges int32 of at least 100, `suggestedMaxAmount`
+    /// 100 to 2,000,000; see `body.rs` for each source). Refuse.
     InvalidAmount => body::amount, Refuse;
-    /// A NOK amount below 100 øre on ePayment create or eCom initiate: the API
-    /// answers "Amount too small" below the market minimum. Warn (the minimum is
-    /// not documented for every market).
+    /// A NOK amount from 1 to 99 øre on ePayment create: the API answers 6010
+    /// "Amount too small" below the market minimum
+    /// (<https://developer.vippsmobilepay.com/docs/APIs/epayment-api/errors/>).
+    /// Warn: the schema allows it, and the minimum is not documented for every
+    /// market.
     AmountTooSmall => body::amount_too_small, Warn;
-    /// A well-known body with a currency other than `NOK`, `DKK`, `EUR`. Refuse.
+    /// A well-known body with a currency other than `NOK`, `DKK`, `EUR`
+    /// (`epayment.v1.yml #/components/schemas/Currency`). Refuse.
     InvalidCurrency => body::currency, Refuse;
-    /// A phone number that is not an MSISDN (ePayment, Recurring), or not an eCom
-    /// mobile number. Refuse.
+    /// A phone number not of its specification's format: ePayment `^\d{10,15}$`,
+    /// Recurring at most 15 characters, eCom `^\d{8}$`. Refuse.
     InvalidPhoneNumber => body::phone_number, Refuse;
     /// `returnUrl`, `callbackUrl`, `callbackPrefix`, `fallBack`,
     /// `merchantRedirectUrl`, `merchantAgreementUrl` not absolute `https://`
-    /// (`http://` only on localhost outside production; an app scheme only where
-    /// the API allows one), or longer than 2048 characters. Refuse.
+    /// (`http://` only on localhost outside production; an app scheme where the
+    /// API allows one: always in the ePayment `returnUrl`), or longer than its
+    /// specification's `maxLength` (eCom 255, Recurring 1024; none in ePayment).
+    /// Refuse.
     InvalidUrl => body::url, Refuse;
-    /// An ePayment `reference` not matching `^[a-zA-Z0-9-]{8,64}$`, or an eCom
-    /// `orderId` not matching `^[a-zA-Z0-9-]{1,50}$`. Refuse.
+    /// An ePayment `reference` not matching `^[a-zA-Z0-9-]{8,64}$` (today's docs;
+    /// the 2023 spec said 50), an eCom `orderId` not matching
+    /// `^[a-zA-Z0-9-]{1,50}$`, or a Checkout `reference` not 8 to 50 of
+    /// `[-a-zA-Z0-9]`. Refuse.
     InvalidReference => body::reference, Refuse;
     /// `Vipps-System-Name` or `Vipps-System-Version` missing, or a `Vipps-System-*`
-    /// header longer than 30 characters. Warn: the request works, support cannot
-    /// find it.
+    /// header empty. Warn: the request works, support cannot find it.
     SystemHeaders => system_headers::system_headers, Warn;
+    /// A `Vipps-System-*` header longer than 30 characters, the `maxLength` of
+    /// every specification (ePayment, eCom, Recurring, Checkout, Webhooks). Refuse.
+    SystemHeaderTooLong => system_headers::too_long, Refuse;
+    /// A well-known body (see `InvalidAmount`) that is not valid JSON. Refuse.
+    InvalidJsonBody => body::not_json, Refuse;
+    /// No `Merchant-Serial-Number` on an ePayment call (`epayment.v1.yml`: required
+    /// on every operation). Refuse.
+    EPaymentMsnHeader => epayment::msn_header, Refuse;
+    /// An ePayment path `{reference}` not matching `^[a-zA-Z0-9-]{8,64}$`. Refuse.
+    EPaymentPathReference => epayment::path_reference, Refuse;
+    /// ePayment `paymentDescription` not 3 to 100 characters. Refuse.
+    EPaymentDescription => epayment::payment_description, Refuse;
+    /// ePayment `userFlow` missing or not one of the four flows. Refuse.
+    EPaymentUserFlow => epayment::user_flow, Refuse;
+    /// ePayment `expiresAt` not an RFC 3339 date-time. Refuse.
+    EPaymentExpiresAt => epayment::expires_at, Refuse;
+    /// ePayment `metadata` with more than 5 properties or a non-string value. Refuse.
+    EPaymentMetadata => epayment::metadata, Refuse;
+    /// ePayment `customer.personalQr` not 5 to 255 characters. Refuse.
+    EPaymentPersonalQr => epayment::personal_qr, Refuse;
+    /// ePayment `qrFormat` with an unknown `format` or a `size` outside 100..=2000.
+    /// Refuse.
+    EPaymentQrFormat => epayment::qr_format, Refuse;
+    /// No `Idempotency-Key` on a Recurring draft/update agreement or
+    /// create/capture/refund charge (`recurring.yaml`: required). Refuse.
+    RecurringIdempotencyKey => recurring::idempotency_key, Refuse;
+    /// Recurring `productName` missing or over 45 characters, `productDescription`
+    /// over 100. Refuse.
+    RecurringTexts => recurring::texts, Refuse;
+    /// Recurring `interval` missing on a draft, or its `unit`/`count` (1 to 31)
+    /// invalid. Refuse.
+    RecurringInterval => recurring::interval, Refuse;
+    /// `bearer` (not `Bearer`) on a Recurring call: Recurring declares HTTP bearer
+    /// auth, case-insensitive, and its official Postman collections sent
+    /// `bearer`. Warn (the other APIs refuse it through `BearerScheme`).
+    RecurringBearerCase => recurring::bearer_lower_case, Warn;
+    /// No `X-Request-Id` on an eCom capture or refund (`ecom-v2.yaml`: required).
+    /// Refuse.
+    EComRequestId => ecom::request_id, Refuse;
+    /// eCom `transactionText` missing (initiate, cancel) or over 100 characters.
+    /// Refuse.
+    EComTransactionText => ecom::transaction_text, Refuse;
+    /// eCom `merchantInfo.merchantSerialNumber` not 5 or 6 digits. Refuse.
+    EComBodyMsn => ecom::body_msn, Refuse;
+    /// A Checkout call without `client_id`, `client_secret` or
+    /// `Merchant-Serial-Number` (and no `Authorization`). Refuse.
+    CheckoutCredentials => checkout::credentials, Refuse;
+    /// Checkout `transaction.paymentDescription` missing or not 3 to 100
+    /// characters. Refuse.
+    CheckoutDescription => checkout::payment_description, Refuse;
+    /// No `Ocp-Apim-Subscription-Key` on a Webhooks call (`webhooks.yaml`:
+    /// required). Refuse.
+    WebhooksSubscriptionKey => webhooks::subscription_key, Refuse;
+    /// A webhook registration whose `url` is missing or not an absolute URI.
+    /// Refuse.
+    WebhooksUrl => webhooks::url, Refuse;
 }
 
 impl fmt::Display for RuleId {
@@ -573,6 +653,8 @@ pub(crate) struct Facts<'a> {
     pub sub_key_sets: &'a [KeySet],
     /// The body as JSON, when it is a well-known body or may hold an MSN.
     pub json: Option<serde_json::Value>,
+    /// A well-known body was buffered, and it is not valid JSON.
+    pub body_not_json: bool,
     pub now: SystemTime,
 }
 
@@ -615,16 +697,22 @@ impl<'a> Facts<'a> {
                 })
             });
         let body = peek_bytes(request.body()).filter(|b| b.len() <= config.body_cap);
+        let mut body_not_json = false;
         let json = match &body {
             Some(bytes) if !bytes.is_empty() => {
-                let wanted = body::is_well_known(api, op)
+                let well_known = body::is_well_known(api, op);
+                let wanted = well_known
                     || (headers.contains_key(MERCHANT_SERIAL_NUMBER)
                         && contains(bytes, b"merchantSerialNumber"));
-                if wanted && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-                    sparse::parse(bytes)
-                } else {
-                    None
-                }
+                let json =
+                    if wanted && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+                        sparse::parse(bytes)
+                    } else {
+                        None
+                    };
+                // Every well-known body is a JSON object: anything else is refused.
+                body_not_json = well_known && json.is_none();
+                json
             }
             _ => None,
         };
@@ -644,6 +732,7 @@ impl<'a> Facts<'a> {
             key_set,
             sub_key_sets,
             json,
+            body_not_json,
             now: SystemTime::now(),
         })
     }
@@ -665,6 +754,23 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// token.
 pub(crate) fn shown_word(s: &str, max: usize) -> Option<&str> {
     (!s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphabetic())).then_some(s)
+}
+
+/// Evidence that a required header is missing or empty on a call (`what`, such as
+/// "the eCom capture call"), or `None` when it is there.
+pub(crate) fn missing_header(
+    headers: &HeaderMap,
+    name: &http::HeaderName,
+    shown: &str,
+    what: &str,
+) -> Option<String> {
+    match headers.get(name) {
+        None => Some(format!("no `{shown}` header on {what}")),
+        Some(v) if v.as_bytes().iter().all(u8::is_ascii_whitespace) => {
+            Some(format!("the `{shown}` header is empty"))
+        }
+        Some(_) => None,
+    }
 }
 
 /// The number of values of a header.

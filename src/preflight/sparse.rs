@@ -36,7 +36,25 @@ const KEPT: &[&str] = &[
     "initialCharge",
     "merchantRedirectUrl",
     "merchantAgreementUrl",
+    "paymentDescription",
+    "expiresAt",
+    "metadata",
+    "qrFormat",
+    "format",
+    "size",
+    "personalQr",
+    "productName",
+    "productDescription",
+    "interval",
+    "count",
+    "unit",
+    "transactionText",
+    "url",
 ];
+
+/// Kept keys whose value is kept whole, every key of it: `metadata` (the ePayment
+/// rules count its properties).
+const WHOLE: &[&str] = &["metadata"];
 
 /// Parses a JSON document keeping only the [`KEPT`] keys of objects; `None` if it
 /// is not valid JSON.
@@ -105,6 +123,10 @@ impl<'de> Visitor<'de> for Sparse {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<Key>()? {
             match key.0 {
+                Some(name) if WHOLE.contains(&name) => {
+                    let value = map.next_value::<Value>()?;
+                    out.insert(name.to_owned(), value);
+                }
                 Some(name) => {
                     let value = map.next_value_seed(Sparse)?;
                     out.insert(name.to_owned(), value);
@@ -154,13 +176,17 @@ mod tests {
         .unwrap();
         assert_eq!(
             v,
-            json!({"amount":{"value":1000,"currency":"NOK"},"reference":"r","isApp":true,"merchantInfo":{"merchantSerialNumber":123456}})
+            json!({"amount":{"value":1000,"currency":"NOK"},"paymentDescription":"long","reference":"r","isApp":true,"merchantInfo":{"merchantSerialNumber":123456}})
         );
         assert_eq!(
             parse(br#"{"amount":{"value":10.5}}"#).unwrap(),
             json!({"amount":{"value":10.5}})
         );
         assert_eq!(parse(br#"{"amount":[1]}"#).unwrap(), json!({"amount":[]}));
+        assert_eq!(
+            parse(br#"{"metadata":{"a":"1","b":2,"c":{"d":1}}}"#).unwrap(),
+            json!({"metadata":{"a":"1","b":2,"c":{"d":1}}})
+        );
         assert_eq!(
             parse(br#"{"reference":"a\"b\u00e6"}"#).unwrap(),
             json!({"reference":"a\"bæ"})

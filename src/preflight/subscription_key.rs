@@ -148,6 +148,7 @@ mod tests {
             ))
             .header("Authorization", bearer(valid_jwt()))
             .header("Ocp-Apim-Subscription-Key", key)
+            .header("Merchant-Serial-Number", MSN)
             .header("Vipps-System-Name", "acme")
             .header("Vipps-System-Version", "1");
             assert_passes(b);

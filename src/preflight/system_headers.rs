@@ -3,6 +3,7 @@
 use http::HeaderName;
 
 use super::Facts;
+use crate::context::Api;
 use crate::headers::{
     VIPPS_SYSTEM_NAME, VIPPS_SYSTEM_PLUGIN_NAME, VIPPS_SYSTEM_PLUGIN_VERSION, VIPPS_SYSTEM_VERSION,
 };
@@ -20,8 +21,8 @@ const ALL: [(HeaderName, &str); 4] = [
 ];
 
 /// `Vipps-System-Name` or `Vipps-System-Version` missing (the plugin headers are
-/// only for plugins), or any `Vipps-System-*` value empty or longer than 30
-/// characters.
+/// only for plugins), or any `Vipps-System-*` value empty. (Too long is the
+/// [`too_long`] rule's.)
 pub(super) fn system_headers(f: &Facts<'_>) -> Option<Diagnosis> {
     let mut diagnosis: Option<Diagnosis> = None;
     let mut add = |evidence: String| {
@@ -37,11 +38,39 @@ pub(super) fn system_headers(f: &Facts<'_>) -> Option<Diagnosis> {
             Some(v) if v.as_bytes().iter().all(|b| b.is_ascii_whitespace()) => {
                 add(format!("`{shown}` is empty"))
             }
-            Some(v) if v.len() > MAX_SYSTEM_HEADER => add(format!(
-                "`{shown}` is {} characters long, at most {MAX_SYSTEM_HEADER}",
-                v.len()
-            )),
             Some(_) => {}
+        }
+    }
+    diagnosis
+}
+
+/// A `Vipps-System-*` header longer than 30 characters on an API whose
+/// specification sets `maxLength: 30` on them: ePayment
+/// (`epayment.v1.yml #/components/parameters/Vipps-System-Name` …), eCom
+/// (`ecom-v2.yaml`), Recurring (`recurring.yaml`), Checkout (`checkout.yaml`) and
+/// Webhooks (`webhooks.yaml`).
+pub(super) fn too_long(f: &Facts<'_>) -> Option<Diagnosis> {
+    let webhooks = f.api == Api::Management && f.uri.path().starts_with("/webhooks/");
+    if !(webhooks
+        || matches!(
+            f.api,
+            Api::EPayment | Api::ECom | Api::Recurring | Api::Checkout
+        ))
+    {
+        return None;
+    }
+    let mut diagnosis: Option<Diagnosis> = None;
+    for (name, shown) in ALL {
+        for v in f.headers.get_all(name) {
+            if v.len() > MAX_SYSTEM_HEADER {
+                let d = diagnosis
+                    .take()
+                    .unwrap_or_else(|| Diagnosis::new(Cause::SystemHeaderTooLong));
+                diagnosis = Some(d.with_evidence(format!(
+                    "`{shown}` is {} characters long, at most {MAX_SYSTEM_HEADER}",
+                    v.len()
+                )));
+            }
         }
     }
     diagnosis
@@ -68,11 +97,15 @@ mod tests {
         assert_eq!(err.cause(), Cause::SystemHeaders);
         assert_eq!(err.diagnosis().evidence().len(), 2);
         let long = bare()
+            .header("Merchant-Serial-Number", "123456")
             .header("Vipps-System-Name", "n".repeat(31))
             .header("Vipps-System-Version", "1");
-        let err = run(&layer, long, "").unwrap_err();
+        // Too long is refused by default: the specs set `maxLength: 30`.
+        let err = run(&PreflightLayer::new(), long, "").unwrap_err();
+        assert_eq!(err.cause(), Cause::SystemHeaderTooLong);
         assert!(err.diagnosis().evidence()[0].contains("31 characters"));
         let ok = bare()
+            .header("Merchant-Serial-Number", "123456")
             .header("Vipps-System-Name", "n".repeat(30))
             .header("Vipps-System-Version", "1");
         run(&layer, ok, "").unwrap();
