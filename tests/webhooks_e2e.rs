@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_vipps::emulator::{Emulator, TEST_MERCHANT, WAITING_USER, WebhookRetry};
+use tower_vipps::preflight::{Action, Policy, RuleId};
 use tower_vipps::webhooks::{Delivery, EventName, WebhookLayer};
 use tower_vipps::{Environment, Secret};
 use webhooks_support::{Seen, recording};
@@ -74,6 +75,19 @@ type Client = tower_vipps::VippsService<
 >;
 
 fn client(emulator: &Emulator) -> Client {
+    client_with(emulator, Policy::default())
+}
+
+/// With Preflight's `WebhooksUrl` rule off, so invalid registrations reach the
+/// emulator, which must refuse them as the real API does.
+fn unchecked_client(emulator: &Emulator) -> Client {
+    client_with(
+        emulator,
+        Policy::default().with(RuleId::WebhooksUrl, Action::Off),
+    )
+}
+
+fn client_with(emulator: &Emulator, policy: Policy) -> Client {
     let keyring = emulator
         .keyring_builder()
         .key_set(TEST_MERCHANT.key_set())
@@ -81,7 +95,9 @@ fn client(emulator: &Emulator) -> Client {
         .unwrap();
     let hyper_client =
         hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
-    tower_vipps::layer(keyring).layer(hyper_client)
+    tower_vipps::layer(keyring)
+        .preflight_policy(policy)
+        .layer(hyper_client)
 }
 
 async fn call(
@@ -315,7 +331,7 @@ async fn end_to_end_a_500_is_retried_and_a_processed_event_comes_back_as_duplica
 #[tokio::test]
 async fn the_webhooks_api_refuses_what_the_real_one_does() {
     let emulator = fast_emulator().start().await.unwrap();
-    let mut client = client(&emulator);
+    let mut client = unchecked_client(&emulator);
     for (body, field) in [
         (
             json!({"url": "ftp://example.com/x", "events": ALL_EVENTS}),
