@@ -35,7 +35,7 @@ pub use access_token::{AccessToken, InvalidToken};
 pub(crate) use cache::{CacheKey, Fast, KeyHasherBuilder};
 pub use cache::{TokenCache, TokenCacheBuilder};
 pub use fetch::{TOKEN_PATH, TokenClient, TokenRequest};
-pub use store::{MemoryStore, TokenStore};
+pub use store::{Claim, Lease, MemoryStore, TokenStore};
 
 use crate::{Environment, Fingerprint, Msn};
 

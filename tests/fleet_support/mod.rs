@@ -1,0 +1,157 @@
+//! Replicas of one service for the shared-store tests: each a full preset stack
+//! with its own `TokenCache`, over a real hyper client to the emulator, counting
+//! the 401s it received and bounding its open connections.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tower::{BoxError, Layer, ServiceExt};
+use tower_vipps::emulator::{Emulator, READY_USER, TEST_PARTNER};
+use tower_vipps::token::TokenCache;
+use tower_vipps::{Environment, Msn, VippsError, VippsLayer};
+
+/// Connections a replica opens at most (the emulator shares this process's fds).
+const CONNECTIONS: usize = 128;
+
+static NEXT_REFERENCE: AtomicU64 = AtomicU64::new(1);
+
+/// One replica: a stack with its own token cache.
+#[derive(Clone)]
+pub struct Replica {
+    pub cache: TokenCache,
+    stack: VippsLayer,
+    client: Client<HttpConnector, Full<Bytes>>,
+    gate: Arc<Semaphore>,
+    /// The 401s this replica received.
+    pub unauthorized: Arc<AtomicUsize>,
+    base: String,
+}
+
+impl Replica {
+    /// A replica of the partner service, with `cache`.
+    pub fn new(emulator: &Emulator, cache: TokenCache) -> Replica {
+        let keyring = emulator
+            .keyring_builder()
+            .key_set(TEST_PARTNER.key_set())
+            .system("fleet-test", "1.0.0")
+            .build()
+            .expect("a keyring");
+        Replica {
+            stack: tower_vipps::layer(keyring).token_cache(cache.clone()),
+            cache,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            gate: Arc::new(Semaphore::new(CONNECTIONS)),
+            unauthorized: Arc::new(AtomicUsize::new(0)),
+            base: emulator.base_url(Environment::Test),
+        }
+    }
+
+    pub fn unauthorized(&self) -> usize {
+        self.unauthorized.load(Ordering::SeqCst)
+    }
+
+    /// Creates one payment for `msn` (a fresh reference each call).
+    pub async fn create_payment(&self, msn: Msn) -> Result<(), VippsError> {
+        let inner = Gated {
+            client: self.client.clone(),
+            gate: self.gate.clone(),
+            unauthorized: self.unauthorized.clone(),
+        };
+        let n = NEXT_REFERENCE.fetch_add(1, Ordering::Relaxed);
+        let body = json!({
+            "amount": {"value": 1000, "currency": "NOK"},
+            "paymentMethod": {"type": "WALLET"},
+            "customer": {"phoneNumber": READY_USER},
+            "reference": format!("fleet-{}-{msn}-{n}", std::process::id()),
+            "returnUrl": "https://fleet.example/return",
+            "userFlow": "PUSH_MESSAGE",
+            "paymentDescription": "fleet"
+        });
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}/epayment/v1/payments", self.base))
+            .header("Content-Type", "application/json")
+            .header("Merchant-Serial-Number", msn.to_string())
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("a valid request");
+        let response = self.stack.layer(inner).oneshot(request).await?;
+        let _ = response.into_body().collect().await;
+        Ok(())
+    }
+}
+
+/// The replica's HTTP client: the permit is taken inside the call (never while
+/// waiting for a token), and the body is read before it is given back.
+#[derive(Clone)]
+struct Gated {
+    client: Client<HttpConnector, Full<Bytes>>,
+    gate: Arc<Semaphore>,
+    unauthorized: Arc<AtomicUsize>,
+}
+
+impl tower::Service<Request<Full<Bytes>>> for Gated {
+    type Response = Response<Full<Bytes>>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<Full<Bytes>>, BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Full<Bytes>>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let _permit = this.gate.acquire_owned().await.map_err(boxed)?;
+            let response = this.client.request(req).await.map_err(boxed)?;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                this.unauthorized.fetch_add(1, Ordering::SeqCst);
+            }
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.map_err(boxed)?.to_bytes();
+            Ok(Response::from_parts(parts, Full::new(body)))
+        })
+    }
+}
+
+fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> BoxError {
+    Box::new(e)
+}
+
+/// `per_msn` concurrent payments for each MSN on each replica, all at once;
+/// the errors, if any.
+pub async fn run(replicas: &[Replica], msns: &[Msn], per_msn: usize) -> Vec<VippsError> {
+    let mut tasks = JoinSet::new();
+    for replica in replicas {
+        for &msn in msns {
+            for _ in 0..per_msn {
+                let replica = replica.clone();
+                tasks.spawn(async move { replica.create_payment(msn).await });
+            }
+        }
+    }
+    let mut errors = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(err) = joined.expect("no task panics") {
+            errors.push(err);
+        }
+    }
+    errors
+}
+
+/// The partner's first `n` connected MSNs.
+pub fn msns(n: usize) -> Vec<Msn> {
+    TEST_PARTNER.connected_msns().take(n).collect()
+}
