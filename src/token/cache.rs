@@ -690,7 +690,7 @@ impl Inner {
             let Some(store) = &self.store else {
                 return client.fetch(request).await;
             };
-            let lease = match self.from_store(key, store, request).await {
+            let lease = match self.ask_store(key, store, request).await {
                 Ok(token) => return Ok(token),
                 Err(lease) => lease,
             };
@@ -730,7 +730,7 @@ impl Inner {
     /// Asks the store on a local miss or refresh: its token, or the answer to fetch
     /// (with the fleet's lease when the store runs one). The token this cache last
     /// rejected for `key` is removed from the store first and never taken back.
-    async fn from_store(
+    async fn ask_store(
         &self,
         key: CacheKey,
         store: &Arc<dyn TokenStore>,

@@ -20,8 +20,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tower::{BoxError, Layer, ServiceExt};
 use tower_vipps::emulator::{Emulator, READY_USER, TEST_PARTNER};
-use tower_vipps::token::TokenCache;
-use tower_vipps::{Environment, Msn, VippsError, VippsLayer};
+use tower_vipps::token::{AccessToken, TokenCache, TokenClient, TokenRequest};
+use tower_vipps::{Environment, KeySet, Msn, SystemInfo, VippsError, VippsLayer};
 
 /// Connections a replica opens at most (the emulator shares this process's fds).
 const CONNECTIONS: usize = 128;
@@ -33,28 +33,39 @@ static NEXT_REFERENCE: AtomicU64 = AtomicU64::new(1);
 pub struct Replica {
     pub cache: TokenCache,
     stack: VippsLayer,
-    client: Client<HttpConnector, Full<Bytes>>,
-    gate: Arc<Semaphore>,
+    gated: Gated,
     /// The 401s this replica received.
     pub unauthorized: Arc<AtomicUsize>,
     base: String,
+    tokens: TokenClient,
+    /// The key set of its keyring (the cache is keyed by this instance).
+    pub keys: KeySet,
 }
 
 impl Replica {
     /// A replica of the partner service, with `cache`.
     pub fn new(emulator: &Emulator, cache: TokenCache) -> Replica {
+        let keys = TEST_PARTNER.key_set();
         let keyring = emulator
             .keyring_builder()
-            .key_set(TEST_PARTNER.key_set())
+            .key_set(keys.clone())
             .system("fleet-test", "1.0.0")
             .build()
             .expect("a keyring");
-        Replica {
-            stack: tower_vipps::layer(keyring).token_cache(cache.clone()),
-            cache,
+        let unauthorized = Arc::new(AtomicUsize::new(0));
+        let gated = Gated {
             client: Client::builder(TokioExecutor::new()).build_http(),
             gate: Arc::new(Semaphore::new(CONNECTIONS)),
-            unauthorized: Arc::new(AtomicUsize::new(0)),
+            token_gate: Arc::new(Semaphore::new(CONNECTIONS)),
+            unauthorized: unauthorized.clone(),
+        };
+        Replica {
+            tokens: TokenClient::new(gated.clone()),
+            gated,
+            keys,
+            stack: tower_vipps::layer(keyring).token_cache(cache.clone()),
+            cache,
+            unauthorized,
             base: emulator.base_url(Environment::Test),
         }
     }
@@ -63,13 +74,17 @@ impl Replica {
         self.unauthorized.load(Ordering::SeqCst)
     }
 
+    /// A token for `msn` from this replica's cache (what its stack does first).
+    pub async fn token(&self, msn: Msn) -> Result<Arc<AccessToken>, VippsError> {
+        let base: http::Uri = self.base.parse().expect("the emulator's base URL");
+        let request =
+            TokenRequest::new(self.keys.clone(), Some(msn), SystemInfo::default()).base(&base);
+        self.cache.get(&self.tokens, &request).await
+    }
+
     /// Creates one payment for `msn` (a fresh reference each call).
     pub async fn create_payment(&self, msn: Msn) -> Result<(), VippsError> {
-        let inner = Gated {
-            client: self.client.clone(),
-            gate: self.gate.clone(),
-            unauthorized: self.unauthorized.clone(),
-        };
+        let inner = self.gated.clone();
         let n = NEXT_REFERENCE.fetch_add(1, Ordering::Relaxed);
         let body = json!({
             "amount": {"value": 1000, "currency": "NOK"},
@@ -99,6 +114,7 @@ impl Replica {
 struct Gated {
     client: Client<HttpConnector, Full<Bytes>>,
     gate: Arc<Semaphore>,
+    token_gate: Arc<Semaphore>,
     unauthorized: Arc<AtomicUsize>,
 }
 
@@ -114,7 +130,13 @@ impl tower::Service<Request<Full<Bytes>>> for Gated {
     fn call(&mut self, req: Request<Full<Bytes>>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let _permit = this.gate.acquire_owned().await.map_err(boxed)?;
+            // Token fetches have a gate of their own: they never queue behind
+            // API calls (which wait for them).
+            let gate = match req.uri().path() {
+                "/accesstoken/get" => this.token_gate,
+                _ => this.gate,
+            };
+            let _permit = gate.acquire_owned().await.map_err(boxed)?;
             let response = this.client.request(req).await.map_err(boxed)?;
             if response.status() == StatusCode::UNAUTHORIZED {
                 this.unauthorized.fetch_add(1, Ordering::SeqCst);
@@ -136,17 +158,47 @@ pub async fn run(replicas: &[Replica], msns: &[Msn], per_msn: usize) -> Vec<Vipp
     let mut tasks = JoinSet::new();
     for replica in replicas {
         for &msn in msns {
-            for _ in 0..per_msn {
-                let replica = replica.clone();
-                tasks.spawn(async move { replica.create_payment(msn).await });
-            }
+            let replica = replica.clone();
+            tasks.spawn(async move {
+                let requests = (0..per_msn).map(|_| replica.create_payment(msn));
+                futures_util::future::join_all(requests).await
+            });
         }
     }
     let mut errors = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        if let Err(err) = joined.expect("no task panics") {
-            errors.push(err);
+        errors.extend(
+            joined
+                .expect("no task panics")
+                .into_iter()
+                .filter_map(Result::err),
+        );
+    }
+    errors
+}
+
+/// `per_msn` concurrent token requests for each MSN on each replica, all at once;
+/// the errors, if any.
+pub async fn tokens(replicas: &[Replica], msns: &[Msn], per_msn: usize) -> Vec<VippsError> {
+    let mut tasks = JoinSet::new();
+    for replica in replicas {
+        for &msn in msns {
+            // One task per MSN and replica, its requests concurrent inside it.
+            let replica = replica.clone();
+            tasks.spawn(async move {
+                let requests = (0..per_msn).map(|_| replica.token(msn));
+                futures_util::future::join_all(requests).await
+            });
         }
+    }
+    let mut errors = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        errors.extend(
+            joined
+                .expect("no task panics")
+                .into_iter()
+                .filter_map(Result::err),
+        );
     }
     errors
 }
