@@ -63,7 +63,7 @@ const SEAL_KEY: [u8; 32] = *b"an example 32-byte sealing key!!";
 /// thousands of tasks at once: a round trip may wait for a worker thread well past
 /// the production default of 50 ms, and a token fetch past the 2 s lease; either
 /// would make the exact fetch counts below inexact (a fallback fetches alone).
-const ROUND_TRIP: Duration = Duration::from_secs(5);
+const ROUND_TRIP: Duration = Duration::from_secs(15);
 const LEASE: Duration = Duration::from_secs(30);
 
 fn store(url: &str, prefix: &str) -> RedisStore {
