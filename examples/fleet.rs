@@ -43,6 +43,12 @@ async fn main() -> Result<(), BoxError> {
         // 32 secret bytes from your secret manager; the same on every replica.
         .seal_key(*b"fleet example key: use a secret!")
         .prefix(format!("fleet-example-{}:", std::process::id()))
+        // The defaults (50 ms a round trip, a 2 s lease) suit a release build; a
+        // debug build starting thousands of calls at once on a small machine can
+        // keep a reply or a token fetch waiting for a worker thread longer than
+        // that (each such wait is a fallback: that replica fetches alone).
+        .timeout(Duration::from_secs(2))
+        .lease(Duration::from_secs(10))
         .build()?;
     if !store.connect(Duration::from_secs(1)).await {
         println!("No Redis answers at {url}: each replica would fetch its own tokens.");
@@ -101,17 +107,25 @@ async fn round(
     let mut tasks = JoinSet::new();
     for stack in replicas {
         for &msn in msns {
-            for _ in 0..per_msn {
-                let client = stack.layer(http.clone());
-                let request = create(base, msn);
-                tasks.spawn(async move { send(client, request).await });
-            }
+            // One task per replica and MSN, its calls concurrent inside it.
+            let calls: Vec<_> = (0..per_msn)
+                .map(|_| send(stack.layer(http.clone()), create(base, msn)))
+                .collect();
+            tasks.spawn(futures_util::future::join_all(calls));
         }
     }
     let mut failed = 0;
     while let Some(joined) = tasks.join_next().await {
-        if !matches!(joined, Ok(Ok(()))) {
-            failed += 1;
+        match joined {
+            Ok(results) => {
+                for err in results.iter().filter_map(|r| r.as_ref().err()) {
+                    if failed == 0 {
+                        println!("   first failure: {err}");
+                    }
+                    failed += 1;
+                }
+            }
+            Err(_) => failed += per_msn,
         }
     }
     failed

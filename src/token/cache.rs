@@ -749,7 +749,11 @@ impl Inner {
             .expires_at()
             .checked_sub(self.config.refresh_buffer)
             .unwrap_or(token.issued_at());
-        let taken_back = rejected.as_ref().is_some_and(|r| r.same_token(&token));
+        // Neither the rejected token nor an older one (a revocation that rejected
+        // it rejected every token issued before it too).
+        let taken_back = rejected
+            .as_ref()
+            .is_some_and(|r| r.same_token(&token) || token.expires_at() <= r.expires_at());
         if token.minted_for() != &minted_for || Instant::now() >= due || taken_back {
             return Err(None);
         }
