@@ -152,53 +152,46 @@ fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> BoxError {
     Box::new(e)
 }
 
+/// What each call of [`run`] and [`tokens`] does.
+#[derive(Clone, Copy)]
+enum Call {
+    Payment,
+    Token,
+}
+
 /// `per_msn` concurrent payments for each MSN on each replica, all at once;
 /// the errors, if any.
 pub async fn run(replicas: &[Replica], msns: &[Msn], per_msn: usize) -> Vec<VippsError> {
-    let mut tasks = JoinSet::new();
-    for replica in replicas {
-        for &msn in msns {
-            let replica = replica.clone();
-            tasks.spawn(async move {
-                let requests = (0..per_msn).map(|_| replica.create_payment(msn));
-                futures_util::future::join_all(requests).await
-            });
-        }
-    }
-    let mut errors = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        errors.extend(
-            joined
-                .expect("no task panics")
-                .into_iter()
-                .filter_map(Result::err),
-        );
-    }
-    errors
+    each(replicas, msns, per_msn, Call::Payment).await
 }
 
 /// `per_msn` concurrent token requests for each MSN on each replica, all at once;
 /// the errors, if any.
 pub async fn tokens(replicas: &[Replica], msns: &[Msn], per_msn: usize) -> Vec<VippsError> {
+    each(replicas, msns, per_msn, Call::Token).await
+}
+
+async fn each(replicas: &[Replica], msns: &[Msn], per_msn: usize, call: Call) -> Vec<VippsError> {
     let mut tasks = JoinSet::new();
     for replica in replicas {
         for &msn in msns {
-            // One task per MSN and replica, its requests concurrent inside it.
+            // One task per MSN and replica, its calls concurrent inside it.
             let replica = replica.clone();
             tasks.spawn(async move {
-                let requests = (0..per_msn).map(|_| replica.token(msn));
-                futures_util::future::join_all(requests).await
+                let calls = (0..per_msn).map(|_| async {
+                    match call {
+                        Call::Payment => replica.create_payment(msn).await,
+                        Call::Token => replica.token(msn).await.map(drop),
+                    }
+                });
+                futures_util::future::join_all(calls).await
             });
         }
     }
     let mut errors = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        errors.extend(
-            joined
-                .expect("no task panics")
-                .into_iter()
-                .filter_map(Result::err),
-        );
+        let results = joined.expect("no task panics");
+        errors.extend(results.into_iter().filter_map(Result::err));
     }
     errors
 }
