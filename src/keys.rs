@@ -82,6 +82,12 @@ impl Fingerprint {
         first.copy_from_slice(&digest[..8]);
         Fingerprint(u64::from_be_bytes(first))
     }
+
+    /// All 64 bits (shared stores key by them; never shown).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn bits(self) -> u64 {
+        self.0
+    }
 }
 
 impl fmt::Debug for Fingerprint {

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::fetch::{TokenClient, TokenRequest};
-use super::store::TokenStore;
+use super::store::{Claim, Lease, TokenStore};
 use super::{AccessToken, KnownTokens, MintedFor};
 use crate::{Cause, Diagnosis, ErrorResponse, KeySet, Msn, VippsError};
 
@@ -206,6 +206,9 @@ struct Inner {
     next_fetch_id: AtomicU64,
     fetches: AtomicU64,
     store: Option<Arc<dyn TokenStore>>,
+    /// With a store: the token last invalidated per key, until a fetch replaced it.
+    /// A store never hands it back, and the fetch removes it from the store first.
+    rejected: DashMap<CacheKey, Arc<AccessToken>, KeyHasherBuilder>,
 }
 
 /// Access tokens per key set and MSN.
@@ -352,6 +355,7 @@ impl TokenCacheBuilder {
                 next_fetch_id: AtomicU64::new(1),
                 fetches: AtomicU64::new(0),
                 store: self.store,
+                rejected: DashMap::with_hasher(KeyHasherBuilder(0)),
             }),
         }
     }
@@ -608,7 +612,7 @@ impl TokenCache {
         let task = handle.spawn(
             async move {
                 let started = Instant::now();
-                let outcome = inner.run_fetch(&client, &request).await;
+                let outcome = inner.run_fetch(key, &client, &request).await;
                 let code = match &outcome {
                     Ok(_) => "ok",
                     Err(failure) => failure.code(),
@@ -676,6 +680,9 @@ impl TokenCache {
         tracing::debug!(msn = ?dropped.minted_for().msn, "access token invalidated");
         self.inner.unindex(&dropped);
         if let Some(store) = self.inner.store.clone() {
+            // The next fetch of this key removes it from the store before it asks
+            // the store, and never takes it back from there.
+            self.inner.rejected.insert(key, dropped.clone());
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move { store.remove(&dropped).await });
             }
@@ -714,26 +721,29 @@ impl TokenCache {
 }
 
 impl Inner {
-    async fn run_fetch(&self, client: &TokenClient, request: &TokenRequest) -> Outcome {
+    async fn run_fetch(
+        &self,
+        key: CacheKey,
+        client: &TokenClient,
+        request: &TokenRequest,
+    ) -> Outcome {
         let fetch = async {
-            if let Some(store) = &self.store {
-                let key = request.minted_for();
-                if let Some(mut token) = store.get(&key).await {
-                    let due = token
-                        .expires_at()
-                        .checked_sub(self.config.refresh_buffer)
-                        .unwrap_or(token.issued_at());
-                    if token.minted_for() == &key && Instant::now() < due {
-                        token.key_set_id = request.keys.id();
-                        return Ok::<_, VippsError>(token);
-                    }
-                }
+            let Some(store) = &self.store else {
+                return client.fetch(request).await;
+            };
+            let lease = match self.ask_store(key, store, request).await {
+                Ok(token) => return Ok(token),
+                Err(lease) => lease,
+            };
+            let fetched = client.fetch(request).await;
+            if let Ok(token) = &fetched {
+                self.rejected.remove(&key);
+                store.put(token).await;
             }
-            let token = client.fetch(request).await?;
-            if let Some(store) = &self.store {
-                store.put(&token).await;
+            if let Some(lease) = lease {
+                store.release(&request.minted_for(), lease).await;
             }
-            Ok(token)
+            fetched
         };
         let limit = self
             .config
@@ -756,6 +766,44 @@ impl Inner {
                 )))
             }
         }
+    }
+
+    /// Asks the store on a local miss or refresh: its token, or the answer to fetch
+    /// (with the fleet's lease when the store runs one). The token this cache last
+    /// rejected for `key` is removed from the store first and never taken back.
+    async fn ask_store(
+        &self,
+        key: CacheKey,
+        store: &Arc<dyn TokenStore>,
+        request: &TokenRequest,
+    ) -> Result<AccessToken, Option<Lease>> {
+        let minted_for = request.minted_for();
+        let rejected = self.rejected.get(&key).map(|r| r.value().clone());
+        if let Some(rejected) = &rejected {
+            store.remove(rejected).await;
+        }
+        let mut token = match store.claim(&minted_for, self.config.refresh_buffer).await {
+            Claim::Token(token) => token,
+            Claim::Fetch(lease) => return Err(lease),
+        };
+        let due = token
+            .expires_at()
+            .checked_sub(self.config.refresh_buffer)
+            .unwrap_or(token.issued_at());
+        // Neither the rejected token nor an older one (a revocation that rejected
+        // it rejected every token issued before it too).
+        let taken_back = rejected
+            .as_ref()
+            .is_some_and(|r| r.same_token(&token) || token.expires_at() <= r.expires_at());
+        if token.minted_for() != &minted_for || Instant::now() >= due || taken_back {
+            return Err(None);
+        }
+        if let Some(rejected) = &rejected {
+            self.rejected
+                .remove_if(&key, |_, r| Arc::ptr_eq(r, rejected));
+        }
+        token.key_set_id = request.keys.id();
+        Ok(token)
     }
 
     fn refresh_at(&self, token: &AccessToken) -> Instant {

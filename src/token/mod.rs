@@ -29,13 +29,17 @@ use std::sync::Arc;
 mod access_token;
 mod cache;
 mod fetch;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 
 pub use access_token::{AccessToken, InvalidToken};
 pub(crate) use cache::{CacheKey, Fast, KeyHasherBuilder};
 pub use cache::{TokenCache, TokenCacheBuilder};
 pub use fetch::{TOKEN_PATH, TokenClient, TokenRequest};
-pub use store::{MemoryStore, TokenStore};
+#[cfg(feature = "redis")]
+pub use redis::{RedisStats, RedisStore, RedisStoreBuilder, RedisStoreError};
+pub use store::{Claim, Lease, MemoryStore, TokenStore};
 
 use crate::{Environment, Fingerprint, Msn};
 

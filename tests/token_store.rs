@@ -1,0 +1,79 @@
+//! A `TokenStore` behind the cache never hands back the token a 401 rejected
+//! (issue 11, item 6): after a server-side revocation every call is replayed once
+//! with a fresh token and succeeds.
+
+mod fleet_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet_support::{Replica, msns, run};
+use tower_vipps::emulator::{Emulator, Endpoint};
+use tower_vipps::token::{MemoryStore, TokenCache};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_store_never_brings_back_a_rejected_token() {
+    let emulator = Emulator::start().await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let replica = Replica::new(
+        &emulator,
+        TokenCache::builder().store(store.clone()).build(),
+    );
+    let msns = msns(60);
+    assert!(
+        run(std::slice::from_ref(&replica), &msns, 1)
+            .await
+            .is_empty()
+    );
+    assert_eq!(emulator.count(Endpoint::AccessToken), 60);
+    assert_eq!(store.len(), 60);
+
+    // Every token is revoked server-side (the emulator's clock passes them).
+    emulator.advance_clock(Duration::from_secs(2 * 3600));
+    let errors = run(std::slice::from_ref(&replica), &msns, 1).await;
+    assert!(
+        errors.is_empty(),
+        "{} of 60 failed: {:?}",
+        errors.len(),
+        errors.first()
+    );
+    assert_eq!(replica.unauthorized(), 60, "one 401 per key, each replayed");
+    assert_eq!(
+        emulator.count(Endpoint::AccessToken),
+        120,
+        "one new token per key"
+    );
+    assert_eq!(store.len(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_caches_over_one_memory_store_refetch_once_after_a_revocation() {
+    let emulator = Emulator::start().await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let a = Replica::new(
+        &emulator,
+        TokenCache::builder().store(store.clone()).build(),
+    );
+    let b = Replica::new(
+        &emulator,
+        TokenCache::builder().store(store.clone()).build(),
+    );
+    let msns = msns(40);
+    assert!(run(std::slice::from_ref(&a), &msns, 1).await.is_empty());
+    assert!(run(std::slice::from_ref(&b), &msns, 1).await.is_empty());
+    assert_eq!(
+        emulator.count(Endpoint::AccessToken),
+        40,
+        "b took a's tokens"
+    );
+
+    emulator.advance_clock(Duration::from_secs(2 * 3600));
+    assert!(run(std::slice::from_ref(&a), &msns, 1).await.is_empty());
+    assert!(run(std::slice::from_ref(&b), &msns, 1).await.is_empty());
+    assert_eq!(
+        emulator.count(Endpoint::AccessToken),
+        80,
+        "b took a's new tokens"
+    );
+    assert_eq!((a.unauthorized(), b.unauthorized()), (40, 40));
+}
