@@ -85,6 +85,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod api;
 pub mod auth;
 pub mod context;
 pub mod diagnose;
