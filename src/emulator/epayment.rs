@@ -191,9 +191,7 @@ impl Payments {
             Endpoint::CreatePayment | Endpoint::Capture | Endpoint::Refund | Endpoint::Cancel => {
                 self.idempotent(call)
             }
-            Endpoint::AccessToken | Endpoint::Other => {
-                bodies::respond(404, bodies::JSON, bodies::NOT_FOUND)
-            }
+            _ => bodies::respond(404, bodies::JSON, bodies::NOT_FOUND),
         }
     }
 

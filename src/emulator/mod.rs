@@ -130,8 +130,10 @@
 //! stays `CREATED` until approved.
 
 mod bodies;
+mod checkout;
 mod epayment;
 mod jwt;
+mod login;
 mod presets;
 mod server;
 
@@ -193,11 +195,21 @@ pub enum Endpoint {
     ForceApprove,
     /// Any other method or path.
     Other,
+    /// `POST /checkout/v3/session`.
+    CheckoutCreateSession,
+    /// `GET /checkout/v3/session/{reference}`.
+    CheckoutGetSession,
+    /// `POST /access-management-1.0/access/oauth2/token` (Login).
+    LoginToken,
+    /// `GET /access-management-1.0/access/userinfo` (Login).
+    LoginUserInfo,
+    /// `GET /access-management-1.0/access/.well-known/openid-configuration` (Login).
+    LoginDiscovery,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::AccessToken,
         Endpoint::CreatePayment,
         Endpoint::GetPayment,
@@ -207,6 +219,11 @@ impl Endpoint {
         Endpoint::Cancel,
         Endpoint::ForceApprove,
         Endpoint::Other,
+        Endpoint::CheckoutCreateSession,
+        Endpoint::CheckoutGetSession,
+        Endpoint::LoginToken,
+        Endpoint::LoginUserInfo,
+        Endpoint::LoginDiscovery,
     ];
 
     /// The endpoint of a method and path.
@@ -220,6 +237,11 @@ impl Endpoint {
     /// ```
     pub fn of(method: &Method, path: &str) -> Endpoint {
         let segments: Vec<&str> = path.split('/').skip(1).collect();
+        if let Some(endpoint) =
+            checkout::endpoint(method, &segments).or_else(|| login::endpoint(method, &segments))
+        {
+            return endpoint;
+        }
         match (method.as_str(), segments.as_slice()) {
             ("POST", ["accesstoken", "get"]) => Endpoint::AccessToken,
             ("POST", ["epayment", "v1", "payments"]) => Endpoint::CreatePayment,
@@ -469,6 +491,8 @@ struct Shared {
     counts: [AtomicUsize; Endpoint::ALL.len()],
     faults: Mutex<FaultState>,
     payments: Mutex<epayment::Payments>,
+    checkout: Mutex<checkout::Sessions>,
+    login: Mutex<login::LoginState>,
     log: Mutex<VecDeque<SeenRequest>>,
     stop: watch::Receiver<bool>,
     base_urls: [String; 2],
@@ -634,6 +658,8 @@ impl EmulatorBuilder {
                 ..FaultState::default()
             }),
             payments: Mutex::default(),
+            checkout: Mutex::default(),
+            login: Mutex::default(),
             log: Mutex::default(),
             stop: stop_rx.clone(),
             base_urls: addrs.map(|a| format!("http://{a}")),
@@ -795,6 +821,17 @@ impl Emulator {
     pub fn advance_clock(&self, by: Duration) {
         let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
         self.shared.clock_offset.fetch_add(secs, Ordering::Relaxed);
+    }
+
+    /// A fresh, single-use Login authorization code for `client_id`, as the user's
+    /// browser would bring back to the merchant's `redirect_uri` after logging in:
+    /// exchange it at `POST /access-management-1.0/access/oauth2/token` with the
+    /// client's own credentials.
+    pub fn login_code(&self, environment: Environment, client_id: &str) -> String {
+        match self.shared.login.lock() {
+            Ok(mut state) => state.issue_code(environment, client_id),
+            Err(poisoned) => poisoned.into_inner().issue_code(environment, client_id),
+        }
     }
 
     /// The user accepts a `CREATED` payment, as `POST
