@@ -56,6 +56,11 @@
 //! | `GET /epayment/v1/payments/{reference}/events` | the event log |
 //! | `POST /epayment/v1/payments/{reference}/capture`, `/refund`, `/cancel` | the modified payment |
 //! | `POST /epayment/v1/test/payments/{reference}/approve` | the user accepts a `CREATED` payment |
+//! | `POST /checkout/v3/session` | `200` `{"token", "checkoutFrontendUrl", "pollingUrl"}`; `client_id`, `client_secret` (or a Bearer token of the same keys), subscription key and MSN checked; `CheckoutProblemDetails` errors (`400`, `401`, `403`, `409` for a reference taken) |
+//! | `GET /checkout/v3/session/{reference}` | the session (`sessionState` `SessionCreated`), or `404` |
+//! | `GET /access-management-1.0/access/.well-known/openid-configuration` | the OIDC discovery document, no credentials |
+//! | `POST /access-management-1.0/access/oauth2/token` | Login: `client_secret_basic` or `_post`, a code from [`Emulator::login_code`] (single use); OIDC errors `invalid_client` (`401`), `invalid_grant`, `invalid_request`, `unsupported_grant_type` (`400`) |
+//! | `GET /access-management-1.0/access/userinfo` | the user's claims for a user token from the token endpoint; `401` `request_unauthorized` otherwise |
 //! | anything else | `404` `{"statusCode": 404, "message": "Resource not found"}` |
 //!
 //! Every API call is checked in the gateway's order, and each failure answers with
