@@ -87,6 +87,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod buffer;
 pub mod context;
 pub mod diagnose;
 #[cfg(feature = "emulator")]

@@ -33,6 +33,10 @@
 //!    error's context.
 //! 2. [`TimeoutLayer::total`]: the deadline of the whole call (token fetch, every
 //!    attempt and wait, reading the error body).
+//! 3. [`BufferLayer`]: an opaque body (`BoxBody`, `UnsyncBoxBody`, …) of an exact
+//!    size up to 64 KiB is read ahead, so it gets the body checks and can be
+//!    retried; the request body type must implement
+//!    [`RebuildBody`](crate::replay::RebuildBody) (see [`crate::buffer`]).
 //! 3. [`DiagnoseLayer`]: the final error response becomes a [`VippsError`](crate::VippsError); the
 //!    body is read once, not once per attempt.
 //! 4. [`AuthLayer`]: the token is looked up once per call; a stale-token `401` is
@@ -55,6 +59,7 @@ use tower_layer::Layer;
 
 use crate::Keyring;
 use crate::auth::{Auth, AuthLayer};
+use crate::buffer::{Buffer, BufferLayer};
 use crate::diagnose::{Diagnose, DiagnoseLayer};
 use crate::idempotency::{Idempotency, IdempotencyLayer};
 use crate::preflight::{Policy, Preflight, PreflightLayer};
@@ -69,7 +74,7 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The whole stack over an inner service `S`.
 pub type VippsService<S> =
-    Idempotency<Timeout<Diagnose<Auth<Retry<Timeout<Preflight<S>>>, Option<TokenClient>>>>>;
+    Idempotency<Timeout<Buffer<Diagnose<Auth<Retry<Timeout<Preflight<S>>>, Option<TokenClient>>>>>>;
 
 /// The preset: Idempotency, total deadline, Diagnose, Auth, Retry, per-attempt
 /// deadline and Preflight, in that order; see the [module docs](self).
@@ -175,6 +180,7 @@ impl<S: Clone> Layer<S> for VippsLayer {
         ServiceBuilder::new()
             .layer(IdempotencyLayer::new())
             .layer(self.total.clone())
+            .layer(BufferLayer::new())
             .layer(self.diagnose.clone())
             .layer(self.auth.clone())
             .layer(self.retry.clone())

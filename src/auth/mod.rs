@@ -424,12 +424,13 @@ fn prepare<S, B: 'static, T>(
     let original = std::mem::take(req.headers_mut());
     *req.headers_mut() = outgoing(&original, authorization, target, shared);
     let replay = if shared.replay {
-        crate::replay::try_clone_body(req.body()).map(|body| {
+        crate::replay::try_clone_request_body(req).map(|body| {
             let mut request = Request::new(body);
             *request.method_mut() = req.method().clone();
             *request.uri_mut() = req.uri().clone();
             *request.version_mut() = req.version();
             *request.headers_mut() = original;
+            crate::buffer::copy_buffered::<B>(req.extensions(), request.extensions_mut());
             Replay {
                 request,
                 msn: target.msn.filter(|_| !target.has_msn_header),
