@@ -406,3 +406,46 @@ async fn every_api_tower() {
 async fn every_api_reqwest() {
     every_api(Path::Reqwest).await;
 }
+
+/// ePayment's per-reference limit: 5 cancels a minute for one reference and MSN;
+/// the sixth is the gateway's 429 with `Retry-After`, another reference is not
+/// limited.
+#[tokio::test]
+async fn epayment_limits_calls_per_reference() {
+    let emu = Emulator::start().await.unwrap();
+    let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let client = tower_vipps::layer(emu.keyring())
+        .retry(tower_vipps::retry::RetryPolicy::new().max_retries(0))
+        .layer(hyper);
+    let cancel = |reference: &str| {
+        Request::post(format!(
+            "{}/epayment/v1/payments/{reference}/cancel",
+            emu.base_url(Test)
+        ))
+        .header("Merchant-Serial-Number", MSN.to_string())
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+    };
+    for _ in 0..5 {
+        let err = client
+            .clone()
+            .oneshot(cancel("acme-limited-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    }
+    let err = client
+        .clone()
+        .oneshot(cancel("acme-limited-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS), "{err}");
+    let retry_after = err.error_response().unwrap().headers.get("retry-after");
+    assert!(retry_after.is_some_and(|v| v.to_str().unwrap().parse::<u64>().unwrap() <= 60));
+    let err = client
+        .clone()
+        .oneshot(cancel("acme-limited-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+}

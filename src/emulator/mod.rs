@@ -138,6 +138,7 @@ mod bodies;
 mod checkout;
 mod epayment;
 mod jwt;
+mod limits;
 mod login;
 mod presets;
 mod server;
@@ -498,6 +499,7 @@ struct Shared {
     payments: Mutex<epayment::Payments>,
     checkout: Mutex<checkout::Sessions>,
     login: Mutex<login::LoginState>,
+    rate_limits: Mutex<limits::RateLimits>,
     log: Mutex<VecDeque<SeenRequest>>,
     stop: watch::Receiver<bool>,
     base_urls: [String; 2],
@@ -665,6 +667,7 @@ impl EmulatorBuilder {
             payments: Mutex::default(),
             checkout: Mutex::default(),
             login: Mutex::default(),
+            rate_limits: Mutex::default(),
             log: Mutex::default(),
             stop: stop_rx.clone(),
             base_urls: addrs.map(|a| format!("http://{a}")),

@@ -247,6 +247,18 @@ fn route(
                 Ok(msn) => msn,
                 Err(res) => return res,
             };
+            if let Some(reference) =
+                super::limits::limited_reference(endpoint, parts.uri.path(), body)
+            {
+                let now = shared.now();
+                let over = shared
+                    .rate_limits
+                    .lock()
+                    .map(|mut limits| limits.check((environment, msn, endpoint, reference), now));
+                if let Ok(Err(retry_after)) = over {
+                    return bodies::rate_limited(retry_after);
+                }
+            }
             let call = Call {
                 environment,
                 msn,
