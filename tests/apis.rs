@@ -449,3 +449,50 @@ async fn epayment_limits_calls_per_reference() {
         .unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
 }
+
+/// DKK and EUR sales units: their own currency is taken, another is 5040.
+#[tokio::test]
+async fn epayment_in_dkk_and_eur() {
+    for currency in ["DKK", "EUR"] {
+        let msn = tower_vipps::Msn::new(MSN).unwrap();
+        let emu = Emulator::builder()
+            .currency(Test, msn, currency)
+            .start()
+            .await
+            .unwrap();
+        let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let client = tower_vipps::layer(emu.keyring()).layer(hyper);
+        let create = |reference: &str, currency: &str| {
+            let body = json!({
+                "amount": {"value": 4990, "currency": currency},
+                "paymentMethod": {"type": "WALLET"},
+                "customer": {"phoneNumber": READY_USER},
+                "reference": reference,
+                "returnUrl": "https://example.com/return",
+                "userFlow": "WEB_REDIRECT",
+                "paymentDescription": "socks",
+            });
+            Request::post(format!("{}/epayment/v1/payments", emu.base_url(Test)))
+                .header("Merchant-Serial-Number", MSN.to_string())
+                .header("Content-Type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap()
+        };
+        let response = client
+            .clone()
+            .oneshot(create("acme-currency-1", currency))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{currency}");
+        let err = client
+            .clone()
+            .oneshot(create("acme-currency-2", "NOK"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST), "{currency}");
+        assert!(
+            String::from_utf8_lossy(err.body().unwrap()).contains("5040"),
+            "{err}"
+        );
+    }
+}

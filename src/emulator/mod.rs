@@ -80,7 +80,8 @@
 //!    `Merchant Not Allowed for Ecommerce Payment`.
 //! 5. The ePayment rules: `Idempotency-Key` required on every POST (the same key and
 //!    body replay the first answer; another body is `409`, code 4020), amounts
-//!    (4040, 6010 below 100), currency NOK only (5040), phone numbers (4070),
+//!    (4040, 6010 below 100 NOK), the sales unit's currency only (5040; NOK, or DKK
+//!    or EUR set with [`EmulatorBuilder::currency`]), phone numbers (4070),
 //!    `returnUrl` (4090; `https://`, or `http://localhost` in test), reference format,
 //!    reference taken (4150), unknown reference for this MSN (`404`, 5090),
 //!    capture before authorization (6080), capture above authorized minus captured
@@ -500,6 +501,8 @@ struct Shared {
     checkout: Mutex<checkout::Sessions>,
     login: Mutex<login::LoginState>,
     rate_limits: Mutex<limits::RateLimits>,
+    /// Sales units whose currency is not NOK.
+    currencies: HashMap<(Environment, Msn), &'static str>,
     log: Mutex<VecDeque<SeenRequest>>,
     stop: watch::Receiver<bool>,
     base_urls: [String; 2],
@@ -557,6 +560,7 @@ pub struct EmulatorBuilder {
     lifetimes: [Duration; 2],
     token_delay: Duration,
     extra: Vec<(KeySet, bool)>,
+    currencies: HashMap<(Environment, Msn), &'static str>,
 }
 
 impl Default for EmulatorBuilder {
@@ -565,6 +569,7 @@ impl Default for EmulatorBuilder {
             lifetimes: [TEST_TOKEN_LIFETIME, PRODUCTION_TOKEN_LIFETIME],
             token_delay: Duration::ZERO,
             extra: Vec::new(),
+            currencies: HashMap::new(),
         }
     }
 }
@@ -588,6 +593,24 @@ impl EmulatorBuilder {
     /// every MSN when they list none).
     pub fn key_set(mut self, keys: KeySet) -> Self {
         self.extra.push((keys, true));
+        self
+    }
+
+    /// The currency of a sales unit's ePayment payments: `"NOK"` (the default, a
+    /// Norwegian sales unit), `"DKK"` (Danish) or `"EUR"` (Finnish). An amount in
+    /// another currency is refused with code 5040, as the real API does.
+    ///
+    /// # Panics
+    ///
+    /// On a currency other than `NOK`, `DKK` or `EUR` (a mistake in the test).
+    pub fn currency(mut self, environment: Environment, msn: Msn, currency: &str) -> Self {
+        let currency = match currency {
+            "NOK" => "NOK",
+            "DKK" => "DKK",
+            "EUR" => "EUR",
+            other => panic!("the emulator knows NOK, DKK and EUR, not {other:?}"),
+        };
+        self.currencies.insert((environment, msn), currency);
         self
     }
 
@@ -668,6 +691,7 @@ impl EmulatorBuilder {
             checkout: Mutex::default(),
             login: Mutex::default(),
             rate_limits: Mutex::default(),
+            currencies: self.currencies,
             log: Mutex::default(),
             stop: stop_rx.clone(),
             base_urls: addrs.map(|a| format!("http://{a}")),

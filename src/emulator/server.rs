@@ -260,6 +260,11 @@ fn route(
                 }
             }
             let call = Call {
+                currency: shared
+                    .currencies
+                    .get(&(environment, msn))
+                    .copied()
+                    .unwrap_or("NOK"),
                 environment,
                 msn,
                 endpoint,
