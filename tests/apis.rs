@@ -5,6 +5,8 @@
 //! unsent or diagnosed.
 #![cfg(all(feature = "emulator", feature = "reqwest"))]
 
+mod common;
+
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -494,5 +496,56 @@ async fn epayment_in_dkk_and_eur() {
             String::from_utf8_lossy(err.body().unwrap()).contains("5040"),
             "{err}"
         );
+    }
+}
+
+/// Where Auth replaces a caller's own credentials, a debug event names the header,
+/// never its value; the emulator sees the keyring's.
+#[tokio::test]
+async fn replaced_credentials_are_said_at_debug_without_secrets() {
+    let (captured, _guard) = common::capture_tracing();
+    let c = Client::new(Path::Tower).await;
+    let msn = MSN.to_string();
+    let own_token = "Bearer eyJzZWtyaXQifQ.eyJzZWtyaXQtdG9rZW4ifQ.c2VrcmV0c2ln";
+    let headers = [
+        ("Merchant-Serial-Number", msn.as_str()),
+        ("Authorization", own_token),
+        ("Ocp-Apim-Subscription-Key", "my-own-subscription-key-1234"),
+    ];
+    let path = "/epayment/v1/payments/acme-replaced-1";
+    let _ = c.send(Method::GET, path, &headers, None).await;
+    let seen = c.seen(path);
+    assert_ne!(value(&seen.headers, "authorization"), own_token);
+    assert_access_token_headers(&seen, false);
+    let headers = [
+        ("Merchant-Serial-Number", msn.as_str()),
+        ("client_secret", "my-own-client-secret-5678"),
+    ];
+    let get = "/checkout/v3/session/acme-replaced-2";
+    let _ = c.send(Method::GET, get, &headers, None).await;
+    assert_eq!(
+        value(&c.seen(get).headers, "client_secret"),
+        TEST_MERCHANT.client_secret()
+    );
+    let text = captured.text();
+    for header in [
+        "authorization",
+        "ocp-apim-subscription-key",
+        "client_secret",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("DEBUG") && l.contains("replaced") && l.contains(header)),
+            "{header}: {text}"
+        );
+    }
+    for secret in [
+        "eyJzZWtyaXQifQ",
+        "my-own-subscription-key",
+        "my-own-client-secret",
+        TEST_MERCHANT.client_secret(),
+        TEST_MERCHANT.subscription_key(),
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
     }
 }
