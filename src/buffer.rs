@@ -26,7 +26,8 @@
 //! or declares itself streaming with `REBUILDS = false`).
 //!
 //! ```
-//! //! use http_body_util::{BodyExt, Full, combinators::BoxBody};
+//! use bytes::Bytes;
+//! use http_body_util::{BodyExt, Full, combinators::BoxBody};
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_vipps::buffer::BufferLayer;
 //! use tower_vipps::replay::peek_request;

@@ -37,14 +37,14 @@
 //!    size up to 64 KiB is read ahead, so it gets the body checks and can be
 //!    retried; the request body type must implement
 //!    [`RebuildBody`](crate::replay::RebuildBody) (see [`crate::buffer`]).
-//! 3. [`DiagnoseLayer`]: the final error response becomes a [`VippsError`](crate::VippsError); the
+//! 4. [`DiagnoseLayer`]: the final error response becomes a [`VippsError`](crate::VippsError); the
 //!    body is read once, not once per attempt.
-//! 4. [`AuthLayer`]: the token is looked up once per call; a stale-token `401` is
+//! 5. [`AuthLayer`]: the token is looked up once per call; a stale-token `401` is
 //!    replayed once with a fresh token (at most once per logical call, since
 //!    retries never repeat a `401`).
-//! 5. [`RetryLayer`]: transient failures of requests that are safe to repeat.
-//! 6. [`TimeoutLayer::per_attempt`]: a hung attempt ends as a transient timeout.
-//! 7. [`PreflightLayer`]: the last look at each attempt exactly as it goes on the
+//! 6. [`RetryLayer`]: transient failures of requests that are safe to repeat.
+//! 7. [`TimeoutLayer::per_attempt`]: a hung attempt ends as a transient timeout.
+//! 8. [`PreflightLayer`]: the last look at each attempt exactly as it goes on the
 //!    wire; it knows the tokens of the cache, so it catches a token sent for
 //!    another MSN, subscription key or environment.
 //!
