@@ -9,7 +9,7 @@
 //! not; `Buffer` reads it ahead when its [`size_hint`](http_body::Body::size_hint)
 //! is exact and at most the cap (64 KiB, as the preflight's), builds a body of the
 //! same type with the same bytes ([`RebuildBody`]) and sends that, keeping the bytes
-//! in the request's extensions ([`Buffered`](crate::replay::Buffered)) for the
+//! in the request's extensions ([`Buffered`]) for the
 //! layers below. So with the preset:
 //!
 //! | body | body checks | a 502 retried (GET, or with `Idempotency-Key`) |
