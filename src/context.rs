@@ -4,104 +4,8 @@ use std::fmt;
 
 use http::{Method, Request};
 
+pub use crate::api::Api;
 use crate::{Environment, Hosts, Msn};
-
-/// Which Vipps MobilePay API a request is for, from its path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Api {
-    /// `/epayment/…`
-    EPayment,
-    /// `/ecomm/…` (legacy eCom).
-    ECom,
-    /// `/recurring/…`
-    Recurring,
-    /// `/checkout/…`
-    Checkout,
-    /// `/access-management-1.0/…`, `/vipps-login-…`: Login (OIDC).
-    Login,
-    /// `/accesstoken/get`, `/miami/v1/token`.
-    AccessToken,
-    /// `/management/…`, `/settlement/…`, `/report/…`, `/order-management/…`,
-    /// `/webhooks/…` and other merchant management APIs.
-    Management,
-    /// `/partner/…`
-    Partner,
-    /// Anything else.
-    #[default]
-    Other,
-}
-
-impl Api {
-    /// The API of a request path.
-    pub fn from_path(path: &str) -> Api {
-        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-        const PREFIXES: &[(&str, Api)] = &[
-            ("epayment", Api::EPayment),
-            ("ecomm", Api::ECom),
-            ("ecom", Api::ECom),
-            ("recurring", Api::Recurring),
-            ("checkout", Api::Checkout),
-            ("accesstoken", Api::AccessToken),
-            ("miami", Api::AccessToken),
-            ("access-management-1.0", Api::Login),
-            ("vipps-login", Api::Login),
-            ("vipps-userinfo-api", Api::Login),
-            ("oauth2", Api::Login),
-            ("partner", Api::Partner),
-            ("management", Api::Management),
-            ("settlement", Api::Management),
-            ("report", Api::Management),
-            ("order-management", Api::Management),
-            ("webhooks", Api::Management),
-            ("qr", Api::Management),
-            ("agreements", Api::Management),
-            ("sideloading", Api::Management),
-        ];
-        PREFIXES
-            .iter()
-            .find(|(prefix, _)| first.eq_ignore_ascii_case(prefix))
-            .map_or(Api::Other, |(_, api)| *api)
-    }
-
-    /// A short name: `epayment`, `ecom`, …
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Api::EPayment => "epayment",
-            Api::ECom => "ecom",
-            Api::Recurring => "recurring",
-            Api::Checkout => "checkout",
-            Api::Login => "login",
-            Api::AccessToken => "accesstoken",
-            Api::Management => "management",
-            Api::Partner => "partner",
-            Api::Other => "other",
-        }
-    }
-
-    /// The API of a short name as written by [`Api::as_str`] (case-insensitive).
-    pub fn from_name(name: &str) -> Option<Api> {
-        [
-            Api::EPayment,
-            Api::ECom,
-            Api::Recurring,
-            Api::Checkout,
-            Api::Login,
-            Api::AccessToken,
-            Api::Management,
-            Api::Partner,
-            Api::Other,
-        ]
-        .into_iter()
-        .find(|api| api.as_str().eq_ignore_ascii_case(name))
-    }
-}
-
-impl fmt::Display for Api {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The operation of a request, from its method and path, when it is a well-known one.
 pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
@@ -325,13 +229,5 @@ mod tests {
         let text = ctx.to_string();
         assert!(text.contains("epayment capture"), "{text}");
         assert!(text.contains("MSN 123456"), "{text}");
-    }
-
-    #[test]
-    fn apis() {
-        assert_eq!(Api::from_path("/ecomm/v2/payments"), Api::ECom);
-        assert_eq!(Api::from_path("/accesstoken/get"), Api::AccessToken);
-        assert_eq!(Api::from_path("/"), Api::Other);
-        assert_eq!(Api::from_name("ePayment"), Some(Api::EPayment));
     }
 }

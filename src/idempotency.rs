@@ -4,7 +4,9 @@
 //! request sent twice with the same key is carried out once, and the second answer
 //! repeats the first. This layer gives every `POST`, `PUT`, `PATCH` and `DELETE`
 //! that has no key a fresh one (a UUID v4, 36 characters; Vipps allows 50) and
-//! keeps the caller's key when there is one. The key is written into the request
+//! keeps the caller's key when there is one. Only APIs that take the header get
+//! one (see [`crate::api::APIS`]): not eCom v2 (its header is `X-Request-Id`), the
+//! Webhooks, Login or access token calls. The key is written into the request
 //! *once*, so every retry below this layer (see [`crate::retry`]) carries the same
 //! key, and it is put in the [`RequestContext`] of any
 //! [`VippsError`] that comes back, so a caller can try again later with the same
@@ -56,6 +58,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::api::ApiSpec;
 use crate::context::{IDEMPOTENCY_KEY, RequestContext};
 use crate::{BoxError, VippsError};
 
@@ -141,7 +144,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if needs_key(req.method()) && !req.headers().contains_key(IDEMPOTENCY_KEY) {
+        if needs_key(req.method())
+            && ApiSpec::of_path(req.uri().path()).idempotency_key
+            && !req.headers().contains_key(IDEMPOTENCY_KEY)
+        {
             req.headers_mut().insert(IDEMPOTENCY_KEY, fresh_key());
         }
         // A reference count; made into text only if an error comes back.

@@ -97,13 +97,19 @@
 //!
 //! | layer | does |
 //! | --- | --- |
-//! | [`idempotency::IdempotencyLayer`] | an `Idempotency-Key` on every POST/PUT/PATCH/DELETE, kept across retries |
+//! | [`idempotency::IdempotencyLayer`] | an `Idempotency-Key` on every POST/PUT/PATCH/DELETE of an API that takes one, kept across retries |
 //! | [`timeout::TimeoutLayer::total`] | the deadline of the whole call |
+//! | [`buffer::BufferLayer`] | an opaque body (`BoxBody`, …) of an exact size up to 64 KiB is read ahead, so it is checked and can be retried |
 //! | [`DiagnoseLayer`] | error responses become [`VippsError`]; success streams through untouched |
 //! | [`AuthLayer`] | key set per MSN and environment, cached tokens, Vipps headers; one replay on a stale-token 401 |
 //! | [`retry::RetryLayer`] | transient failures of requests safe to repeat, with backoff, `Retry-After` and a budget |
 //! | [`timeout::TimeoutLayer::per_attempt`] | the deadline of one attempt |
 //! | [`PreflightLayer`] | the last look at each request as it goes on the wire |
+//!
+//! Each request gets exactly the credentials its API takes: the access token and
+//! subscription key, Checkout's client id and secret, or the caller's own
+//! credentials untouched (Login, token calls, a partner's own token): one table,
+//! [`api::APIS`].
 //!
 //! For reqwest users, `reqwest::VippsMiddleware` (feature `reqwest`) runs the same
 //! stack as a `reqwest_middleware::Middleware`, over a client built from your
@@ -133,7 +139,9 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod api;
 pub mod auth;
+pub mod buffer;
 #[cfg(feature = "https")]
 #[cfg_attr(docsrs, doc(cfg(feature = "https")))]
 pub mod client;

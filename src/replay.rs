@@ -3,8 +3,12 @@
 //! A request is replayed (after a stale-token 401, or by a retry) only when its body
 //! is known to be empty or is of a type whose clone is the same bytes: `Full<Bytes>`,
 //! `Empty<Bytes>`, `String`, `Vec<u8>`, `Bytes`, `&'static str`, `()`, and (with the
-//! `reqwest` feature) a buffered `reqwest::Body`. A streaming body is never replayed,
-//! and never replaced by an empty one.
+//! `reqwest` feature) a buffered `reqwest::Body`; or when
+//! [`BufferLayer`](crate::buffer::BufferLayer) buffered an opaque body (`BoxBody`,
+//! `UnsyncBoxBody`, any [`RebuildBody`]) of an exact, small size: then its bytes
+//! ride along in the request's extensions ([`Buffered`]), and
+//! [`peek_request`]/[`try_clone_request`] use them. A streaming body is never
+//! replayed, and never replaced by an empty one.
 
 use std::any::Any;
 
@@ -122,10 +126,154 @@ pub fn peek_bytes<B: 'static>(body: &B) -> Option<PeekedBody<'_>> {
     None
 }
 
+/// A body type that can be rebuilt from its bytes: what
+/// [`BufferLayer`](crate::buffer::BufferLayer) needs to buffer an opaque body (read
+/// it whole, then send a body of the same type with the same bytes) so that it gets
+/// every check and can be retried.
+///
+/// Implemented for `Full<Bytes>`, `String`, `Vec<u8>`, `Bytes`, `Empty<Bytes>`,
+/// `()`, `BoxBody<Bytes, E>`, `UnsyncBoxBody<Bytes, E>`, and with the `reqwest`
+/// feature `reqwest::Body`; `StreamBody<S>` is a streaming type
+/// ([`RebuildBody::REBUILDS`] is `false`: it is never buffered). For a body type of
+/// your own, implement it (or set `REBUILDS = false`).
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Full, combinators::BoxBody};
+/// use tower_vipps::replay::RebuildBody;
+///
+/// let body = BoxBody::<Bytes, std::io::Error>::rebuild(Bytes::from_static(b"{}")).unwrap();
+/// assert_eq!(http_body::Body::size_hint(&body).exact(), Some(2));
+/// ```
+pub trait RebuildBody: Sized {
+    /// Whether bodies of this type can be rebuilt at all (`false` for a streaming
+    /// type: it is then never read ahead).
+    const REBUILDS: bool = true;
+
+    /// A body of this type holding exactly `bytes`, if it can hold them (a
+    /// `String` needs UTF-8, an `Empty` no bytes).
+    fn rebuild(bytes: Bytes) -> Option<Self>;
+}
+
+impl RebuildBody for Full<Bytes> {
+    fn rebuild(bytes: Bytes) -> Option<Self> {
+        Some(Full::new(bytes))
+    }
+}
+
+impl RebuildBody for String {
+    fn rebuild(bytes: Bytes) -> Option<Self> {
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+}
+
+impl RebuildBody for Vec<u8> {
+    fn rebuild(bytes: Bytes) -> Option<Self> {
+        Some(bytes.to_vec())
+    }
+}
+
+impl RebuildBody for Bytes {
+    fn rebuild(bytes: Bytes) -> Option<Self> {
+        Some(bytes)
+    }
+}
+
+impl RebuildBody for Empty<Bytes> {
+    fn rebuild(bytes: Bytes) -> Option<Self> {
+        bytes.is_empty().then(Empty::new)
+    }
+}
+
+impl RebuildBody for () {
+    fn rebuild(bytes: Bytes) -> Option<Self> {
+        bytes.is_empty().then_some(())
+    }
+}
+
+impl<E: 'static> RebuildBody for http_body_util::combinators::BoxBody<Bytes, E> {
+    fn rebuild(bytes: Bytes) -> Option<Self> {
+        use http_body_util::BodyExt as _;
+        Some(
+            Full::new(bytes)
+                .map_err(|never: std::convert::Infallible| match never {})
+                .boxed(),
+        )
+    }
+}
+
+impl<E: 'static> RebuildBody for http_body_util::combinators::UnsyncBoxBody<Bytes, E> {
+    fn rebuild(bytes: Bytes) -> Option<Self> {
+        use http_body_util::BodyExt as _;
+        Some(
+            Full::new(bytes)
+                .map_err(|never: std::convert::Infallible| match never {})
+                .boxed_unsync(),
+        )
+    }
+}
+
+impl<S> RebuildBody for http_body_util::StreamBody<S> {
+    const REBUILDS: bool = false;
+
+    fn rebuild(_bytes: Bytes) -> Option<Self> {
+        None
+    }
+}
+
+#[cfg(feature = "reqwest")]
+impl RebuildBody for reqwest::Body {
+    fn rebuild(bytes: Bytes) -> Option<Self> {
+        Some(reqwest::Body::from(bytes))
+    }
+}
+
+/// The bytes of a body that [`BufferLayer`](crate::buffer::BufferLayer) read ahead,
+/// kept in the request's extensions next to a [`Rebuild`] for its body type.
+#[derive(Clone, Debug)]
+pub struct Buffered(pub Bytes);
+
+/// How to build the body of a buffered request again (see [`Buffered`]).
+pub struct Rebuild<B>(pub fn(Bytes) -> Option<B>);
+
+impl<B> Clone for Rebuild<B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B> Copy for Rebuild<B> {}
+
+impl<B> std::fmt::Debug for Rebuild<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rebuild")
+    }
+}
+
+/// The body bytes of a request, seen without consuming it: [`peek_bytes`] of its
+/// body, or the [`Buffered`] bytes that [`BufferLayer`](crate::buffer::BufferLayer)
+/// read ahead.
+pub fn peek_request<B: 'static>(request: &Request<B>) -> Option<PeekedBody<'_>> {
+    peek_bytes(request.body()).or_else(|| {
+        let Buffered(bytes) = request.extensions().get::<Buffered>()?;
+        Some(PeekedBody::Shared(bytes.clone()))
+    })
+}
+
+/// A clone of a request's body: [`try_clone_body`], or the body rebuilt from the
+/// [`Buffered`] bytes.
+pub fn try_clone_request_body<B: 'static>(request: &Request<B>) -> Option<B> {
+    try_clone_body(request.body()).or_else(|| {
+        let Buffered(bytes) = request.extensions().get::<Buffered>()?;
+        let Rebuild(rebuild) = request.extensions().get::<Rebuild<B>>()?;
+        rebuild(bytes.clone())
+    })
+}
+
 /// A copy of a request (method, URI, version, headers, body) if its body can be
-/// cloned; extensions are not copied.
+/// cloned (see [`try_clone_request_body`]); extensions are not copied.
 pub fn try_clone_request<B: 'static>(request: &Request<B>) -> Option<Request<B>> {
-    let body = try_clone_body(request.body())?;
+    let body = try_clone_request_body(request)?;
     let mut copy = Request::new(body);
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();

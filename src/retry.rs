@@ -167,18 +167,35 @@ pub const RETRY_STATUSES: [StatusCode; 4] = [
 ];
 
 /// Whether a request may be sent twice without being carried out twice: a `GET` or
-/// `HEAD`, any request with a non-empty `Idempotency-Key`, or an access token
-/// request (`POST /accesstoken/get`, recognised by its `client_secret` header).
+/// `HEAD`, any request with a non-empty `Idempotency-Key`, an eCom v2 request with
+/// a non-empty `X-Request-Id` (eCom's own idempotency header), or an access token
+/// request (`POST /accesstoken/get`, recognised by its path and `client_secret`
+/// header; a Checkout call carries `client_secret` too, and is not one).
 pub fn safe_to_repeat<B>(request: &Request<B>) -> bool {
-    safe(request.method(), request.headers())
+    safe(
+        request.method(),
+        Some(request.uri().path()),
+        request.headers(),
+    )
 }
 
-fn safe(method: &Method, headers: &HeaderMap) -> bool {
+/// The eCom v2 idempotency header.
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+fn safe(method: &Method, path: Option<&str>, headers: &HeaderMap) -> bool {
+    let non_empty = |name| {
+        headers
+            .get(name)
+            .is_some_and(|k: &http::HeaderValue| !k.is_empty())
+    };
+    let api = path.map(crate::Api::from_path);
     matches!(*method, Method::GET | Method::HEAD)
-        || headers.get(IDEMPOTENCY_KEY).is_some_and(|k| !k.is_empty())
-        // An access token request (the only one carrying `client_secret`) changes
-        // nothing: fetching a token twice is harmless.
-        || headers.contains_key(crate::headers::CLIENT_SECRET)
+        || non_empty(IDEMPOTENCY_KEY)
+        || (api == Some(crate::Api::ECom) && non_empty(X_REQUEST_ID))
+        // An access token request changes nothing: fetching a token twice is
+        // harmless. Without the path (`next_delay`), `client_secret` alone says so.
+        || (headers.contains_key(crate::headers::CLIENT_SECRET)
+            && api.is_none_or(|api| api == crate::Api::AccessToken))
 }
 
 /// A transient failure, as the policy sees it.
@@ -399,11 +416,24 @@ impl RetryPolicy {
         deadline: Option<tokio::time::Instant>,
         outcome: Outcome<'_>,
     ) -> Result<Duration, Option<String>> {
+        self.next_delay_at(method, None, headers, deadline, outcome)
+    }
+
+    /// [`RetryPolicy::next_delay`] knowing the request's path, so that what is safe
+    /// to repeat follows the API (see [`safe_to_repeat`]).
+    pub(crate) fn next_delay_at(
+        &mut self,
+        method: &Method,
+        path: Option<&str>,
+        headers: &HeaderMap,
+        deadline: Option<tokio::time::Instant>,
+        outcome: Outcome<'_>,
+    ) -> Result<Duration, Option<String>> {
         let failure = match outcome {
             Outcome::Response(status, headers) => failure_of_status(status, headers),
             Outcome::Error(err) => failure_of_error(err),
         };
-        let safe = safe(method, headers);
+        let safe = safe(method, path, headers);
         let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
         let attempt = self.attempts + 1;
         match self.decide(failure, safe, left) {
@@ -479,7 +509,8 @@ impl<B: 'static, R> Policy<Request<B>, Response<R>, VippsError> for RetryPolicy 
             Ok(res) => Outcome::Response(res.status(), res.headers()),
             Err(err) => Outcome::Error(err),
         };
-        match self.next_delay(req.method(), req.headers(), deadline, outcome) {
+        let path = Some(req.uri().path());
+        match self.next_delay_at(req.method(), path, req.headers(), deadline, outcome) {
             Ok(delay) => Some(tokio::time::sleep(delay)),
             Err(why) => {
                 if let (Err(err), Some(why)) = (result, why) {
@@ -647,6 +678,24 @@ mod tests {
             .body(())
             .unwrap();
         assert!(!safe_to_repeat(&payment));
+        // A Checkout session carries `client_secret` and is no token request.
+        let session = Request::post("https://apitest.vipps.no/checkout/v3/session")
+            .header("client_id", "id")
+            .header("client_secret", "secret")
+            .body(())
+            .unwrap();
+        assert!(!safe_to_repeat(&session));
+        // eCom's own idempotency header.
+        let ecom = Request::post("https://apitest.vipps.no/ecomm/v2/payments")
+            .header("X-Request-Id", "r-1")
+            .body(())
+            .unwrap();
+        assert!(safe_to_repeat(&ecom));
+        let other = Request::post("https://apitest.vipps.no/epayment/v1/payments")
+            .header("X-Request-Id", "r-1")
+            .body(())
+            .unwrap();
+        assert!(!safe_to_repeat(&other));
     }
     use crate::Diagnosis;
     use crate::error::ErrorResponse;

@@ -25,25 +25,29 @@
 //!
 //! The layers, outermost first, and why they sit where they do:
 //!
-//! 0. [`CallSpanLayer`]: the `vipps.call` span, outermost so it covers the whole
+//! 1. [`CallSpanLayer`]: the `vipps.call` span, outermost so it covers the whole
 //!    call (idempotency key, deadline, diagnosis, token wait, every attempt) and
 //!    sees the final outcome; see [`crate::observe`].
-//! 1. [`IdempotencyLayer`]: one `Idempotency-Key` per logical call, written once
+//! 2. [`IdempotencyLayer`]: one `Idempotency-Key` per logical call, written once
 //!    above the retries so every attempt carries the same key, and put into every
 //!    error's context.
-//! 2. [`TimeoutLayer::total`]: the deadline of the whole call (token fetch, every
+//! 3. [`TimeoutLayer::total`]: the deadline of the whole call (token fetch, every
 //!    attempt and wait, reading the error body).
-//! 3. [`DiagnoseLayer`]: the final error response becomes a [`VippsError`](crate::VippsError); the
+//! 4. [`BufferLayer`]: an opaque body (`BoxBody`, `UnsyncBoxBody`, …) of an exact
+//!    size up to 64 KiB is read ahead, so it gets the body checks and can be
+//!    retried; the request body type must implement
+//!    [`RebuildBody`](crate::replay::RebuildBody) (see [`crate::buffer`]).
+//! 5. [`DiagnoseLayer`]: the final error response becomes a [`VippsError`](crate::VippsError); the
 //!    body is read once, not once per attempt.
-//! 4. [`AuthLayer`]: the token is looked up once per call; a stale-token `401` is
+//! 6. [`AuthLayer`]: the token is looked up once per call; a stale-token `401` is
 //!    replayed once with a fresh token (at most once per logical call, since
 //!    retries never repeat a `401`).
-//! 5. [`RetryLayer`]: transient failures of requests that are safe to repeat.
-//! 6. [`AttemptSpanLayer`]: a `vipps.attempt` span per attempt, right below the
+//! 7. [`RetryLayer`]: transient failures of requests that are safe to repeat.
+//! 8. [`AttemptSpanLayer`]: a `vipps.attempt` span per attempt, right below the
 //!    retries, so each attempt (and each token request) is its own span under the
 //!    call's, with its own status or error.
-//! 7. [`TimeoutLayer::per_attempt`]: a hung attempt ends as a transient timeout.
-//! 8. [`PreflightLayer`]: the last look at each attempt exactly as it goes on the
+//! 9. [`TimeoutLayer::per_attempt`]: a hung attempt ends as a transient timeout.
+//! 10. [`PreflightLayer`]: the last look at each attempt exactly as it goes on the
 //!    wire; it knows the tokens of the cache, so it catches a token sent for
 //!    another MSN, subscription key or environment.
 //!
@@ -58,6 +62,7 @@ use tower_layer::Layer;
 
 use crate::Keyring;
 use crate::auth::{Auth, AuthLayer};
+use crate::buffer::{Buffer, BufferLayer};
 use crate::diagnose::{Diagnose, DiagnoseLayer};
 use crate::idempotency::{Idempotency, IdempotencyLayer};
 use crate::observe::{AttemptSpan, AttemptSpanLayer, CallSpan, CallSpanLayer};
@@ -74,7 +79,9 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The whole stack over an inner service `S`.
 pub type VippsService<S> = CallSpan<
     Idempotency<
-        Timeout<Diagnose<Auth<Retry<AttemptSpan<Timeout<Preflight<S>>>>, Option<TokenClient>>>>,
+        Timeout<
+            Buffer<Diagnose<Auth<Retry<AttemptSpan<Timeout<Preflight<S>>>>, Option<TokenClient>>>>,
+        >,
     >,
 >;
 
@@ -186,6 +193,7 @@ impl<S: Clone> Layer<S> for VippsLayer {
             .layer(self.call_span.clone())
             .layer(IdempotencyLayer::new())
             .layer(self.total.clone())
+            .layer(BufferLayer::new())
             .layer(self.diagnose.clone())
             .layer(self.auth.clone())
             .layer(self.retry.clone())

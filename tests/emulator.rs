@@ -685,6 +685,9 @@ async fn create_payment_validates_like_epayment() {
         ),
     ];
     for (body, status, code, title) in &cases {
+        // One reference for every case: past ePayment's 5 creates a minute per
+        // reference, the real API (and the emulator) answers 429.
+        h.emu.advance_clock(Duration::from_secs(60));
         h.create(keys, &token, body)
             .await
             .assert_problem(*status, code, title);
@@ -934,7 +937,9 @@ async fn capture_refund_cancel_follow_the_state_rules() {
         .send()
         .await;
     cancel.assert_problem(400, "6040", "Cannot cancel a captured payment");
-    // A currency other than the payment's; a bad amount.
+    // A currency other than the payment's; a bad amount. (A minute later: four
+    // refunds of this reference were made in this one, and the limit is five.)
+    h.emu.advance_clock(Duration::from_secs(60));
     h.api(
         keys,
         &token,

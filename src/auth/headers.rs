@@ -1,6 +1,7 @@
 //! Which key set and MSN a request acts for, and the headers `Auth` sends.
 
 use super::*;
+use crate::headers::{CLIENT_ID, CLIENT_SECRET};
 
 /// A key set, borrowed from the index or found by the keyring.
 pub(super) enum KeysRef<'a> {
@@ -247,4 +248,60 @@ pub(super) fn apply(
     core: &Core,
 ) {
     *headers = outgoing(headers, authorization, target, core);
+}
+
+/// Sets the client credentials a Checkout call takes: the key set's `client_id`,
+/// `client_secret` and `Ocp-Apim-Subscription-Key` (marked sensitive, replacing the
+/// caller's), `Merchant-Serial-Number` when the request lacks it, and the
+/// keyring's `Vipps-System-*` headers. `Authorization` is left as it is.
+pub(super) fn client_credentials(
+    headers: &mut HeaderMap,
+    target: &Target<'_>,
+    api: crate::Api,
+    core: &Core,
+) {
+    for name in [CLIENT_ID, CLIENT_SECRET, OCP_APIM_SUBSCRIPTION_KEY] {
+        if headers.contains_key(&name) {
+            tracing::debug!(
+                api = api.as_str(),
+                header = name.as_str(),
+                "the request's own header is replaced by the key set's"
+            );
+        }
+    }
+    let keys = &target.keys;
+    headers.insert(CLIENT_ID, keys.client_id_header().clone());
+    headers.insert(CLIENT_SECRET, keys.client_secret_header().clone());
+    headers.insert(
+        OCP_APIM_SUBSCRIPTION_KEY,
+        keys.subscription_key_header().clone(),
+    );
+    if !target.has_msn_header {
+        if let Some(msn) = target.msn {
+            headers.insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value());
+        }
+    }
+    for (name, value) in core.template.iter() {
+        if *name != AUTHORIZATION
+            && *name != OCP_APIM_SUBSCRIPTION_KEY
+            && *name != MERCHANT_SERIAL_NUMBER
+        {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+/// A `debug` event naming the credentials of the request's own that `Auth`
+/// replaces with the access token and subscription key (no value in it).
+#[cold]
+pub(super) fn replaced_event(headers: &HeaderMap, api: crate::Api) {
+    for name in [AUTHORIZATION, OCP_APIM_SUBSCRIPTION_KEY] {
+        if headers.contains_key(&name) {
+            tracing::debug!(
+                api = api.as_str(),
+                header = name.as_str(),
+                "the request's own header is replaced by the access token's"
+            );
+        }
+    }
 }

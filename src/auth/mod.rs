@@ -1,12 +1,30 @@
 //! [`AuthLayer`] / [`Auth`]: access tokens and Vipps headers on every request.
 //!
-//! For each request, `Auth` finds the key set (the `Merchant-Serial-Number` header,
-//! or an [`Msn`] request extension, and the environment of the request's host),
-//! gets a valid token from the [`TokenCache`] and sets `Authorization: Bearer …`,
-//! `Ocp-Apim-Subscription-Key`, `Merchant-Serial-Number` and the `Vipps-System-*`
-//! headers (the secret ones marked sensitive). It refuses, unsent, a request to a
-//! host of no environment, to the other environment than its keys, with no keys
-//! for its MSN, or over plain `http://` to a host not registered as plaintext
+//! Each request gets exactly the credentials its API takes, as listed in
+//! [`crate::api::APIS`]:
+//!
+//! - **access token** (ePayment, Recurring, eCom, Webhooks, Order Management, and
+//!   Management, Report and unknown paths without an `Authorization` of their own):
+//!   `Auth` finds the key set (the `Merchant-Serial-Number` header, or an [`Msn`]
+//!   request extension, and the environment of the request's host), gets a valid
+//!   token from the [`TokenCache`] and sets `Authorization: Bearer …`,
+//!   `Ocp-Apim-Subscription-Key`, `Merchant-Serial-Number` and the
+//!   `Vipps-System-*` headers (the secret ones marked sensitive). A caller's own
+//!   `Authorization` or `Ocp-Apim-Subscription-Key` on these APIs is **replaced**
+//!   (a second credential can only be a stale or foreign one); a `debug` event of
+//!   target `tower_vipps::auth` names the replaced header, never its value.
+//! - **client credentials** (Checkout v3): the key set's `client_id`,
+//!   `client_secret` and `Ocp-Apim-Subscription-Key` (replacing the caller's, with
+//!   the same `debug` event), `Merchant-Serial-Number` and `Vipps-System-*`; no
+//!   access token is fetched, and a caller's own `Authorization` is left alone.
+//! - **the caller's own** (Login: token endpoint with `Basic`, userinfo with the
+//!   user's token, discovery; the access token endpoints; and Management, Report or
+//!   unknown paths that carry their own `Authorization`, such as a partner token of
+//!   `/miami/v1/token`): the request goes through untouched, byte for byte.
+//!
+//! It refuses, unsent, a request that needs keys when it goes to a host of no
+//! environment, to the other environment than its keys, has no keys for its MSN,
+//! or goes over plain `http://` to a host not registered as plaintext
 //! ([`Cause::InsecureScheme`]; the official hosts never are).
 //!
 //! On a `401` saying the access token is invalid or expired (an empty body, the
@@ -68,6 +86,7 @@ use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 use tower_layer::Layer;
 
+use crate::api::{ApiSpec, Credentials};
 use crate::diagnose::BODY_CAP;
 use crate::diagnose::body::ErrorBody;
 use crate::headers::{
@@ -79,7 +98,7 @@ use crate::token::{CacheKey, Fast, KeyHasherBuilder, TokenCache, TokenClient, To
 mod headers;
 mod replay;
 
-use headers::{Target, outgoing, target};
+use headers::{Target, client_credentials, outgoing, replaced_event, target};
 pub use replay::AuthBody;
 use replay::finish;
 
@@ -406,12 +425,13 @@ fn prepare<S, B: 'static, T>(
     let original = std::mem::take(req.headers_mut());
     *req.headers_mut() = outgoing(&original, authorization, target, shared);
     let replay = if shared.replay {
-        crate::replay::try_clone_body(req.body()).map(|body| {
+        crate::replay::try_clone_request_body(req).map(|body| {
             let mut request = Request::new(body);
             *request.method_mut() = req.method().clone();
             *request.uri_mut() = req.uri().clone();
             *request.version_mut() = req.version();
             *request.headers_mut() = original;
+            crate::buffer::copy_buffered::<B>(req.extensions(), request.extensions_mut());
             Replay {
                 request,
                 msn: target.msn.filter(|_| !target.has_msn_header),
@@ -483,10 +503,35 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = &*self.shared;
+        let spec = ApiSpec::of_path(req.uri().path());
+        match spec.credentials {
+            Credentials::AccessToken => {}
+            Credentials::Own => return ResponseFuture::untouched(inner.call(req)),
+            Credentials::AccessTokenOrOwn => {
+                if req.headers().contains_key(AUTHORIZATION) {
+                    tracing::debug!(
+                        api = spec.api.as_str(),
+                        "the request carries its own `Authorization`: sent as it is"
+                    );
+                    return ResponseFuture::untouched(inner.call(req));
+                }
+            }
+            Credentials::ClientCredentials => {
+                let target = match target(&req, shared) {
+                    Ok(found) => found,
+                    Err(error) => return ResponseFuture::refused(error),
+                };
+                client_credentials(req.headers_mut(), &target, spec.api, shared);
+                return ResponseFuture::untouched(inner.call(req));
+            }
+        }
         let target = match target(&req, shared) {
             Ok(found) => found,
             Err(error) => return ResponseFuture::refused(error),
         };
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            replaced_event(req.headers(), spec.api);
+        }
         let cache = &shared.cache;
         let key = cache.key(&target.keys, target.msn);
         let (authorization, generation) = match cache.lookup_authorization(key, Instant::now()) {
@@ -576,6 +621,13 @@ impl<F, S, B, RB: Body, T> ResponseFuture<F, S, B, RB, T> {
     fn refused(error: VippsError) -> Self {
         ResponseFuture {
             state: State::Refused { error: Some(error) },
+        }
+    }
+
+    /// The inner call, its response passed up as it comes (no stale-token replay).
+    fn untouched(fut: F) -> Self {
+        ResponseFuture {
+            state: State::Call { fut, sent: None },
         }
     }
 

@@ -59,6 +59,11 @@
 //! | `POST /webhooks/v1/webhooks` `{"url", "events"}` | `201` `{"id", "secret"}` (at most 25 registrations per event type and MSN) |
 //! | `GET /webhooks/v1/webhooks` | `200` `{"webhooks": [{"id", "url", "events"}]}` of the MSN |
 //! | `DELETE /webhooks/v1/webhooks/{id}` | `204`; `404` for an id of no registration of the MSN |
+//! | `POST /checkout/v3/session` | `200` `{"token", "checkoutFrontendUrl", "pollingUrl"}`; `client_id`, `client_secret` (or a Bearer token of the same keys), subscription key and MSN checked; `CheckoutProblemDetails` errors (`400`, `401`, `403`, `409` for a reference taken) |
+//! | `GET /checkout/v3/session/{reference}` | the session (`sessionState` `SessionCreated`), or `404` |
+//! | `GET /access-management-1.0/access/.well-known/openid-configuration` | the OIDC discovery document, no credentials |
+//! | `POST /access-management-1.0/access/oauth2/token` | Login: `client_secret_basic` or `_post`, a code from [`Emulator::login_code`] (single use); OIDC errors `invalid_client` (`401`), `invalid_grant`, `invalid_request`, `unsupported_grant_type` (`400`) |
+//! | `GET /access-management-1.0/access/userinfo` | the user's claims for a user token from the token endpoint; `401` `request_unauthorized` otherwise |
 //! | anything else | `404` `{"statusCode": 404, "message": "Resource not found"}` |
 //!
 //! Every API call is checked in the gateway's order, and each failure answers with
@@ -78,7 +83,8 @@
 //!    `Merchant Not Allowed for Ecommerce Payment`.
 //! 5. The ePayment rules: `Idempotency-Key` required on every POST (the same key and
 //!    body replay the first answer; another body is `409`, code 4020), amounts
-//!    (4040, 6010 below 100), currency NOK only (5040), phone numbers (4070),
+//!    (4040, 6010 below 100 NOK), the sales unit's currency only (5040; NOK, or DKK
+//!    or EUR set with [`EmulatorBuilder::currency`]), phone numbers (4070),
 //!    `returnUrl` (4090; `https://`, an app's scheme such as `myapp://`, or
 //!    `http://localhost` in test), `metadata` (at most 5 properties, echoed on
 //!    GET), reference format, reference taken (4150), unknown reference for this
@@ -152,8 +158,11 @@
 //! stays `CREATED` until approved.
 
 mod bodies;
+mod checkout;
 mod epayment;
 mod jwt;
+mod limits;
+mod login;
 mod presets;
 mod server;
 mod webhooks;
@@ -217,11 +226,21 @@ pub enum Endpoint {
     ForceApprove,
     /// Any other method or path.
     Other,
+    /// `POST /checkout/v3/session`.
+    CheckoutCreateSession,
+    /// `GET /checkout/v3/session/{reference}`.
+    CheckoutGetSession,
+    /// `POST /access-management-1.0/access/oauth2/token` (Login).
+    LoginToken,
+    /// `GET /access-management-1.0/access/userinfo` (Login).
+    LoginUserInfo,
+    /// `GET /access-management-1.0/access/.well-known/openid-configuration` (Login).
+    LoginDiscovery,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::AccessToken,
         Endpoint::CreatePayment,
         Endpoint::GetPayment,
@@ -231,6 +250,11 @@ impl Endpoint {
         Endpoint::Cancel,
         Endpoint::ForceApprove,
         Endpoint::Other,
+        Endpoint::CheckoutCreateSession,
+        Endpoint::CheckoutGetSession,
+        Endpoint::LoginToken,
+        Endpoint::LoginUserInfo,
+        Endpoint::LoginDiscovery,
     ];
 
     /// The endpoint of a method and path.
@@ -244,6 +268,11 @@ impl Endpoint {
     /// ```
     pub fn of(method: &Method, path: &str) -> Endpoint {
         let segments: Vec<&str> = path.split('/').skip(1).collect();
+        if let Some(endpoint) =
+            checkout::endpoint(method, &segments).or_else(|| login::endpoint(method, &segments))
+        {
+            return endpoint;
+        }
         match (method.as_str(), segments.as_slice()) {
             ("POST", ["accesstoken", "get"]) => Endpoint::AccessToken,
             ("POST", ["epayment", "v1", "payments"]) => Endpoint::CreatePayment,
@@ -493,6 +522,11 @@ struct Shared {
     counts: [AtomicUsize; Endpoint::ALL.len()],
     faults: Mutex<FaultState>,
     payments: Mutex<epayment::Payments>,
+    checkout: Mutex<checkout::Sessions>,
+    login: Mutex<login::LoginState>,
+    rate_limits: Mutex<limits::RateLimits>,
+    /// Sales units whose currency is not NOK.
+    currencies: HashMap<(Environment, Msn), &'static str>,
     log: Mutex<VecDeque<SeenRequest>>,
     stop: watch::Receiver<bool>,
     base_urls: [String; 2],
@@ -552,6 +586,7 @@ pub struct EmulatorBuilder {
     token_delay: Duration,
     extra: Vec<(KeySet, bool)>,
     webhook_retry: WebhookRetry,
+    currencies: HashMap<(Environment, Msn), &'static str>,
 }
 
 impl Default for EmulatorBuilder {
@@ -561,6 +596,7 @@ impl Default for EmulatorBuilder {
             token_delay: Duration::ZERO,
             extra: Vec::new(),
             webhook_retry: WebhookRetry::default(),
+            currencies: HashMap::new(),
         }
     }
 }
@@ -584,6 +620,24 @@ impl EmulatorBuilder {
     /// every MSN when they list none).
     pub fn key_set(mut self, keys: KeySet) -> Self {
         self.extra.push((keys, true));
+        self
+    }
+
+    /// The currency of a sales unit's ePayment payments: `"NOK"` (the default, a
+    /// Norwegian sales unit), `"DKK"` (Danish) or `"EUR"` (Finnish). An amount in
+    /// another currency is refused with code 5040, as the real API does.
+    ///
+    /// # Panics
+    ///
+    /// On a currency other than `NOK`, `DKK` or `EUR` (a mistake in the test).
+    pub fn currency(mut self, environment: Environment, msn: Msn, currency: &str) -> Self {
+        let currency = match currency {
+            "NOK" => "NOK",
+            "DKK" => "DKK",
+            "EUR" => "EUR",
+            other => panic!("the emulator knows NOK, DKK and EUR, not {other:?}"),
+        };
+        self.currencies.insert((environment, msn), currency);
         self
     }
 
@@ -667,6 +721,10 @@ impl EmulatorBuilder {
                 ..FaultState::default()
             }),
             payments: Mutex::default(),
+            checkout: Mutex::default(),
+            login: Mutex::default(),
+            rate_limits: Mutex::default(),
+            currencies: self.currencies,
             log: Mutex::default(),
             stop: stop_rx.clone(),
             base_urls: addrs.map(|a| format!("http://{a}")),
@@ -829,6 +887,17 @@ impl Emulator {
     pub fn advance_clock(&self, by: Duration) {
         let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
         self.shared.clock_offset.fetch_add(secs, Ordering::Relaxed);
+    }
+
+    /// A fresh, single-use Login authorization code for `client_id`, as the user's
+    /// browser would bring back to the merchant's `redirect_uri` after logging in:
+    /// exchange it at `POST /access-management-1.0/access/oauth2/token` with the
+    /// client's own credentials.
+    pub fn login_code(&self, environment: Environment, client_id: &str) -> String {
+        match self.shared.login.lock() {
+            Ok(mut state) => state.issue_code(environment, client_id),
+            Err(poisoned) => poisoned.into_inner().issue_code(environment, client_id),
+        }
     }
 
     /// The user accepts a `CREATED` payment, as `POST

@@ -57,7 +57,7 @@ pub(crate) struct KeyEntry {
 }
 
 impl KeyEntry {
-    fn connects(&self, msn: Msn) -> bool {
+    pub(crate) fn connects(&self, msn: Msn) -> bool {
         match &self.kind {
             KeyKind::Merchant { msn: own, .. } => *own == msn,
             KeyKind::Partner { connected: None } => true,
@@ -247,12 +247,35 @@ fn route(
         }
         Endpoint::Other => bodies::respond(404, bodies::JSON, bodies::NOT_FOUND),
         Endpoint::AccessToken => access_token(shared, environment, &parts.headers),
+        Endpoint::CheckoutCreateSession | Endpoint::CheckoutGetSession => {
+            super::checkout::handle(shared, environment, endpoint, parts, body)
+        }
+        Endpoint::LoginToken | Endpoint::LoginUserInfo | Endpoint::LoginDiscovery => {
+            super::login::handle(shared, environment, endpoint, parts, body)
+        }
         _ => {
             let msn = match authenticate(shared, environment, endpoint, parts) {
                 Ok(msn) => msn,
                 Err(res) => return res,
             };
+            if let Some(reference) =
+                super::limits::limited_reference(endpoint, parts.uri.path(), body)
+            {
+                let now = shared.now();
+                let over = shared
+                    .rate_limits
+                    .lock()
+                    .map(|mut limits| limits.check((environment, msn, endpoint, reference), now));
+                if let Ok(Err(retry_after)) = over {
+                    return bodies::rate_limited(retry_after);
+                }
+            }
             let call = Call {
+                currency: shared
+                    .currencies
+                    .get(&(environment, msn))
+                    .copied()
+                    .unwrap_or("NOK"),
                 environment,
                 msn,
                 endpoint,
@@ -271,7 +294,7 @@ fn route(
 }
 
 /// The subscription key's entry in this environment, or the gateway's 401.
-fn subscription<'a>(
+pub(crate) fn subscription<'a>(
     shared: &'a Shared,
     environment: Environment,
     headers: &HeaderMap,
@@ -294,12 +317,12 @@ fn subscription<'a>(
         .ok_or_else(|| bodies::respond(401, bodies::JSON, bodies::INVALID_SUBSCRIPTION_KEY))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Timing-independent string comparison, for secrets.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -1,7 +1,9 @@
 //! `Authorization: Bearer <access token>` rules.
 //!
-//! The access token call (`/accesstoken/get`, `/miami/v1/token`) and the Login API
-//! (OAuth, where `Basic` is right) are not checked. Checkout authenticates with
+//! Which APIs need a Bearer token follows [`crate::api::APIS`]: the access token
+//! call (`/accesstoken/get`, `/miami/v1/token`) and the Login API (OAuth, where
+//! `Basic` is right, and userinfo with the user's token) carry the caller's own
+//! credentials and are not checked. Checkout authenticates with
 //! `client_id`/`client_secret` headers, so a missing `Authorization` is fine there.
 
 use base64::Engine as _;
@@ -10,23 +12,25 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
 use super::{Facts, count, shown_word};
-use crate::context::Api;
+use crate::api::{Api, Credentials};
 use crate::{Cause, Diagnosis};
 
 /// Leeway for clock skew before a token whose `exp` has passed is refused.
 pub(crate) const EXPIRY_LEEWAY_SECS: u64 = 300;
 
-/// APIs whose calls always need `Authorization: Bearer`.
+/// APIs whose calls always need `Authorization: Bearer` (an access token, or for
+/// the Management and Report APIs a partner token of their own).
 fn requires_bearer(api: Api) -> bool {
-    matches!(
-        api,
-        Api::EPayment | Api::ECom | Api::Recurring | Api::Management | Api::Partner
-    )
+    match api.credentials() {
+        Credentials::AccessToken => true,
+        Credentials::AccessTokenOrOwn => api != Api::Other,
+        Credentials::ClientCredentials | Credentials::Own => false,
+    }
 }
 
-/// APIs with another authentication scheme.
+/// APIs with another authentication scheme: the caller's own credentials.
 fn exempt(api: Api) -> bool {
-    matches!(api, Api::AccessToken | Api::Login)
+    api.credentials() == Credentials::Own
 }
 
 /// The token of a well-formed `Authorization: Bearer <token>` (one header, one

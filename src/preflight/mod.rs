@@ -49,8 +49,11 @@
 //!
 //! Bodies are inspected only when buffered: when the body's type is one that
 //! [`replay::peek_bytes`](crate::replay::peek_bytes) can see without consuming
-//! (`Full<Bytes>`, `String`, `Vec<u8>`, `Bytes`, …) and it is at most
-//! [`PreflightLayer::body_cap`] bytes. A streaming body is never polled.
+//! (`Full<Bytes>`, `String`, `Vec<u8>`, `Bytes`, …), or an opaque body that
+//! [`BufferLayer`](crate::buffer::BufferLayer) read ahead (the preset does), and it
+//! is at most [`PreflightLayer::body_cap`] bytes. A streaming body is never polled;
+//! the first request of each such body type logs once, at `warn`, which checks
+//! were skipped.
 
 pub(crate) mod authorization;
 pub(crate) mod body;
@@ -80,7 +83,7 @@ use tower_service::Service;
 
 use crate::context::{Api, operation};
 use crate::headers::{CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY};
-use crate::replay::peek_bytes;
+use crate::replay::peek_request;
 use crate::token::{KnownTokens, MintedFor};
 use crate::{BoxError, Diagnosis, Environment, Hosts, KeySet, Keyring, RequestContext, VippsError};
 
@@ -696,7 +699,11 @@ impl<'a> Facts<'a> {
                         && k.subscription_key_fingerprint() == minted.subscription_key
                 })
             });
-        let body = peek_bytes(request.body()).filter(|b| b.len() <= config.body_cap);
+        let peeked = peek_request(request);
+        if peeked.is_none() {
+            crate::buffer::skipped_checks::<B>();
+        }
+        let body = peeked.filter(|b| b.len() <= config.body_cap);
         let mut body_not_json = false;
         let json = match &body {
             Some(bytes) if !bytes.is_empty() => {

@@ -81,10 +81,13 @@ pub(super) fn partner_missing_header(f: &Facts<'_>) -> Option<Diagnosis> {
     )
 }
 
-/// The token is known to have been minted for another MSN than the header's.
+/// The token is known to have been minted with merchant keys for another MSN than
+/// the header's. A partner token serves every MSN connected to the partner,
+/// whichever MSN it was fetched with (whether the header's MSN is connected is
+/// [`partner_not_connected`]'s, or the API's, to say).
 pub(super) fn token_for_other_msn(f: &Facts<'_>) -> Option<Diagnosis> {
     let header = header_msn(f)?;
-    let minted = f.minted.as_ref()?.msn?;
+    let minted = f.minted.as_ref().filter(|m| !m.partner)?.msn?;
     if minted == header {
         return None;
     }
@@ -281,6 +284,28 @@ mod tests {
         )))
         .header("Authorization", bearer(valid_jwt()));
         run(&layer, b, "").unwrap();
+    }
+
+    #[test]
+    fn a_partner_token_serves_every_connected_msn() {
+        let token = valid_jwt();
+        let layer = keyed(vec![(
+            token.clone(),
+            minted(Environment::Test, PARTNER_SUB_KEY, Some("222222"), true),
+        )]);
+        let get = |msn: &str| {
+            http::Request::get(format!("{TEST}/epayment/v1/payments/abcdefgh-1"))
+                .header("Authorization", bearer(token.clone()))
+                .header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY)
+                .header("Merchant-Serial-Number", msn)
+                .header("Vipps-System-Name", "acme")
+                .header("Vipps-System-Version", "1")
+        };
+        // Fetched with 222222, used for 333333: both connected.
+        run(&layer, get("333333"), "").unwrap();
+        // Not connected: refused, for that reason and not the token's MSN.
+        let err = run(&layer, get("444444"), "").unwrap_err();
+        assert_eq!(err.cause(), Cause::PartnerMsnNotConnected);
     }
 
     #[test]

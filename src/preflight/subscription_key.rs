@@ -4,17 +4,25 @@
 //! the key.
 
 use super::{Facts, count};
-use crate::context::Api;
+use crate::api::{Api, Credentials};
 use crate::headers::OCP_APIM_SUBSCRIPTION_KEY;
 use crate::{Cause, Diagnosis, Fingerprint};
 
-/// Calls that always need the key: ePayment, eCom, Recurring, Checkout, and the
-/// standard access token call (`/accesstoken/get`; the partner token call
-/// `/miami/v1/token` needs none, nor do the Login and management APIs when used
-/// with specialized authentication).
+/// Calls that always need the key: every API of [`crate::api::APIS`] taking the
+/// access token or the client credentials (ePayment, eCom, Recurring, Checkout,
+/// Webhooks, Order Management), and the standard access token call
+/// (`/accesstoken/get`; the partner token call `/miami/v1/token` needs none, nor do
+/// the Login, Management and Report APIs when used with specialized
+/// authentication).
 fn requires_key(f: &Facts<'_>) -> bool {
     match f.api {
-        Api::EPayment | Api::ECom | Api::Recurring | Api::Checkout => true,
+        api if matches!(
+            api.credentials(),
+            Credentials::AccessToken | Credentials::ClientCredentials
+        ) =>
+        {
+            true
+        }
         Api::AccessToken => f
             .uri
             .path()
