@@ -51,7 +51,7 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
         }
         (Api::Checkout, "POST", [_, _, "session"]) => "create_session",
         (Api::Checkout, "GET", [_, _, "session", _]) => "get_session",
-        (Api::Management, "POST", ["webhooks", _, "webhooks"]) => "register_webhook",
+        (Api::Webhooks, "POST", ["webhooks", _, "webhooks"]) => "register_webhook",
         _ => return None,
     })
 }

@@ -377,7 +377,13 @@ async fn every_api(path: Path) {
         ("/order-management/v2/ecom/receipts/acme-apis-0001", true),
         ("/webhooks/v1/webhooks", false),
     ] {
-        let _ = c.send(Method::POST, p, with_msn, Some("{}")).await;
+        // Bodies the specs allow (Preflight refuses an empty draft or registration).
+        let body = match p {
+            "/recurring/v3/agreements" => RECURRING_DRAFT,
+            "/webhooks/v1/webhooks" => WEBHOOK_REGISTRATION,
+            _ => "{}",
+        };
+        let _ = c.send(Method::POST, p, with_msn, Some(body)).await;
         assert_access_token_headers(&c.seen(p), idempotency);
     }
 
@@ -394,6 +400,13 @@ async fn every_api(path: Path) {
     let _ = c.send(Method::GET, report, with_msn, None).await;
     assert_access_token_headers(&c.seen(report), false);
 }
+
+/// A Recurring v3 draft agreement as the spec's example writes it.
+const RECURRING_DRAFT: &str = r#"{"pricing":{"type":"LEGACY","amount":49900,"currency":"NOK"},"interval":{"unit":"MONTH","count":1},"merchantRedirectUrl":"https://acme.example/redirect","merchantAgreementUrl":"https://acme.example/agreement","productName":"Coffee subscription"}"#;
+
+/// A Webhooks registration.
+const WEBHOOK_REGISTRATION: &str =
+    r#"{"url":"https://acme.example/vipps/webhooks","events":["epayments.payment.captured.v1"]}"#;
 
 #[tokio::test]
 async fn every_api_tower() {
@@ -499,7 +512,9 @@ async fn epayment_in_dkk_and_eur() {
 /// never its value; the emulator sees the keyring's.
 #[tokio::test]
 async fn replaced_credentials_are_said_at_debug_without_secrets() {
-    let (captured, _guard) = common::capture_tracing();
+    // Global: a thread-local subscriber can miss callsites whose interest another
+    // test's thread cached while this binary's tests run in parallel.
+    let captured = common::capture_tracing_globally();
     let c = Client::new(Path::Tower).await;
     let msn = MSN.to_string();
     let own_token = "Bearer eyJzZWtyaXQifQ.eyJzZWtyaXQtdG9rZW4ifQ.c2VrcmV0c2ln";

@@ -65,7 +65,7 @@ pub(super) fn kind(api: Api, op: Option<&str>) -> Option<Kind> {
         (Api::Recurring, "create_charge") => Kind::RecurringCharge,
         (Api::Recurring, "capture_charge" | "refund_charge") => Kind::RecurringChargeAdjust,
         (Api::Checkout, "create_session") => Kind::CheckoutSession,
-        (Api::Management, "register_webhook") => Kind::WebhookRegister,
+        (Api::Webhooks, "register_webhook") => Kind::WebhookRegister,
         _ => return None,
     })
 }

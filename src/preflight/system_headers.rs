@@ -50,7 +50,7 @@ pub(super) fn system_headers(f: &Facts<'_>) -> Option<Diagnosis> {
 /// (`ecom-v2.yaml`), Recurring (`recurring.yaml`), Checkout (`checkout.yaml`) and
 /// Webhooks (`webhooks.yaml`).
 pub(super) fn too_long(f: &Facts<'_>) -> Option<Diagnosis> {
-    let webhooks = f.api == Api::Management && f.uri.path().starts_with("/webhooks/");
+    let webhooks = f.api == Api::Webhooks;
     if !(webhooks
         || matches!(
             f.api,
