@@ -401,10 +401,18 @@ fn prepare<S, B: 'static, T>(
     target: &Target<'_>,
     shared: &Arc<Shared<S, T>>,
     key: CacheKey,
-) -> Sent<S, B, T> {
+) -> Result<Sent<S, B, T>, VippsError> {
     // The request's own map becomes the replay copy's: no header is cloned twice.
     let original = std::mem::take(req.headers_mut());
-    *req.headers_mut() = outgoing(&original, authorization, target, shared);
+    match outgoing(&original, authorization, target, shared) {
+        Ok(headers) => *req.headers_mut() = headers,
+        Err(_) => {
+            // A full map: refused, unsent, rather than a panic.
+            let diagnosis = crate::headers::too_many_headers(&original, "Authorization");
+            *req.headers_mut() = original;
+            return Err(headers::refuse(req, &shared.keyring, diagnosis));
+        }
+    }
     let replay = if shared.replay {
         crate::replay::try_clone_body(req.body()).map(|body| {
             let mut request = Request::new(body);
@@ -420,12 +428,12 @@ fn prepare<S, B: 'static, T>(
     } else {
         None
     };
-    Sent {
+    Ok(Sent {
         generation,
         key,
         shared: shared.clone(),
         replay,
-    }
+    })
 }
 
 fn token_request<B>(
@@ -516,7 +524,7 @@ where
                         &target,
                         &shared,
                         key,
-                    );
+                    )?;
                     let response = inner
                         .call(req)
                         .await
@@ -525,14 +533,17 @@ where
                 }));
             }
         };
-        let sent = prepare(
+        let sent = match prepare(
             &mut req,
             authorization,
             generation,
             &target,
             &self.shared,
             key,
-        );
+        ) {
+            Ok(sent) => sent,
+            Err(error) => return ResponseFuture::refused(error),
+        };
         ResponseFuture {
             state: State::Call {
                 fut: inner.call(req),
@@ -758,7 +769,7 @@ mod tests {
             let target = target(&req, &core).unwrap();
             let mut expected = map.clone();
             reference(&mut expected, token.clone(), &target, &keyring);
-            let got = outgoing(&map, token.clone(), &target, &core);
+            let got = outgoing(&map, token.clone(), &target, &core).unwrap();
             assert_eq!(by_name(&got), by_name(&expected), "{original:?}");
             assert_eq!(got.len(), expected.len(), "{original:?}");
             assert!(got.values().all(|v| !v.is_empty()), "{original:?}");

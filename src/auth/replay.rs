@@ -50,12 +50,21 @@ where
     };
     drop(response);
     tracing::debug!("stale access token: replaying the request once with a fresh token");
-    apply(
+    if apply(
         request.headers_mut(),
         token.authorization().clone(),
         &target,
         shared,
-    );
+    )
+    .is_err()
+    {
+        // Cannot happen for a request that fitted the first time; never a panic.
+        return Err(super::headers::refuse(
+            &request,
+            &shared.keyring,
+            crate::headers::too_many_headers(request.headers(), "Authorization"),
+        ));
+    }
     let response = inner
         .ready()
         .await

@@ -674,6 +674,13 @@ impl TokenCache {
 
 impl Inner {
     async fn run_fetch(&self, client: &TokenClient, request: &TokenRequest) -> Outcome {
+        let limit = self
+            .config
+            .fetch_timeout
+            .unwrap_or(self.config.hard_expiry_wait);
+        // A retry layer below must not wait out a `Retry-After` past this: the
+        // caller gets the 429 (`vipps::rate_limited`, with its wait) instead.
+        let deadline = Instant::now() + limit;
         let fetch = async {
             if let Some(store) = &self.store {
                 let key = request.minted_for();
@@ -688,17 +695,13 @@ impl Inner {
                     }
                 }
             }
-            let token = client.fetch(request).await?;
+            let token = client.fetch_before(request, Some(deadline)).await?;
             if let Some(store) = &self.store {
                 store.put(&token).await;
             }
             Ok(token)
         };
-        let limit = self
-            .config
-            .fetch_timeout
-            .unwrap_or(self.config.hard_expiry_wait);
-        match tokio::time::timeout(limit, fetch).await {
+        match tokio::time::timeout_at(deadline, fetch).await {
             Ok(Ok(token)) => Ok(Arc::new(token)),
             Ok(Err(err)) => {
                 tracing::debug!(code = err.code(), "access token fetch failed");
