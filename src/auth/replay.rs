@@ -1,8 +1,8 @@
 //! The stale-token 401: look at it, drop the token, replay the request once.
 
 use super::headers::{apply, target};
-use crate::diagnose::FRAME_CAP;
 use super::*;
+use crate::diagnose::FRAME_CAP;
 
 /// Handles the response: a stale-token 401 invalidates the token and, when the
 /// request can be replayed, replays it once.
@@ -144,8 +144,8 @@ where
     }
     // A body still coming after `FRAME_CAP` frames with nothing in them is not the
     // empty body of a stale-token 401.
-    let stale = error.is_none() && (ended || !seen.is_empty())
-        && says_token_invalid(&parts.headers, &seen);
+    let stale =
+        error.is_none() && (ended || !seen.is_empty()) && says_token_invalid(&parts.headers, &seen);
     let body = AuthBody {
         kind: Kind::Buffered {
             frames,

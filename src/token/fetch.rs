@@ -280,7 +280,12 @@ fn parse_expires_in(value: &serde_json::Value) -> Option<u64> {
 
 /// What is kept of a token endpoint's answer: the body without any token or
 /// secret (see [`super::redact`]), every header marked sensitive.
-fn error_response(status: StatusCode, headers: &HeaderMap, body: Bytes, truncated: bool) -> ErrorResponse {
+fn error_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: Bytes,
+    truncated: bool,
+) -> ErrorResponse {
     let mut headers = headers.clone();
     // All of them, not only the names `Diagnose` marks: a proxy or an error page
     // may echo a credential under any name.

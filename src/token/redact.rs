@@ -72,7 +72,10 @@ fn mark_token_values(body: &[u8], hide: &mut [bool]) {
             hide[start + 1..end].iter_mut().for_each(|h| *h = true);
         } else {
             while i < body.len()
-                && !matches!(body[i], b',' | b'&' | b'}' | b']' | b';' | b'"' | b'\'' | b'<')
+                && !matches!(
+                    body[i],
+                    b',' | b'&' | b'}' | b']' | b';' | b'"' | b'\'' | b'<'
+                )
                 && !body[i].is_ascii_whitespace()
             {
                 i += 1;
@@ -114,7 +117,9 @@ fn mark_jwts(body: &[u8], hide: &mut [bool]) {
             let candidate = &run[from + pos..];
             let segments = candidate.split(|&b| b == b'.').take(3).collect::<Vec<_>>();
             if segments.len() == 3 && segments.iter().all(|s| s.len() >= 2) {
-                hide[start + from + pos..i].iter_mut().for_each(|h| *h = true);
+                hide[start + from + pos..i]
+                    .iter_mut()
+                    .for_each(|h| *h = true);
                 break;
             }
             from += pos + 2;
@@ -153,7 +158,10 @@ mod tests {
     #[test]
     fn token_values_in_every_shape() {
         assert_eq!(
-            redact(r#"{"token_type":"Bearer","expires_in":"0","access_token":"opaque-1234"}"#, &[]),
+            redact(
+                r#"{"token_type":"Bearer","expires_in":"0","access_token":"opaque-1234"}"#,
+                &[]
+            ),
             r#"{"token_type":"Bearer","expires_in":"0","access_token":"[redacted]"}"#
         );
         assert_eq!(
@@ -161,19 +169,28 @@ mod tests {
             "access_token=[redacted]&expires_in=3600"
         );
         // Cut at the cap, in the middle of the value.
-        assert_eq!(redact(r#"{"access_token":"abcdef"#, &[]), r#"{"access_token":"[redacted]"#);
+        assert_eq!(
+            redact(r#"{"access_token":"abcdef"#, &[]),
+            r#"{"access_token":"[redacted]"#
+        );
         assert_eq!(
             redact(r#"{"Access_Token" : "x\"y", "a":1}"#, &[]),
             r#"{"Access_Token" : "[redacted]", "a":1}"#
         );
         // `token_type` is a key, not a token: its value is kept.
-        assert_eq!(redact(r#"{"token_type":"MAC"}"#, &[]), r#"{"token_type":"MAC"}"#);
+        assert_eq!(
+            redact(r#"{"token_type":"MAC"}"#, &[]),
+            r#"{"token_type":"MAC"}"#
+        );
     }
 
     #[test]
     fn jwts_anywhere() {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
-        assert_eq!(redact(&format!("<p>Bearer {jwt}</p>"), &[]), "<p>Bearer [redacted]</p>");
+        assert_eq!(
+            redact(&format!("<p>Bearer {jwt}</p>"), &[]),
+            "<p>Bearer [redacted]</p>"
+        );
         assert_eq!(redact(&format!("x{jwt}"), &[]), "x[redacted]");
         // Host names and versions are not JWTs.
         let plain = "see developer.vippsmobilepay.com, version 1.2.3";
@@ -183,7 +200,10 @@ mod tests {
     #[test]
     fn pieces_of_secrets() {
         let secret = "client-secret-0123456789";
-        let out = redact(&format!("echo: {secret}; cut: {}", &secret[..14]), &[secret]);
+        let out = redact(
+            &format!("echo: {secret}; cut: {}", &secret[..14]),
+            &[secret],
+        );
         assert!(!out.contains("secret-0123"), "{out}");
         assert!(!out.contains("client-secre"), "{out}");
         assert_eq!(redact("nothing here", &[secret]), "nothing here");
