@@ -20,6 +20,7 @@ const PIECE: usize = 12;
 pub(crate) fn redact_body(body: &Bytes, secrets: &[&[u8]]) -> Bytes {
     let mut hide = vec![false; body.len()];
     mark_token_values(body, &mut hide);
+    mark_bearer_values(body, &mut hide);
     mark_jwts(body, &mut hide);
     for secret in secrets {
         mark_secret(body, secret, &mut hide);
@@ -59,7 +60,8 @@ fn mark_token_values(body: &[u8], hide: &mut [bool]) {
             continue;
         }
         i += 1;
-        while i < body.len() && body[i].is_ascii_whitespace() {
+        // Spaces, and the brackets of a value wrapped in an array or object.
+        while i < body.len() && (body[i].is_ascii_whitespace() || matches!(body[i], b'[' | b'{')) {
             i += 1;
         }
         let start = i;
@@ -83,6 +85,32 @@ fn mark_token_values(body: &[u8], hide: &mut [bool]) {
             hide[start..i].iter_mut().for_each(|h| *h = true);
         }
         at = i.min(body.len());
+    }
+}
+
+/// The word after every `Bearer ` (any case): an opaque token in a page that
+/// quotes an `Authorization` header.
+fn mark_bearer_values(body: &[u8], hide: &mut [bool]) {
+    const KEY: &[u8] = b"bearer";
+    let mut at = 0;
+    while let Some(found) = find_ascii_case(&body[at..], KEY) {
+        let mut i = at + found + KEY.len();
+        at = i;
+        if i >= body.len() || !matches!(body[i], b' ' | b'\t') {
+            continue;
+        }
+        while i < body.len() && matches!(body[i], b' ' | b'\t') {
+            i += 1;
+        }
+        let start = i;
+        while i < body.len()
+            && !matches!(body[i], b'"' | b'\'' | b'<' | b',' | b';' | b'&')
+            && !body[i].is_ascii_whitespace()
+        {
+            i += 1;
+        }
+        hide[start..i].iter_mut().for_each(|h| *h = true);
+        at = i;
     }
 }
 
@@ -177,11 +205,25 @@ mod tests {
             redact(r#"{"Access_Token" : "x\"y", "a":1}"#, &[]),
             r#"{"Access_Token" : "[redacted]", "a":1}"#
         );
+        assert_eq!(
+            redact(r#"{"access_token":["opaque1234"]}"#, &[]),
+            r#"{"access_token":["[redacted]"]}"#
+        );
         // `token_type` is a key, not a token: its value is kept.
         assert_eq!(
             redact(r#"{"token_type":"MAC"}"#, &[]),
             r#"{"token_type":"MAC"}"#
         );
+    }
+
+    #[test]
+    fn opaque_bearer_tokens() {
+        assert_eq!(
+            redact("<p>Authorization: Bearer opaque_T0ken-value</p>", &[]),
+            "<p>Authorization: Bearer [redacted]</p>"
+        );
+        assert_eq!(redact("bearer\tx1y2", &[]), "bearer\t[redacted]");
+        assert_eq!(redact("the Bearer scheme", &[]), "the Bearer [redacted]");
     }
 
     #[test]
