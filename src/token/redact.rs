@@ -124,8 +124,8 @@ fn is_b64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
-/// Runs shaped like a JWT: `ey…` (a base64url JSON header), then at least two
-/// more dot-separated base64url segments.
+/// Runs shaped like a JWT: `ey…` (a base64url JSON header of 10 characters or
+/// more), a payload and a signature (empty when unsigned), dot-separated.
 fn mark_jwts(body: &[u8], hide: &mut [bool]) {
     let mut i = 0;
     while i < body.len() {
@@ -144,7 +144,9 @@ fn mark_jwts(body: &[u8], hide: &mut [bool]) {
         while let Some(pos) = run[from..].windows(2).position(|w| w == b"ey") {
             let candidate = &run[from + pos..];
             let segments = candidate.split(|&b| b == b'.').take(3).collect::<Vec<_>>();
-            if segments.len() == 3 && segments.iter().all(|s| s.len() >= 2) {
+            // A JSON header is at least `{"alg":"none"}`: 19 characters in
+            // base64url; the signature of an unsigned token is empty.
+            if segments.len() == 3 && segments[0].len() >= 10 && segments[1].len() >= 2 {
                 hide[start + from + pos..i]
                     .iter_mut()
                     .for_each(|h| *h = true);
@@ -235,7 +237,8 @@ mod tests {
         );
         assert_eq!(redact(&format!("x{jwt}"), &[]), "x[redacted]");
         // Host names and versions are not JWTs.
-        let plain = "see developer.vippsmobilepay.com, version 1.2.3";
+        assert_eq!(redact("eyJhbGciOiJub25lIn0.eyJhIjoxfQ.", &[]), "[redacted]");
+        let plain = "see developer.vippsmobilepay.com, survey.vipps.no, version 1.2.3";
         assert_eq!(redact(plain, &[]), plain);
     }
 
