@@ -10,7 +10,7 @@ use crate::error::{Cause, Diagnosis};
 
 /// What the docs say of a 500 (https://developer.vippsmobilepay.com/docs/knowledge-base/errors/),
 /// and so why the retry layer does not repeat one.
-const DOCS_ON_500: &str = "a 500 is \"an internal Vipps MobilePay problem\" (5XX: \"we have a problem, and we must correct it\"); the docs name 423 and 429, not 500, as the errors to retry with the same Idempotency-Key, so it is not retried automatically: read the payment back, then retry with the same key (https://developer.vippsmobilepay.com/docs/knowledge-base/errors/)";
+const DOCS_ON_500: &str = "a 500 is \"an internal Vipps MobilePay problem\"; the docs name 423 and 429, not 500, as errors to retry with the same Idempotency-Key: https://developer.vippsmobilepay.com/docs/knowledge-base/errors/";
 
 /// The longest piece of body text quoted in evidence.
 const QUOTE_CAP: usize = 120;

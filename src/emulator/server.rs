@@ -343,16 +343,18 @@ fn access_token(shared: &Shared, environment: Environment, headers: &HeaderMap) 
     let now_ms = shared.now_ms();
     let now = now_ms / 1000;
     let lifetime = shared.lifetimes[super::env_index(environment)].load(Ordering::Relaxed);
-    // Expiry counts from the millisecond of issue, rounded up to the second: the
-    // token is good for its whole lifetime (the client counts it from before it
-    // sent the request), checked to the millisecond in `authenticate`.
-    let exp = now_ms.div_ceil(1000) + lifetime;
+    // Expiry counts from the millisecond of issue: the token is good for its whole
+    // lifetime (the client counts it from before it sent the request), checked to
+    // the millisecond in `authenticate`.
+    let exp_ms = now_ms.saturating_add(lifetime.saturating_mul(1000));
+    let exp = exp_ms / 1000;
     let claims = Claims {
         iss: jwt::ISSUER.to_owned(),
         aud: jwt::RESOURCE.to_owned(),
         iat: now,
         nbf: now,
         exp,
+        exp_ms,
         env: environment.as_str().to_owned(),
         msn: msn.map(Msn::get),
         partner: matches!(entry.kind, KeyKind::Partner { .. }),
@@ -401,7 +403,7 @@ fn authenticate(
         .ok_or_else(invalid_token)?;
     let msn_header = headers.get(MERCHANT_SERIAL_NUMBER);
     let token_ok = claims.environment() == Some(environment)
-        && shared.now_ms() < claims.exp.saturating_mul(1000)
+        && shared.now_ms() < claims.exp_ms
         && claims.skf == jwt::key_fingerprint(&entry.subscription_key)
         && claims.client_id == entry.client_id;
     if !token_ok {
