@@ -12,8 +12,9 @@
 //!
 //! Fast by default (a few seconds in a debug build). The long mode:
 //! `TOWER_VIPPS_FUZZ_CASES=1000000 cargo test --release --all-features --test fuzz`
-//! (cases per test); `TOWER_VIPPS_FUZZ_SEED=n` picks another seed. A failure
-//! prints its seed and case number.
+//! (cases per test; `TOWER_VIPPS_FUZZ_SECONDS=n` stops each test after `n`
+//! seconds); `TOWER_VIPPS_FUZZ_SEED=n` picks another seed. A failure prints its
+//! seed and case number.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -60,7 +61,17 @@ fn run(name: &str, default: u64, mut case: impl FnMut(u64, &mut Rng)) {
     let seed = seed();
     let n = cases(default);
     let started = std::time::Instant::now();
+    // `TOWER_VIPPS_FUZZ_SECONDS`: stop after this long, whatever the case count.
+    let budget = std::env::var("TOWER_VIPPS_FUZZ_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs);
+    let mut done = 0;
     for i in 0..n {
+        if budget.is_some_and(|b| started.elapsed() > b) {
+            break;
+        }
+        done += 1;
         let mut rng = Rng::with_seed(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(i, &mut rng)));
         if let Err(panic) = outcome {
@@ -68,7 +79,7 @@ fn run(name: &str, default: u64, mut case: impl FnMut(u64, &mut Rng)) {
             std::panic::resume_unwind(panic);
         }
     }
-    eprintln!("{name}: {n} cases, seed {seed}, {:?}", started.elapsed());
+    eprintln!("{name}: {done} cases, seed {seed}, {:?}", started.elapsed());
 }
 
 // ---------------------------------------------------------------------------
