@@ -91,6 +91,18 @@ fn assert_no_piece(texts: &[String], secrets: &[&str]) {
     }
 }
 
+/// A loopback token endpoint that hands out [`JWT`].
+async fn token_server() -> common::Server {
+    serve(|_req: SeenRequest| async move {
+        respond(
+            200,
+            "application/json",
+            format!(r#"{{"token_type":"Bearer","expires_in":"3600","access_token":"{JWT}"}}"#),
+        )
+    })
+    .await
+}
+
 fn token_request(base: &str) -> TokenRequest {
     TokenRequest::new(keys(), Some(msn()), SystemInfo::default()).base(&base.parse().unwrap())
 }
@@ -202,14 +214,7 @@ async fn a_full_header_map_is_refused_not_a_panic() {
 
     // Auth: room for the request's own headers, not for ours. The token comes
     // from a loopback endpoint; the API call is never sent.
-    let tokens = serve(|_req: SeenRequest| async move {
-        respond(
-            200,
-            "application/json",
-            format!(r#"{{"token_type":"Bearer","expires_in":"3600","access_token":"{JWT}"}}"#),
-        )
-    })
-    .await;
+    let tokens = token_server().await;
     let keyring = keyring(&tokens.authority());
     let auth = AuthLayer::new(keyring.clone())
         .token_client(TokenClient::new(client::<Full<Bytes>>()))
@@ -294,14 +299,7 @@ const STALLED_500: &str = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: a
 #[tokio::test]
 async fn a_stalled_error_body_keeps_status_and_bytes() {
     let (authority, _server) = stalling(STALLED_500).await;
-    let tokens = serve(|_req: SeenRequest| async move {
-        respond(
-            200,
-            "application/json",
-            format!(r#"{{"token_type":"Bearer","expires_in":"3600","access_token":"{JWT}"}}"#),
-        )
-    })
-    .await;
+    let tokens = token_server().await;
     let stack = tower_vipps::layer(keyring(&authority))
         .total_timeout(Duration::from_secs(60))
         .error_body_timeout(Duration::from_millis(300));
@@ -449,14 +447,7 @@ async fn an_always_ready_body_yields() {
 #[tokio::test]
 async fn auth_inspects_a_401_within_a_frame_cap() {
     let polled = Arc::new(AtomicUsize::new(0));
-    let tokens = serve(|_req: SeenRequest| async move {
-        respond(
-            200,
-            "application/json",
-            format!(r#"{{"token_type":"Bearer","expires_in":"3600","access_token":"{JWT}"}}"#),
-        )
-    })
-    .await;
+    let tokens = token_server().await;
     let auth = AuthLayer::new(keyring(&tokens.authority()))
         .token_client(TokenClient::new(client::<Full<Bytes>>()))
         .layer(spinning_service(401, 1_000_000, 0, polled.clone()));

@@ -206,15 +206,20 @@ fn keyring() -> Keyring {
 // ---------------------------------------------------------------------------
 // 2. PreflightLayer.
 
-#[test]
-fn preflight_takes_anything() {
-    let secrets = Secrets::new(&[
+/// The secrets a request may carry or the stack may add.
+fn request_secrets() -> Secrets {
+    Secrets::new(&[
         CLIENT_SECRET,
         SUB_KEY,
         PARTNER_SECRET,
         PARTNER_SUB_KEY,
         USER_TOKEN,
-    ]);
+    ])
+}
+
+#[test]
+fn preflight_takes_anything() {
+    let secrets = request_secrets();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -246,13 +251,7 @@ fn preflight_takes_anything() {
 
 #[test]
 fn the_preset_takes_anything() {
-    let secrets = Secrets::new(&[
-        CLIENT_SECRET,
-        SUB_KEY,
-        PARTNER_SECRET,
-        PARTNER_SUB_KEY,
-        USER_TOKEN,
-    ]);
+    let secrets = request_secrets();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
