@@ -259,7 +259,7 @@ fn the_preset_takes_anything() {
         .unwrap();
     let (captured, _guard) = common::capture_tracing();
     let keyring = keyring();
-    run("preset", 2000, |i, rng| {
+    run("preset", 1500, |i, rng| {
         let case = Arc::new(Case {
             shape: SHAPES[rng.usize(..SHAPES.len())],
             token: fresh_token(rng),
