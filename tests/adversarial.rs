@@ -117,6 +117,7 @@ async fn a_rejected_token_answer_keeps_no_token() {
         format!(r#"{{"token_type":"Bearer","expires_in":3600.5,"access_token":"{OPAQUE}"}}"#),
         format!(r#"{{"token_type":"MAC","expires_in":"3600","access_token":"{JWT}"}}"#),
         format!(r#"<html>token: Bearer {JWT}</html>"#),
+        format!(r#"["{OPAQUE}"]"#),
     ];
     for body in bodies {
         let answer = body.clone();

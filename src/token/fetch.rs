@@ -310,7 +310,7 @@ pub(crate) fn parse_response(
     minted_for: MintedFor,
     secrets: &[&[u8]],
 ) -> Result<AccessToken, VippsError> {
-    let kept = || super::redact::redact_body(&capped.bytes, secrets);
+    let kept = || super::redact::redact_body(&capped.bytes, secrets, status.is_success());
     if !status.is_success() {
         let body = kept();
         let diagnosis = classify_token_error(status, headers, &body, &minted_for);

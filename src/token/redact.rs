@@ -16,9 +16,15 @@ const REDACTED: &[u8] = b"[redacted]";
 const PIECE: usize = 12;
 
 /// The body with every token and secret replaced by `[redacted]`; the same
-/// `Bytes` when there was nothing to redact.
-pub(crate) fn redact_body(body: &Bytes, secrets: &[&[u8]]) -> Bytes {
+/// `Bytes` when there was nothing to redact. The body of a *successful* answer
+/// that is not a token response may hold a live token in any shape (a bare
+/// string, an array, an unknown key): there every run of 20 or more token
+/// characters goes too.
+pub(crate) fn redact_body(body: &Bytes, secrets: &[&[u8]], success: bool) -> Bytes {
     let mut hide = vec![false; body.len()];
+    if success {
+        mark_long_runs(body, &mut hide);
+    }
     mark_token_values(body, &mut hide);
     mark_bearer_values(body, &mut hide);
     mark_jwts(body, &mut hide);
@@ -114,6 +120,25 @@ fn mark_bearer_values(body: &[u8], hide: &mut [bool]) {
     }
 }
 
+/// Runs of 20 or more characters a token is made of (base64, base64url, `.~`).
+fn mark_long_runs(body: &[u8], hide: &mut [bool]) {
+    const LONG: usize = 20;
+    let token_char = |b: u8| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'=')
+    };
+    let mut i = 0;
+    while i < body.len() {
+        let start = i;
+        while i < body.len() && token_char(body[i]) {
+            i += 1;
+        }
+        if i - start >= LONG {
+            hide[start..i].iter_mut().for_each(|h| *h = true);
+        }
+        i += 1;
+    }
+}
+
 fn find_ascii_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack
         .windows(needle.len())
@@ -180,9 +205,26 @@ mod tests {
     use super::*;
 
     fn redact(body: &str, secrets: &[&str]) -> String {
+        redact_as(body, secrets, false)
+    }
+
+    fn redact_as(body: &str, secrets: &[&str], success: bool) -> String {
         let secrets: Vec<&[u8]> = secrets.iter().map(|s| s.as_bytes()).collect();
-        let out = redact_body(&Bytes::copy_from_slice(body.as_bytes()), &secrets);
+        let out = redact_body(&Bytes::copy_from_slice(body.as_bytes()), &secrets, success);
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn a_success_keeps_no_long_run() {
+        let body = r#"["0K5NZfm3EV7v78yQ0SK52N6nqMRFUcSHsC7PxKdo"]"#;
+        assert_eq!(redact_as(body, &[], true), r#"["[redacted]"]"#);
+        // An error keeps its trace id.
+        let error = r#"{"traceId":"00-6614b5c7ea5c404b17e45c3a398c4754-01"}"#;
+        assert_eq!(redact_as(error, &[], false), error);
+        assert_eq!(
+            redact_as(r#"{"expires_in":"3600"}"#, &[], true),
+            r#"{"expires_in":"3600"}"#
+        );
     }
 
     #[test]
