@@ -72,6 +72,9 @@ fn run(name: &str, default: u64, mut case: impl FnMut(u64, &mut Rng)) {
             break;
         }
         done += 1;
+        if budget.is_some() && done % 1000 == 0 {
+            eprintln!("{name}: {done} cases, {:?}", started.elapsed());
+        }
         let mut rng = Rng::with_seed(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(i, &mut rng)));
         if let Err(panic) = outcome {
