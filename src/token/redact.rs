@@ -163,21 +163,28 @@ fn mark_jwts(body: &[u8], hide: &mut [bool]) {
             i += 1;
         }
         let run = &body[start..i];
-        // The run may start mid-word (`Bearer eyJ…` is split by the space, but
-        // `token=eyJ…` is not): look for the header from each `ey`.
-        let mut from = 0;
-        while let Some(pos) = run[from..].windows(2).position(|w| w == b"ey") {
-            let candidate = &run[from + pos..];
-            let segments = candidate.split(|&b| b == b'.').take(3).collect::<Vec<_>>();
-            // A JSON header is at least `{"alg":"none"}`: 19 characters in
-            // base64url; the signature of an unsigned token is empty.
-            if segments.len() == 3 && segments[0].len() >= 10 && segments[1].len() >= 2 {
-                hide[start + from + pos..i]
-                    .iter_mut()
-                    .for_each(|h| *h = true);
+        // Each dot-separated segment that starts with `ey` and is long enough to
+        // be a JSON header, followed by a payload and a signature, starts a JWT
+        // that runs to the end of the run. One pass over the segments.
+        let segments: Vec<(usize, &[u8])> = run
+            .split(|&b| b == b'.')
+            .scan(0, |at, segment| {
+                let here = *at;
+                *at += segment.len() + 1;
+                Some((here, segment))
+            })
+            .collect();
+        for (k, (offset, segment)) in segments.iter().enumerate() {
+            let jwt = segment.len() >= 10
+                && segment.starts_with(b"ey")
+                && segments
+                    .get(k + 1)
+                    .is_some_and(|(_, payload)| payload.len() >= 2)
+                && k + 2 < segments.len();
+            if jwt {
+                hide[start + offset..i].iter_mut().for_each(|h| *h = true);
                 break;
             }
-            from += pos + 2;
         }
     }
 }
@@ -277,7 +284,8 @@ mod tests {
             redact(&format!("<p>Bearer {jwt}</p>"), &[]),
             "<p>Bearer [redacted]</p>"
         );
-        assert_eq!(redact(&format!("x{jwt}"), &[]), "x[redacted]");
+        assert_eq!(redact(&format!("token={jwt}"), &[]), "token=[redacted]");
+        assert_eq!(redact(&format!("v1.{jwt}"), &[]), "v1.[redacted]");
         // Host names and versions are not JWTs.
         assert_eq!(redact("eyJhbGciOiJub25lIn0.eyJhIjoxfQ.", &[]), "[redacted]");
         let plain = "see developer.vippsmobilepay.com, survey.vipps.no, version 1.2.3";
