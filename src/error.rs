@@ -525,6 +525,15 @@ causes! {
         docs: LOGIN,
         transient: false,
     },
+    /// The request has so many headers that the ones Vipps MobilePay needs do not
+    /// fit in an `http::HeaderMap` (24,576 names at most).
+    TooManyHeaders => {
+        code: "vipps::too_many_headers",
+        summary: "The request has too many headers: the Vipps MobilePay headers (`Authorization`, `Ocp-Apim-Subscription-Key`, `Idempotency-Key`, …) no longer fit in it.",
+        steps: ["Send only the headers the API needs; a request close to 24,576 header names is built wrongly (a header added in a loop, say)."],
+        docs: HTTP_HEADERS,
+        transient: false,
+    },
     /// Nothing matched; the status, headers and body are kept.
     Unknown => {
         code: "vipps::unknown",
@@ -923,7 +932,8 @@ pub struct ErrorResponse {
     pub headers: HeaderMap,
     /// The body bytes, at most [`crate::diagnose::BODY_CAP`].
     pub body: Bytes,
-    /// `true` when the body was longer than the cap and cut.
+    /// `true` when the body was not read to its end: longer than the cap, sent in
+    /// too many frames, or stalled past the body deadline.
     pub truncated: bool,
 }
 

@@ -21,3 +21,13 @@ pub const VIPPS_SYSTEM_PLUGIN_NAME: HeaderName =
 /// `Vipps-System-Plugin-Version`.
 pub const VIPPS_SYSTEM_PLUGIN_VERSION: HeaderName =
     HeaderName::from_static("vipps-system-plugin-version");
+
+/// The refusal of a request whose header map is full: a header Vipps MobilePay
+/// needs (`name`) cannot be added without passing `http::HeaderMap`'s size limit.
+pub(crate) fn too_many_headers(headers: &http::HeaderMap, name: &str) -> crate::Diagnosis {
+    crate::Diagnosis::new(crate::Cause::TooManyHeaders).with_evidence(format!(
+        "the request has {} header names and {} values: `{name}` cannot be added to it",
+        headers.keys_len(),
+        headers.len()
+    ))
+}

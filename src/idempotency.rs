@@ -147,14 +147,25 @@ where
         if needs_key(req.method())
             && ApiSpec::of_path(req.uri().path()).idempotency_key
             && !req.headers().contains_key(IDEMPOTENCY_KEY)
+            && req
+                .headers_mut()
+                .try_insert(IDEMPOTENCY_KEY, fresh_key())
+                .is_err()
         {
-            req.headers_mut().insert(IDEMPOTENCY_KEY, fresh_key());
+            // A full header map: refused, unsent, rather than a panic.
+            let diagnosis = crate::headers::too_many_headers(req.headers(), "Idempotency-Key");
+            return ResponseFuture {
+                inner: None,
+                key: None,
+                refused: Some(VippsError::refused(diagnosis)),
+            };
         }
         // A reference count; made into text only if an error comes back.
         let key = req.headers().get(IDEMPOTENCY_KEY).cloned();
         ResponseFuture {
-            inner: self.inner.call(req),
+            inner: Some(self.inner.call(req)),
             key,
+            refused: None,
         }
     }
 }
@@ -164,8 +175,9 @@ pin_project! {
     /// error.
     pub struct ResponseFuture<F> {
         #[pin]
-        inner: F,
+        inner: Option<F>,
         key: Option<HeaderValue>,
+        refused: Option<VippsError>,
     }
 }
 
@@ -178,7 +190,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        let Some(inner) = this.inner.as_pin_mut() else {
+            let refused = this.refused.take();
+            return Poll::Ready(Err(refused.unwrap_or_else(|| {
+                VippsError::refused(crate::Diagnosis::new(crate::Cause::TooManyHeaders))
+            })));
+        };
+        let result = ready!(inner.poll(cx));
         Poll::Ready(result.map_err(|e| {
             let err = VippsError::from_boxed(e.into());
             let key = this.key.take();

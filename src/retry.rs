@@ -158,7 +158,10 @@ use crate::error::parse_retry_after;
 use crate::timeout::CallDeadline;
 use crate::{BoxError, Cause, Origin, VippsError};
 
-/// The statuses worth retrying: `429`, `502`, `503`, `504`.
+/// The statuses worth retrying: `429`, `502`, `503`, `504`. Not `500`: the
+/// [docs](https://developer.vippsmobilepay.com/docs/knowledge-base/errors/) call it
+/// an internal problem Vipps MobilePay must correct and name `423` and `429` as the
+/// errors to retry with the same `Idempotency-Key` (the diagnosis of a `500` says so).
 pub const RETRY_STATUSES: [StatusCode; 4] = [
     StatusCode::TOO_MANY_REQUESTS,
     StatusCode::BAD_GATEWAY,

@@ -161,6 +161,15 @@ impl VippsLayer {
         self
     }
 
+    /// How long an error body may take to arrive, from its response head
+    /// (default [`DEFAULT_BODY_TIMEOUT`](crate::diagnose::DEFAULT_BODY_TIMEOUT),
+    /// 10 s): a body that stops coming ends as the error it began, with its status
+    /// and the bytes read, not as a timeout of the whole call.
+    pub fn error_body_timeout(mut self, timeout: Duration) -> Self {
+        self.diagnose = self.diagnose.body_timeout(timeout);
+        self
+    }
+
     /// The preflight policy: which rules refuse, warn or are off.
     pub fn preflight_policy(mut self, policy: Policy) -> Self {
         self.preflight = self.preflight.policy(policy);

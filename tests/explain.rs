@@ -127,3 +127,19 @@ fn hand_written_arguments() {
     assert!(explain::parse_args(&args(&["--verbose"])).is_err());
     assert!(explain::parse_args(&args(&["a", "b"])).is_err());
 }
+
+/// A huge bad value is not echoed whole (issue 11, item 10).
+#[test]
+fn bad_input_is_echoed_capped() {
+    let huge = "x".repeat(1_000_000);
+    for line in [
+        format!(r#"{{"api":"{huge}","status":400}}"#),
+        format!(r#"{{"api":"epayment","status":"{huge}"}}"#),
+        huge.clone(),
+    ] {
+        let out = explain::jsonl_line(&line);
+        assert!(out.len() < 1_000, "{} bytes echoed", out.len());
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(out["code"].is_null());
+    }
+}

@@ -194,13 +194,15 @@ pub(super) fn set_by_auth(name: &HeaderName) -> bool {
 /// Built from a clone of [`Core::template`]: only the request's own headers are
 /// hashed (the placeholders are filled in place), and a request with no other
 /// header than `Merchant-Serial-Number` fits without growing the map.
+///
+/// `Err` when the request's headers and ours do not fit in one `HeaderMap`.
 #[inline]
 pub(super) fn outgoing(
     original: &HeaderMap,
     authorization: HeaderValue,
     target: &Target<'_>,
     core: &Core,
-) -> HeaderMap {
+) -> Result<HeaderMap, http::header::MaxSizeReached> {
     let mut headers = core.template.clone();
     let mut msn = None;
     for (name, value) in original {
@@ -208,7 +210,7 @@ pub(super) fn outgoing(
             // Goes into the placeholder below; further values are appended after it.
             msn = Some(value.clone());
         } else if !set_by_auth(name) {
-            headers.append(name.clone(), value.clone());
+            headers.try_append(name.clone(), value.clone())?;
         }
     }
     let mut msn = msn.or_else(|| target.msn.map(Msn::to_header_value));
@@ -237,17 +239,19 @@ pub(super) fn outgoing(
         headers.remove(MERCHANT_SERIAL_NUMBER);
     }
     debug_assert!(authorization.is_none() && subscription_key.is_none() && msn.is_none());
-    headers
+    Ok(headers)
 }
 
-/// Sets the Vipps headers on `headers` (see [`outgoing`]).
+/// Sets the Vipps headers on `headers` (see [`outgoing`]); `Err` (and `headers`
+/// unchanged) when they do not fit.
 pub(super) fn apply(
     headers: &mut HeaderMap,
     authorization: HeaderValue,
     target: &Target<'_>,
     core: &Core,
-) {
-    *headers = outgoing(headers, authorization, target, core);
+) -> Result<(), http::header::MaxSizeReached> {
+    *headers = outgoing(headers, authorization, target, core)?;
+    Ok(())
 }
 
 /// Sets the client credentials a Checkout call takes: the key set's `client_id`,

@@ -420,10 +420,18 @@ fn prepare<S, B: 'static, T>(
     target: &Target<'_>,
     shared: &Arc<Shared<S, T>>,
     key: CacheKey,
-) -> Sent<S, B, T> {
+) -> Result<Sent<S, B, T>, VippsError> {
     // The request's own map becomes the replay copy's: no header is cloned twice.
     let original = std::mem::take(req.headers_mut());
-    *req.headers_mut() = outgoing(&original, authorization, target, shared);
+    match outgoing(&original, authorization, target, shared) {
+        Ok(headers) => *req.headers_mut() = headers,
+        Err(_) => {
+            // A full map: refused, unsent, rather than a panic.
+            let diagnosis = crate::headers::too_many_headers(&original, "Authorization");
+            *req.headers_mut() = original;
+            return Err(headers::refuse(req, &shared.keyring, diagnosis));
+        }
+    }
     let replay = if shared.replay {
         crate::replay::try_clone_request_body(req).map(|body| {
             let mut request = Request::new(body);
@@ -440,12 +448,12 @@ fn prepare<S, B: 'static, T>(
     } else {
         None
     };
-    Sent {
+    Ok(Sent {
         generation,
         key,
         shared: shared.clone(),
         replay,
-    }
+    })
 }
 
 fn token_request<B>(
@@ -572,7 +580,7 @@ where
                         &target,
                         &shared,
                         key,
-                    );
+                    )?;
                     let response = inner
                         .call(req)
                         .await
@@ -581,14 +589,17 @@ where
                 }));
             }
         };
-        let sent = prepare(
+        let sent = match prepare(
             &mut req,
             authorization,
             generation,
             &target,
             &self.shared,
             key,
-        );
+        ) {
+            Ok(sent) => sent,
+            Err(error) => return ResponseFuture::refused(error),
+        };
         ResponseFuture {
             state: State::Call {
                 fut: inner.call(req),
@@ -821,7 +832,7 @@ mod tests {
             let target = target(&req, &core).unwrap();
             let mut expected = map.clone();
             reference(&mut expected, token.clone(), &target, &keyring);
-            let got = outgoing(&map, token.clone(), &target, &core);
+            let got = outgoing(&map, token.clone(), &target, &core).unwrap();
             assert_eq!(by_name(&got), by_name(&expected), "{original:?}");
             assert_eq!(got.len(), expected.len(), "{original:?}");
             assert!(got.values().all(|v| !v.is_empty()), "{original:?}");

@@ -2,6 +2,7 @@
 
 use super::headers::{apply, target};
 use super::*;
+use crate::diagnose::FRAME_CAP;
 
 /// Handles the response: a stale-token 401 invalidates the token and, when the
 /// request can be replayed, replays it once.
@@ -50,12 +51,21 @@ where
     };
     drop(response);
     tracing::debug!("stale access token: replaying the request once with a fresh token");
-    apply(
+    if apply(
         request.headers_mut(),
         token.authorization().clone(),
         &target,
         shared,
-    );
+    )
+    .is_err()
+    {
+        // Cannot happen for a request that fitted the first time; never a panic.
+        return Err(super::headers::refuse(
+            &request,
+            &shared.keyring,
+            crate::headers::too_many_headers(request.headers(), "Authorization"),
+        ));
+    }
     let response = inner
         .ready()
         .await
@@ -94,8 +104,9 @@ pub(super) fn says_token_invalid(headers: &HeaderMap, body: &[u8]) -> bool {
             && (message.contains("invalid") || message.contains("expired"))
 }
 
-/// Reads up to [`BODY_CAP`] bytes of a 401's body, keeping every frame so the
-/// body can still be read whole.
+/// Reads up to [`BODY_CAP`] bytes (and at most [`FRAME_CAP`] frames) of a 401's
+/// body, keeping every frame so the body can still be read whole. Each frame costs
+/// tokio's cooperative budget, so an always-ready body yields the thread.
 pub(super) async fn inspect_401<RB>(response: Response<RB>) -> (Response<AuthBody<RB>>, bool)
 where
     RB: Body + Send + 'static,
@@ -107,8 +118,8 @@ where
     let mut seen = BytesMut::new();
     let mut error = None;
     let mut ended = false;
-    while seen.len() < BODY_CAP {
-        match body.frame().await {
+    while seen.len() < BODY_CAP && frames.len() < FRAME_CAP {
+        match tokio::task::coop::cooperative(body.frame()).await {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     let mut slices = [std::io::IoSlice::new(&[]); 64];
@@ -131,7 +142,10 @@ where
             }
         }
     }
-    let stale = error.is_none() && says_token_invalid(&parts.headers, &seen);
+    // A body still coming after `FRAME_CAP` frames with nothing in them is not the
+    // empty body of a stale-token 401.
+    let stale =
+        error.is_none() && (ended || !seen.is_empty()) && says_token_invalid(&parts.headers, &seen);
     let body = AuthBody {
         kind: Kind::Buffered {
             frames,

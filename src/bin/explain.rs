@@ -145,11 +145,19 @@ pub fn explain(api: Api, status: StatusCode, body: &[u8]) -> String {
     format!("{api} answered {status}\n\n{}", diagnosis.report())
 }
 
-/// One output line (without the newline) for one input line.
+/// One output line (without the newline) for one input line. An error echoes at
+/// most 200 characters of the input, whatever its size.
 pub fn jsonl_line(line: &str) -> String {
+    const ECHO: usize = 200;
     match jsonl_code(line) {
         Ok(code) => serde_json::json!({ "code": code }).to_string(),
-        Err(error) => serde_json::json!({ "code": null, "error": error }).to_string(),
+        Err(mut error) => {
+            if let Some((cut, _)) = error.char_indices().nth(ECHO) {
+                error.truncate(cut);
+                error.push('…');
+            }
+            serde_json::json!({ "code": null, "error": error }).to_string()
+        }
     }
 }
 

@@ -9,6 +9,10 @@ use super::documented;
 use crate::context::{Api, RequestContext};
 use crate::error::{Cause, Diagnosis};
 
+/// What the docs say of a 500 (https://developer.vippsmobilepay.com/docs/knowledge-base/errors/),
+/// and so why the retry layer does not repeat one.
+const DOCS_ON_500: &str = "a 500 is \"an internal Vipps MobilePay problem\"; the docs name 423 and 429, not 500, as errors to retry with the same Idempotency-Key: https://developer.vippsmobilepay.com/docs/knowledge-base/errors/";
+
 /// The longest piece of body text quoted in evidence.
 const QUOTE_CAP: usize = 120;
 
@@ -73,6 +77,9 @@ fn decide(
 
     // 1. The status alone.
     if status.is_server_error() {
+        if code == 500 {
+            evidence.push(DOCS_ON_500.into());
+        }
         return Cause::ServerError;
     }
     if code == 429 {

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, response::Parts};
@@ -13,7 +14,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{BODY_CAP, classify};
+use super::{BODY_CAP, FRAME_CAP, classify};
 use crate::context::{ContextSeed, RequestContext};
 use crate::error::{BoxError, ErrorResponse, VippsError};
 use crate::{Cause, Diagnosis, Hosts, Keyring};
@@ -26,7 +27,11 @@ use crate::{Cause, Diagnosis, Hosts, Keyring};
 ///
 /// Before calling the inner service it records the request's
 /// [`RequestContext`] (API, operation, MSN, environment, idempotency key), kept in
-/// every error. Error bodies are read up to [`BODY_CAP`] (64 KiB) and kept.
+/// every error. Error bodies are read up to [`BODY_CAP`] (64 KiB) and kept. The
+/// read has its own deadline, [`body_timeout`](DiagnoseLayer::body_timeout)
+/// (default [`DEFAULT_BODY_TIMEOUT`], 10 s, counted from the response head): a
+/// body that stops coming still gives an error with the status and the bytes read.
+/// The deadline needs a tokio runtime with its timer enabled once a body stalls.
 ///
 /// ```no_run
 /// use bytes::Bytes;
@@ -61,10 +66,15 @@ pub struct DiagnoseLayer {
     config: Config,
 }
 
+/// How long [`Diagnose`] waits for an error body by default: 10 seconds from the
+/// response head.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 struct Config {
     hosts: Arc<Hosts>,
     body_cap: usize,
+    body_timeout: Duration,
 }
 
 impl Default for Config {
@@ -72,6 +82,7 @@ impl Default for Config {
         Config {
             hosts: Arc::new(Hosts::default()),
             body_cap: BODY_CAP,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -81,6 +92,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("hosts", &self.hosts)
             .field("body_cap", &self.body_cap)
+            .field("body_timeout", &self.body_timeout)
             .finish()
     }
 }
@@ -107,6 +119,22 @@ impl DiagnoseLayer {
     /// Keeps at most `cap` bytes of an error body (never more than [`BODY_CAP`]).
     pub fn body_cap(mut self, cap: usize) -> Self {
         self.config.body_cap = cap.min(BODY_CAP);
+        self
+    }
+
+    /// Waits at most this long for an error body, from the response head (default
+    /// [`DEFAULT_BODY_TIMEOUT`]). When it passes, the error keeps the status and
+    /// the bytes read, with evidence that the body stalled.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_vipps::DiagnoseLayer;
+    ///
+    /// let layer = DiagnoseLayer::new().body_timeout(Duration::from_secs(2));
+    /// # let _ = layer;
+    /// ```
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.config.body_timeout = timeout;
         self
     }
 }
@@ -188,6 +216,7 @@ where
             authorization,
             explain_401: true,
             cap: self.config.body_cap,
+            body_timeout: self.config.body_timeout,
         }
     }
 }
@@ -205,6 +234,7 @@ pin_project! {
         // Whether a 401 may be explained by that header (no layer below set it).
         explain_401: bool,
         cap: usize,
+        body_timeout: Duration,
     }
 }
 
@@ -220,6 +250,11 @@ pin_project! {
             #[pin]
             body: B,
             buf: BytesMut,
+            frames: usize,
+            // When the head came; the body deadline counts from here.
+            started: tokio::time::Instant,
+            // Armed the first time the body is not ready.
+            deadline: Option<Pin<Box<tokio::time::Sleep>>>,
         },
         Done,
     }
@@ -297,15 +332,43 @@ where
                         parts: Some(parts),
                         body,
                         buf: BytesMut::new(),
+                        frames: 0,
+                        started: tokio::time::Instant::now(),
+                        deadline: None,
                     });
                 }
-                StateProj::Reading { parts, body, buf } => {
+                StateProj::Reading {
+                    parts,
+                    body,
+                    buf,
+                    frames,
+                    started,
+                    deadline,
+                } => {
                     let cap = *this.cap;
                     let mut body = body;
-                    let (truncated, read_error) = loop {
-                        match ready!(body.as_mut().poll_frame(cx)) {
-                            None => break (false, None),
-                            Some(Err(e)) => break (false, Some(e.into())),
+                    let end = loop {
+                        if *frames >= FRAME_CAP {
+                            break BodyEnd::TooManyFrames;
+                        }
+                        // Every frame costs cooperative budget: a body that is
+                        // always ready yields the thread like any other.
+                        let coop = ready!(tokio::task::coop::poll_proceed(cx));
+                        let Poll::Ready(frame) = body.as_mut().poll_frame(cx) else {
+                            let timeout = *this.body_timeout;
+                            let sleep = deadline.get_or_insert_with(|| {
+                                Box::pin(tokio::time::sleep_until(*started + timeout))
+                            });
+                            if sleep.as_mut().poll(cx).is_ready() {
+                                break BodyEnd::Stalled(timeout);
+                            }
+                            return Poll::Pending;
+                        };
+                        coop.made_progress();
+                        *frames += 1;
+                        match frame {
+                            None => break BodyEnd::Whole,
+                            Some(Err(e)) => break BodyEnd::Failed(e.into()),
                             Some(Ok(frame)) => {
                                 let Ok(mut data) = frame.into_data() else {
                                     continue;
@@ -314,7 +377,7 @@ where
                                 let take = room.min(data.remaining());
                                 buf.extend_from_slice(&data.copy_to_bytes(take));
                                 if data.has_remaining() {
-                                    break (true, None);
+                                    break BodyEnd::Cut;
                                 }
                             }
                         }
@@ -326,8 +389,7 @@ where
                     return Poll::Ready(Err(error_response(
                         parts,
                         bytes,
-                        truncated,
-                        read_error,
+                        end,
                         context,
                         this.explain_401.then(|| this.authorization.take()),
                     )));
@@ -363,11 +425,24 @@ fn explain_by_request(
     }
 }
 
+/// How the reading of an error body ended.
+enum BodyEnd {
+    /// Read to its end.
+    Whole,
+    /// Longer than the cap: cut.
+    Cut,
+    /// More than [`FRAME_CAP`] frames.
+    TooManyFrames,
+    /// Not finished within the body deadline.
+    Stalled(Duration),
+    /// The body failed.
+    Failed(BoxError),
+}
+
 fn error_response(
     parts: Parts,
     body: bytes::Bytes,
-    truncated: bool,
-    read_error: Option<BoxError>,
+    end: BodyEnd,
     context: RequestContext,
     // `None`: the header that went on the wire is not known here.
     authorization: Option<Option<HeaderValue>>,
@@ -381,18 +456,27 @@ fn error_response(
             diagnosis = explain_by_request(diagnosis, &context, authorization);
         }
     }
-    if truncated {
-        diagnosis = diagnosis.with_evidence(format!(
-            "the body was longer than {} bytes and was cut",
-            body.len()
-        ));
+    let read = body.len();
+    let evidence = match &end {
+        BodyEnd::Whole => None,
+        BodyEnd::Cut => Some(format!("the body was longer than {read} bytes and was cut")),
+        BodyEnd::TooManyFrames => Some(format!(
+            "the body came in more than {FRAME_CAP} frames; reading stopped after {read} bytes"
+        )),
+        BodyEnd::Stalled(timeout) => Some(format!(
+            "the body stopped coming: not finished within {timeout:?} of the response head, after {read} bytes"
+        )),
+        BodyEnd::Failed(e) => Some(format!(
+            "the body could not be read to its end after {read} bytes: {e}"
+        )),
+    };
+    if let Some(evidence) = evidence {
+        diagnosis = diagnosis.with_evidence(evidence);
     }
-    if let Some(e) = &read_error {
-        diagnosis = diagnosis.with_evidence(format!(
-            "the body could not be read to its end after {} bytes: {e}",
-            body.len()
-        ));
-    }
+    let truncated = matches!(
+        end,
+        BodyEnd::Cut | BodyEnd::TooManyFrames | BodyEnd::Stalled(_)
+    );
     let code = diagnosis.code();
     if status.is_server_error() || code == "vipps::unknown" {
         tracing::warn!(

@@ -39,7 +39,7 @@ mod layer;
 pub mod transport;
 
 pub use catalog::classify;
-pub use layer::{Diagnose, DiagnoseLayer, ResponseFuture};
+pub use layer::{DEFAULT_BODY_TIMEOUT, Diagnose, DiagnoseLayer, ResponseFuture};
 
 use bytes::{Bytes, BytesMut};
 use http_body::Body;
@@ -49,6 +49,10 @@ use crate::BoxError;
 
 /// The most bytes of an error body that are read and kept: 64 KiB.
 pub const BODY_CAP: usize = 64 * 1024;
+
+/// The most frames of a body that are read, whatever their size: a body sent one
+/// byte (or nothing) per frame stops being read here, as one past [`BODY_CAP`] does.
+pub(crate) const FRAME_CAP: usize = 4096;
 
 /// A body read up to a cap.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +64,10 @@ pub struct Capped {
 }
 
 /// Reads a body, keeping at most `cap` bytes. Stops reading as soon as the cap is
-/// passed, so an endless body cannot exhaust memory. Trailers are ignored.
+/// passed, so an endless body cannot exhaust memory, and after 4096 frames (a body
+/// sent in tiny or empty frames counts as cut there too). Each frame consumes
+/// tokio's cooperative budget, so a body that is always ready cannot hold the
+/// worker thread. Trailers are ignored.
 ///
 /// ```
 /// # tokio_test_block_on(async {
@@ -82,7 +89,15 @@ where
 {
     let mut body = std::pin::pin!(body);
     let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
+    let mut frames = 0;
+    while let Some(frame) = tokio::task::coop::cooperative(body.frame()).await {
+        frames += 1;
+        if frames > FRAME_CAP {
+            return Ok(Capped {
+                bytes: buf.freeze(),
+                truncated: true,
+            });
+        }
         let frame = frame.map_err(Into::into)?;
         if let Ok(data) = frame.into_data() {
             use bytes::Buf;

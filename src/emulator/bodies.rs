@@ -20,6 +20,9 @@ pub(crate) const INVALID_TOKEN: &str = "Something went wrong, please try again l
 pub(crate) const NOT_ALLOWED_FOR_ECOMMERCE: &str = "Merchant Not Allowed for Ecommerce Payment";
 pub(crate) const INVALID_CLIENT: &str = "{\"error\": \"invalid_client\", \"error_description\": \"Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).\"}";
 pub(crate) const BAD_GATEWAY: &str = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+pub(crate) const SERVICE_UNAVAILABLE: &str =
+    "<html><body><h1>503 Service Unavailable</h1></body></html>";
+pub(crate) const GATEWAY_TIMEOUT: &str = "<html><body><h1>504 Gateway Time-out</h1></body></html>";
 pub(crate) const NOT_FOUND: &str = "{\"statusCode\": 404, \"message\": \"Resource not found\"}";
 pub(crate) const TOO_LARGE: &str =
     "{\"statusCode\": 413, \"message\": \"The request body is too large.\"}";

@@ -48,6 +48,9 @@ pub(crate) struct Claims {
     pub iat: u64,
     pub nbf: u64,
     pub exp: u64,
+    /// The expiry to the millisecond (epoch milliseconds): a token is good for its
+    /// whole lifetime from the millisecond it was minted.
+    pub exp_ms: u64,
     pub env: String,
     /// The MSN: the merchant's, or the one a partner token was fetched with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,6 +145,7 @@ mod tests {
             iat: 1,
             nbf: 1,
             exp: 3601,
+            exp_ms: 3_601_000,
             env: "test".into(),
             msn: Some(123456),
             partner: false,

@@ -201,7 +201,9 @@ pub const TEST_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// The default token lifetime in production: 24 hours.
 pub const PRODUCTION_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 
-/// The most requests [`Emulator::requests`] keeps (the oldest are dropped).
+/// The most requests [`Emulator::requests`] keeps by default (the oldest are
+/// dropped and counted in [`Emulator::requests_dropped`]); see
+/// [`EmulatorBuilder::request_log_cap`].
 pub const REQUEST_LOG_CAP: usize = 10_000;
 
 /// The endpoints the emulator counts requests for.
@@ -333,8 +335,10 @@ impl fmt::Debug for Counts {
 }
 
 /// One request the emulator saw. The values of `Authorization`,
-/// `Ocp-Apim-Subscription-Key` and `client_secret` are marked sensitive, so
-/// `Debug` does not show them.
+/// `Ocp-Apim-Subscription-Key` and `client_secret`, of any header named like a
+/// credential, and of any header that carries a key's secret, a subscription key
+/// or a token (a secret sent in the wrong header) are marked sensitive, so `Debug`
+/// does not show them.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SeenRequest {
@@ -354,6 +358,7 @@ pub struct SeenRequest {
 
 impl SeenRequest {
     fn new(
+        shared: &Shared,
         environment: Environment,
         endpoint: Endpoint,
         parts: &Parts,
@@ -368,7 +373,7 @@ impl SeenRequest {
                 .path_and_query()
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_default(),
-            headers: server::redact(&parts.headers),
+            headers: server::redact(&parts.headers, &shared.keys),
             status,
         }
     }
@@ -387,6 +392,10 @@ pub enum Fault {
         /// The `Retry-After` delay.
         retry_after: Duration,
     },
+    /// `503` `text/html`, the gateway's page for a backend that is down.
+    ServiceUnavailable,
+    /// `504` `text/html`, the gateway's page for a backend that did not answer.
+    GatewayTimeout,
     /// The connection is closed without an answer, after the request was read.
     DropConnection,
 }
@@ -462,6 +471,16 @@ impl Faults {
         self.inject(endpoint, Fault::BadGateway, times)
     }
 
+    /// The next `times` requests to `endpoint` answer the gateway's `503` page.
+    pub fn unavailable_next(&self, endpoint: Endpoint, times: usize) -> &Self {
+        self.inject(endpoint, Fault::ServiceUnavailable, times)
+    }
+
+    /// The next `times` requests to `endpoint` answer the gateway's `504` page.
+    pub fn gateway_timeout_next(&self, endpoint: Endpoint, times: usize) -> &Self {
+        self.inject(endpoint, Fault::GatewayTimeout, times)
+    }
+
     /// The next `times` requests to `endpoint` answer `429` with `Retry-After`
     /// (rounded down to whole seconds).
     pub fn rate_limit_next(
@@ -517,6 +536,7 @@ struct Shared {
     keys: HashMap<String, KeyEntry>,
     signing_key: [u8; 32],
     lifetimes: [AtomicU64; 2],
+    /// Tokio's instant at the start, and the epoch milliseconds it stands for.
     clock_origin: (tokio::time::Instant, u64),
     clock_offset: AtomicI64,
     counts: [AtomicUsize; Endpoint::ALL.len()],
@@ -528,21 +548,30 @@ struct Shared {
     /// Sales units whose currency is not NOK.
     currencies: HashMap<(Environment, Msn), &'static str>,
     log: Mutex<VecDeque<SeenRequest>>,
+    log_cap: usize,
+    log_dropped: AtomicUsize,
     stop: watch::Receiver<bool>,
     base_urls: [String; 2],
     webhooks: webhooks::Hub,
 }
 
 impl Shared {
-    /// Epoch seconds, following tokio's clock (so a paused test clock can expire
-    /// tokens) plus [`Emulator::advance_clock`].
+    /// Epoch seconds (rounded down), following tokio's clock (so a paused test
+    /// clock can expire tokens) plus [`Emulator::advance_clock`].
     fn now(&self) -> u64 {
-        let (instant, epoch) = self.clock_origin;
-        let elapsed = tokio::time::Instant::now()
-            .saturating_duration_since(instant)
-            .as_secs();
+        self.now_ms() / 1000
+    }
+
+    /// Epoch milliseconds: token expiry is checked to the millisecond, so a token
+    /// is accepted for its whole lifetime, not one second less.
+    fn now_ms(&self) -> u64 {
+        let (instant, epoch_ms) = self.clock_origin;
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(instant);
+        let elapsed = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let offset = self.clock_offset.load(Ordering::Relaxed);
-        (epoch + elapsed).saturating_add_signed(offset)
+        epoch_ms
+            .saturating_add(elapsed)
+            .saturating_add_signed(offset.saturating_mul(1000))
     }
 
     fn take_fault(&self, endpoint: Endpoint) -> Option<Fault> {
@@ -564,8 +593,9 @@ impl Shared {
 
     fn record(&self, seen: SeenRequest) {
         if let Ok(mut log) = self.log.lock() {
-            if log.len() >= REQUEST_LOG_CAP {
+            while log.len() >= self.log_cap.max(1) {
                 log.pop_front();
+                self.log_dropped.fetch_add(1, Ordering::Relaxed);
             }
             log.push_back(seen);
         }
@@ -587,6 +617,7 @@ pub struct EmulatorBuilder {
     extra: Vec<(KeySet, bool)>,
     webhook_retry: WebhookRetry,
     currencies: HashMap<(Environment, Msn), &'static str>,
+    log_cap: usize,
 }
 
 impl Default for EmulatorBuilder {
@@ -597,6 +628,7 @@ impl Default for EmulatorBuilder {
             extra: Vec::new(),
             webhook_retry: WebhookRetry::default(),
             currencies: HashMap::new(),
+            log_cap: REQUEST_LOG_CAP,
         }
     }
 }
@@ -612,6 +644,14 @@ impl EmulatorBuilder {
     /// Every token request waits this long before it is answered.
     pub fn token_delay(mut self, delay: Duration) -> Self {
         self.token_delay = delay;
+        self
+    }
+
+    /// Keeps the last `cap` requests in [`Emulator::requests`] (default
+    /// [`REQUEST_LOG_CAP`]); a long chaos test can keep them all. The counts of
+    /// [`Emulator::counts`] are never capped.
+    pub fn request_log_cap(mut self, cap: usize) -> Self {
+        self.log_cap = cap.max(1);
         self
     }
 
@@ -705,15 +745,15 @@ impl EmulatorBuilder {
         }
         let mut signing_key = [0u8; 32];
         signing_key.fill_with(|| fastrand::u8(..));
-        let epoch = SystemTime::now()
+        let epoch_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             keys,
             signing_key,
             lifetimes: self.lifetimes.map(|d| AtomicU64::new(d.as_secs().max(1))),
-            clock_origin: (tokio::time::Instant::now(), epoch),
+            clock_origin: (tokio::time::Instant::now(), epoch_ms),
             clock_offset: AtomicI64::new(0),
             counts: Default::default(),
             faults: Mutex::new(FaultState {
@@ -726,6 +766,8 @@ impl EmulatorBuilder {
             rate_limits: Mutex::default(),
             currencies: self.currencies,
             log: Mutex::default(),
+            log_cap: self.log_cap,
+            log_dropped: AtomicUsize::new(0),
             stop: stop_rx.clone(),
             base_urls: addrs.map(|a| format!("http://{a}")),
             webhooks: webhooks::Hub::new(self.webhook_retry),
@@ -867,13 +909,20 @@ impl Emulator {
         }
     }
 
-    /// The requests seen, oldest first (at most [`REQUEST_LOG_CAP`]).
+    /// The requests seen, oldest first (at most the
+    /// [log cap](EmulatorBuilder::request_log_cap), [`REQUEST_LOG_CAP`] by default).
     pub fn requests(&self) -> Vec<SeenRequest> {
         self.shared
             .log
             .lock()
             .map(|log| log.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// How many requests were dropped from [`requests`](Self::requests) to keep it
+    /// within its cap.
+    pub fn requests_dropped(&self) -> usize {
+        self.shared.log_dropped.load(Ordering::Relaxed)
     }
 
     /// The fault injection handle.

@@ -3,13 +3,13 @@
 // A refusal is the response itself; it is built once per request, never hot.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -147,6 +147,7 @@ async fn handle(
     let (parts, body) = req.into_parts();
     let result = answer(&shared, environment, endpoint, &parts, body).await;
     shared.record(SeenRequest::new(
+        &shared,
         environment,
         endpoint,
         &parts,
@@ -220,6 +221,16 @@ async fn answer(
         }
         Some(Fault::TooManyRequests { retry_after }) => {
             return Ok(bodies::rate_limited(retry_after.as_secs()));
+        }
+        Some(Fault::ServiceUnavailable) => {
+            return Ok(bodies::respond(
+                503,
+                bodies::HTML,
+                bodies::SERVICE_UNAVAILABLE,
+            ));
+        }
+        Some(Fault::GatewayTimeout) => {
+            return Ok(bodies::respond(504, bodies::HTML, bodies::GATEWAY_TIMEOUT));
         }
         None => {}
     }
@@ -363,14 +374,21 @@ fn access_token(shared: &Shared, environment: Environment, headers: &HeaderMap) 
             }
         },
     };
-    let now = shared.now();
+    let now_ms = shared.now_ms();
+    let now = now_ms / 1000;
     let lifetime = shared.lifetimes[super::env_index(environment)].load(Ordering::Relaxed);
+    // Expiry counts from the millisecond of issue: the token is good for its whole
+    // lifetime (the client counts it from before it sent the request), checked to
+    // the millisecond in `authenticate`.
+    let exp_ms = now_ms.saturating_add(lifetime.saturating_mul(1000));
+    let exp = exp_ms / 1000;
     let claims = Claims {
         iss: jwt::ISSUER.to_owned(),
         aud: jwt::RESOURCE.to_owned(),
         iat: now,
         nbf: now,
-        exp: now + lifetime,
+        exp,
+        exp_ms,
         env: environment.as_str().to_owned(),
         msn: msn.map(Msn::get),
         partner: matches!(entry.kind, KeyKind::Partner { .. }),
@@ -382,7 +400,7 @@ fn access_token(shared: &Shared, environment: Environment, headers: &HeaderMap) 
         token_type: "Bearer",
         expires_in: lifetime.to_string(),
         ext_expires_in: lifetime.to_string(),
-        expires_on: (now + lifetime).to_string(),
+        expires_on: exp.to_string(),
         not_before: now.to_string(),
         resource: jwt::RESOURCE,
         access_token: jwt::mint(&shared.signing_key, &claims),
@@ -419,7 +437,7 @@ fn authenticate(
         .ok_or_else(invalid_token)?;
     let msn_header = headers.get(MERCHANT_SERIAL_NUMBER);
     let token_ok = claims.environment() == Some(environment)
-        && shared.now() < claims.exp
+        && shared.now_ms() < claims.exp_ms
         && claims.skf == jwt::key_fingerprint(&entry.subscription_key)
         && claims.client_id == entry.client_id;
     if !token_ok {
@@ -463,19 +481,46 @@ fn authenticate(
     }
 }
 
-/// Marks the secret headers of a recorded request sensitive.
-pub(crate) fn redact(headers: &HeaderMap) -> HeaderMap {
+/// Marks the secret headers of a recorded request sensitive: the credential
+/// headers, any header named like one, and any header whose value carries a
+/// known secret or a token (a secret put in the wrong header).
+pub(crate) fn redact(headers: &HeaderMap, keys: &HashMap<String, KeyEntry>) -> HeaderMap {
+    const NAMED: [&str; 7] = [
+        "auth",
+        "secret",
+        "token",
+        "password",
+        "subscription",
+        "apikey",
+        "api-key",
+    ];
     let mut headers = headers.clone();
-    for name in [
-        http::header::AUTHORIZATION,
-        OCP_APIM_SUBSCRIPTION_KEY,
-        CLIENT_SECRET,
-    ] {
-        if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
-            for value in entry.iter_mut() {
-                value.set_sensitive(true);
-            }
+    let mut current: Option<HeaderName> = None;
+    let mut named = false;
+    for (name, value) in headers.iter_mut() {
+        if current.as_ref() != Some(name) {
+            named = NAMED.iter().any(|n| name.as_str().contains(n))
+                || *name == OCP_APIM_SUBSCRIPTION_KEY;
+            current = Some(name.clone());
+        }
+        if named || carries_secret(value.as_bytes(), keys) {
+            value.set_sensitive(true);
         }
     }
     headers
+}
+
+/// Whether a header value holds a registered key's secret or subscription key, or
+/// something shaped like a bearer token or JWT.
+fn carries_secret(value: &[u8], keys: &HashMap<String, KeyEntry>) -> bool {
+    let contains = |needle: &str| {
+        !needle.is_empty() && value.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    let jwt_shaped =
+        value.windows(3).any(|w| w == b"eyJ") && value.iter().filter(|&&b| b == b'.').count() >= 2;
+    jwt_shaped
+        || value.len() >= 7 && value[..7].eq_ignore_ascii_case(b"bearer ")
+        || keys
+            .iter()
+            .any(|(sub_key, entry)| contains(sub_key) || contains(&entry.client_secret))
 }

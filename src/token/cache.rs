@@ -727,15 +727,22 @@ impl Inner {
         client: &TokenClient,
         request: &TokenRequest,
     ) -> Outcome {
+        let limit = self
+            .config
+            .fetch_timeout
+            .unwrap_or(self.config.hard_expiry_wait);
+        // A retry layer below must not wait out a `Retry-After` past this: the
+        // caller gets the 429 (`vipps::rate_limited`, with its wait) instead.
+        let deadline = Instant::now() + limit;
         let fetch = async {
             let Some(store) = &self.store else {
-                return client.fetch(request).await;
+                return client.fetch_before(request, Some(deadline)).await;
             };
             let lease = match self.ask_store(key, store, request).await {
                 Ok(token) => return Ok(token),
                 Err(lease) => lease,
             };
-            let fetched = client.fetch(request).await;
+            let fetched = client.fetch_before(request, Some(deadline)).await;
             if let Ok(token) = &fetched {
                 self.rejected.remove(&key);
                 store.put(token).await;
@@ -745,11 +752,7 @@ impl Inner {
             }
             fetched
         };
-        let limit = self
-            .config
-            .fetch_timeout
-            .unwrap_or(self.config.hard_expiry_wait);
-        match tokio::time::timeout(limit, fetch).await {
+        match tokio::time::timeout_at(deadline, fetch).await {
             Ok(Ok(token)) => Ok(Arc::new(token)),
             Ok(Err(err)) => {
                 tracing::debug!(code = err.code(), "access token fetch failed");

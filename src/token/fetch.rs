@@ -100,7 +100,23 @@ impl TokenClient {
     /// Fetches a token for `request`. Every failure is a [`VippsError`] with origin
     /// [`Token`](crate::Origin::Token) and a diagnosis.
     pub async fn fetch(&self, request: &TokenRequest) -> Result<AccessToken, VippsError> {
-        let (http_request, minted_for) = request.build()?;
+        self.fetch_before(request, None).await
+    }
+
+    /// [`fetch`](Self::fetch), with the instant by which the caller stops waiting
+    /// put on the request as a [`CallDeadline`](crate::timeout::CallDeadline), so a
+    /// retry layer below does not wait out a `Retry-After` that ends past it.
+    pub(crate) async fn fetch_before(
+        &self,
+        request: &TokenRequest,
+        deadline: Option<Instant>,
+    ) -> Result<AccessToken, VippsError> {
+        let (mut http_request, minted_for) = request.build()?;
+        if let Some(deadline) = deadline {
+            http_request
+                .extensions_mut()
+                .insert(crate::timeout::CallDeadline(deadline));
+        }
         let started = Instant::now();
         tracing::debug!(
             environment = %minted_for.environment,
@@ -113,7 +129,18 @@ impl TokenClient {
             .await
             .map_err(failed_before_answer)?;
         let (parts, capped) = response.into_parts();
-        let mut token = parse_response(parts.status, &parts.headers, &capped, started, minted_for)?;
+        let secrets = [
+            request.keys.client_secret().expose().as_bytes(),
+            request.keys.subscription_key().expose().as_bytes(),
+        ];
+        let mut token = parse_response(
+            parts.status,
+            &parts.headers,
+            &capped,
+            started,
+            minted_for,
+            &secrets,
+        )?;
         token.key_set_id = request.keys.id();
         tracing::debug!(environment = %token.minted_for().environment, msn = ?token.minted_for().msn, "access token fetched");
         Ok(token)
@@ -274,34 +301,51 @@ fn parse_expires_in(value: &serde_json::Value) -> Option<u64> {
     (1..=MAX_EXPIRES_IN).contains(&secs).then_some(secs)
 }
 
-fn error_response(status: StatusCode, headers: &HeaderMap, capped: &Capped) -> ErrorResponse {
+/// What is kept of a token endpoint's answer: the body without any token or
+/// secret (see [`super::redact`]), every header marked sensitive.
+fn error_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: Bytes,
+    truncated: bool,
+) -> ErrorResponse {
+    let mut headers = headers.clone();
+    // All of them, not only the names `Diagnose` marks: a proxy or an error page
+    // may echo a credential under any name.
+    for value in headers.values_mut() {
+        value.set_sensitive(true);
+    }
     ErrorResponse {
         status,
-        headers: headers.clone(),
-        body: capped.bytes.clone(),
-        truncated: capped.truncated,
+        headers,
+        body,
+        truncated,
     }
 }
 
-/// Parses the token endpoint's answer.
+/// Parses the token endpoint's answer. `secrets` are the request's own secrets,
+/// redacted from any body kept in an error.
 pub(crate) fn parse_response(
     status: StatusCode,
     headers: &HeaderMap,
     capped: &Capped,
     started: Instant,
     minted_for: MintedFor,
+    secrets: &[&[u8]],
 ) -> Result<AccessToken, VippsError> {
+    let kept = || super::redact::redact_body(&capped.bytes, secrets, status.is_success());
     if !status.is_success() {
-        let diagnosis = classify_token_error(status, headers, &capped.bytes, &minted_for);
+        let body = kept();
+        let diagnosis = classify_token_error(status, headers, &body, &minted_for);
         return Err(VippsError::token(
-            Some(error_response(status, headers, capped)),
+            Some(error_response(status, headers, body, capped.truncated)),
             diagnosis,
             None,
         ));
     }
     let invalid = |evidence: &'static str| {
         VippsError::token(
-            Some(error_response(status, headers, capped)),
+            Some(error_response(status, headers, kept(), capped.truncated)),
             Diagnosis::new(Cause::InvalidTokenResponse).with_evidence(evidence),
             None,
         )
@@ -382,6 +426,7 @@ mod tests {
             &capped,
             Instant::now(),
             minted(),
+            &[],
         )
     }
 

@@ -29,6 +29,7 @@ use std::sync::Arc;
 mod access_token;
 mod cache;
 mod fetch;
+mod redact;
 #[cfg(feature = "redis")]
 mod redis;
 mod store;
