@@ -52,7 +52,7 @@ fn keys() -> KeySet {
 fn keyring(authority: &str) -> Keyring {
     Keyring::builder()
         .key_set(keys())
-        .host(Environment::Test, authority)
+        .plaintext_host(Environment::Test, authority)
         .build()
         .unwrap()
 }
@@ -104,7 +104,9 @@ async fn token_server() -> common::Server {
 }
 
 fn token_request(base: &str) -> TokenRequest {
-    TokenRequest::new(keys(), Some(msn()), SystemInfo::default()).base(&base.parse().unwrap())
+    TokenRequest::new(keys(), Some(msn()), SystemInfo::default())
+        .base(&base.parse().unwrap())
+        .allow_plaintext(true)
 }
 
 // 1. A 200 with a usable token and one rejected field keeps no token.
