@@ -93,6 +93,11 @@ fn scheme_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
 
 /// `Bearer` with a malformed token.
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
+    // The cache's own value, shaped right when it was fetched: `Bearer `, one space,
+    // a JWT. Only a second header is left to find.
+    if f.token.as_ref().is_some_and(|t| t.shape_ok()) && count(f.headers, AUTHORIZATION) == 1 {
+        return None;
+    }
     malformed_in(f.api, f.headers)
 }
 
@@ -126,27 +131,36 @@ fn malformed_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
             "{spaces} whitespace characters between `Bearer` and the token, expected 1 space"
         ));
     }
+    token_shape(token).and_then(diagnosis)
+}
+
+/// What is wrong with the shape of a bearer token itself (quotes, whitespace, not
+/// three non-empty base64url segments), if anything. [`AccessToken`] works this
+/// out once for a token of the cache.
+///
+/// [`AccessToken`]: crate::token::AccessToken
+pub(crate) fn token_shape(token: &[u8]) -> Option<String> {
     if token.iter().any(|b| matches!(b, b'"' | b'\'')) {
-        return diagnosis("the token is quoted or holds quotes".into());
+        return Some("the token is quoted or holds quotes".into());
     }
     if token.last().is_some_and(|b| b.is_ascii_whitespace()) {
-        return diagnosis("whitespace after the token".into());
+        return Some("whitespace after the token".into());
     }
     if token.iter().any(|b| b.is_ascii_whitespace()) {
-        return diagnosis("whitespace inside the token".into());
+        return Some("whitespace inside the token".into());
     }
     let dots = token.iter().filter(|b| **b == b'.').count();
     if dots != 2 {
         let s = if dots == 1 { "" } else { "s" };
-        return diagnosis(format!(
+        return Some(format!(
             "the token has {dots} dot{s}, expected 2 (a JWT: header.payload.signature)"
         ));
     }
     if token.split(|b| *b == b'.').any(|seg| seg.is_empty()) {
-        return diagnosis("the token has an empty JWT segment".into());
+        return Some("the token has an empty JWT segment".into());
     }
     if !token.iter().all(|b| is_base64url(*b) || *b == b'.') {
-        return diagnosis(
+        return Some(
             "the token holds characters outside base64url (`A-Z a-z 0-9 - _`) and dots".into(),
         );
     }
@@ -168,7 +182,11 @@ pub(super) fn expired(f: &Facts<'_>) -> Option<Diagnosis> {
     if exempt(f.api) {
         return None;
     }
-    let exp = jwt_exp(f.bearer_token?)?;
+    let exp = match &f.token {
+        // Read from the token once, when it entered the cache.
+        Some(token) => token.exp()?,
+        None => jwt_exp(f.bearer_token?)?,
+    };
     let now = f.now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
     let ago = now.checked_sub(exp)?;
     if ago <= EXPIRY_LEEWAY_SECS {
