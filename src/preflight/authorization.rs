@@ -358,6 +358,79 @@ mod tests {
         assert_passes_body(req, "", &[crate::preflight::RuleId::SystemHeaders]);
     }
 
+    /// A token the cache fetched is recognised by identity and its facts worked out
+    /// once; it meets the same refusals as the same token set by hand.
+    #[test]
+    fn tokens_known_by_identity_get_the_same_refusals() {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use crate::token::{AccessToken, KnownTokens, MintedFor};
+        use crate::{Environment, VippsError};
+
+        struct Own(Vec<Arc<AccessToken>>);
+        impl KnownTokens for Own {
+            fn minted_for(&self, token: &str) -> Option<MintedFor> {
+                let found = self.0.iter().find(|t| t.secret().expose() == token)?;
+                Some(found.minted_for().clone())
+            }
+            fn identify(&self, value: &http::HeaderValue) -> Option<Arc<AccessToken>> {
+                self.0.iter().find(|t| t.is_value_of(value)).cloned()
+            }
+        }
+        let make = |token: String, msn_: &str| {
+            let minted = minted(Environment::Test, SUB_KEY, Some(msn_), false);
+            Arc::new(AccessToken::new(token, Duration::from_secs(3600), minted).unwrap())
+        };
+        let good = make(valid_jwt(), MSN);
+        let expired = make(jwt_with_exp(Some(1_000_000)), MSN);
+        let not_jwt = make("abc.def".to_owned(), MSN);
+        let quoted = make("\"eyJ.e30.sig\"".to_owned(), MSN);
+        let other_msn = make(valid_jwt(), "654321");
+        let own = Own(vec![
+            good.clone(),
+            expired.clone(),
+            not_jwt.clone(),
+            quoted.clone(),
+            other_msn.clone(),
+        ]);
+        assert!(own.identify(good.authorization()).is_some());
+        let layer = strict(
+            crate::preflight::PreflightLayer::new()
+                .keyring(keyring())
+                .known_tokens(Arc::new(own)),
+            &[],
+        );
+        let check = |values: &[http::HeaderValue]| -> Result<(), VippsError> {
+            let mut req = epayment_get();
+            for v in values {
+                req = req.header("Authorization", v.clone());
+            }
+            layer.check(&req.body(()).unwrap())
+        };
+        let by_hand = |t: &AccessToken| {
+            http::HeaderValue::from_str(&format!("Bearer {}", t.secret().expose())).unwrap()
+        };
+        assert!(check(&[good.authorization().clone()]).is_ok());
+        assert!(check(&[by_hand(&good)]).is_ok());
+        for (token, cause) in [
+            (&expired, Cause::AccessTokenExpired),
+            (&not_jwt, Cause::MalformedAuthorization),
+            (&quoted, Cause::MalformedAuthorization),
+            (&other_msn, Cause::TokenForOtherMsn),
+        ] {
+            for value in [token.authorization().clone(), by_hand(token)] {
+                let err = check(&[value]).expect_err("refused");
+                assert_eq!(err.cause(), cause);
+            }
+        }
+        let twice = [good.authorization().clone(), good.authorization().clone()];
+        assert_eq!(
+            check(&twice).expect_err("refused").cause(),
+            Cause::MalformedAuthorization
+        );
+    }
+
     #[test]
     fn expired() {
         let old = jwt_with_exp(Some(1_000_000));
