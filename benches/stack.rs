@@ -421,6 +421,15 @@ fn measure(cases: &mut [Case<'_>], rounds: usize, per_round: usize) -> Vec<Measu
         .collect()
 }
 
+/// The measured loop of `STACK_ONLY` runs: `valgrind --tool=callgrind
+/// --toggle-collect=stack::only_loop` counts the instructions of these requests only.
+#[inline(never)]
+fn only_loop(c: &mut Case<'_>, n: usize) {
+    for k in 0..n {
+        (c.run)((k * 7919) % MSNS as usize);
+    }
+}
+
 fn per_request(len: usize, post: bool, rounds: usize, per_round: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -436,18 +445,29 @@ fn per_request(len: usize, post: bool, rounds: usize, per_round: usize) {
         authorized: Vec::new(),
     };
 
+    let only = std::env::var("STACK_ONLY").ok();
+    let needed = |names: &[&str]| only.as_deref().is_none_or(|o| names.contains(&o));
     let auth = AuthLayer::new(keyring.clone())
         .token_client(endpoint.clone())
         .layer(bare());
-    warm(&rt, &auth, &fx);
+    if needed(&["auth", "preflight", "bare_authorized"]) {
+        warm(&rt, &auth, &fx);
+    }
     let preset = tower_vipps::layer(keyring.clone())
         .token_client(endpoint.clone())
         .layer(bare());
-    warm(&rt, &preset, &fx);
+    if needed(&["preset"]) {
+        warm(&rt, &preset, &fx);
+    }
     // The headers Auth sets, with the cache's own token values.
     let cache: TokenCache = auth.cache().clone();
     let keys = keyring.key_sets().next().unwrap().clone();
-    fx.authorized = (0..MSNS)
+    let authorized_msns = if needed(&["preflight", "bare_authorized"]) {
+        MSNS
+    } else {
+        0
+    };
+    fx.authorized = (0..authorized_msns)
         .map(|i| {
             let token = cache.cached(&keys, Some(msn(i))).expect("warm");
             let mut sub = HeaderValue::from_static(SUB_KEY);
@@ -479,7 +499,6 @@ fn per_request(len: usize, post: bool, rounds: usize, per_round: usize) {
         .layer(bare());
     let token = jwt(len, 1, 1);
     let fx = &fx;
-    let only = std::env::var("STACK_ONLY").ok();
     let mut cases = vec![
         case("bare", "bare", bare(), |i| fx.request(i)),
         case("bare_authorized", "bare_authorized", bare(), |i| {
@@ -525,9 +544,8 @@ fn per_request(len: usize, post: bool, rounds: usize, per_round: usize) {
             .iter_mut()
             .find(|c| c.name == only)
             .expect("STACK_ONLY names a case");
-        for k in 0..20_000 {
-            (c.run)((k * 7919) % MSNS as usize);
-        }
+        only_loop(c, 2_000); // warm-up
+        only_loop(c, 20_000);
         return;
     }
     let results = measure(&mut cases, rounds, per_round);
