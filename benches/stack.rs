@@ -12,6 +12,9 @@
 //! Not a criterion bench: criterion times one function at a time, and on a shared
 //! 2-core machine only ratios measured in the same rounds are stable.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -26,6 +29,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::Full;
+use support::body_1k;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_http::auth::AddAuthorizationLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -156,14 +160,6 @@ fn keyring() -> Keyring {
         .system("acme-shop", "1.2.3")
         .build()
         .unwrap()
-}
-
-fn body_1k() -> Bytes {
-    let base = r#"{"amount":{"currency":"NOK","value":1000},"paymentMethod":{"type":"WALLET"},"customer":{"phoneNumber":"4712345678"},"reference":"acme-shop-123-order123abc","returnUrl":"https://example.com/redirect?orderId=acme-shop-123-order123abc","userFlow":"WEB_REDIRECT","paymentDescription":"PAD"}"#;
-    let pad = "x".repeat(1024 - (base.len() - 3));
-    let body = base.replace("PAD", &pad);
-    assert_eq!(body.len(), 1024);
-    Bytes::from(body)
 }
 
 /// What a caller builds per request.
