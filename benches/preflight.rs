@@ -1,6 +1,9 @@
 //! The cost of `Preflight` on a valid request, next to the bare service: an
 //! ePayment create payment with a 1 KiB JSON body, and a GET without a body.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -8,6 +11,7 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::Request;
 use http_body_util::Full;
+use support::body_1k;
 use tower::{Layer, Service, ServiceExt};
 use tower_vipps::preflight::PreflightLayer;
 use tower_vipps::token::{KnownTokens, MintedFor};
@@ -22,14 +26,6 @@ impl KnownTokens for One {
     fn minted_for(&self, token: &str) -> Option<MintedFor> {
         (token == TOKEN).then(|| self.0.clone())
     }
-}
-
-fn body_1k() -> Bytes {
-    let base = r#"{"amount":{"currency":"NOK","value":1000},"paymentMethod":{"type":"WALLET"},"customer":{"phoneNumber":"4712345678"},"reference":"acme-shop-123-order123abc","returnUrl":"https://example.com/redirect?orderId=acme-shop-123-order123abc","userFlow":"WEB_REDIRECT","paymentDescription":"PAD"}"#;
-    let pad = "x".repeat(1024 - (base.len() - 3));
-    let body = base.replace("PAD", &pad);
-    assert_eq!(body.len(), 1024);
-    Bytes::from(body)
 }
 
 fn create(body: &Bytes) -> Request<Full<Bytes>> {

@@ -253,6 +253,17 @@ impl Hosts {
     /// The environment of a request URI's authority, `None` for an unknown or
     /// missing host.
     pub fn environment_of(&self, uri: &Uri) -> Option<Environment> {
+        if self.custom.is_empty() {
+            // The common case, asked by several layers per request: an official host
+            // without port or user info, found without splitting the authority.
+            let authority = uri.authority()?.as_str();
+            if let Some(env) = Environment::ALL
+                .into_iter()
+                .find(|env| authority.eq_ignore_ascii_case(env.host()))
+            {
+                return Some(env);
+            }
+        }
         let host = uri.host()?;
         self.environment_of_host(host, uri.port_u16())
     }

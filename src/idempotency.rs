@@ -72,9 +72,17 @@ pub fn needs_key(method: &Method) -> bool {
 }
 
 /// A fresh idempotency key: a hyphenated UUID v4 (36 characters).
+///
+/// The 122 random bits come from `rand`'s thread-local CSPRNG (ChaCha12, seeded
+/// from the operating system and reseeded after every 64 KiB it yields), so a key
+/// costs no system call.
 pub fn fresh_key() -> HeaderValue {
+    use rand::RngCore as _;
+    let mut random = [0u8; 16];
+    rand::rng().fill_bytes(&mut random);
+    let uuid = uuid::Builder::from_random_bytes(random).into_uuid();
     let mut buf = uuid::Uuid::encode_buffer();
-    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    let text = uuid.hyphenated().encode_lower(&mut buf);
     HeaderValue::from_str(text).expect("a UUID is a valid header value")
 }
 
@@ -241,6 +249,8 @@ mod tests {
             let text = key.to_str().unwrap();
             let uuid = uuid::Uuid::parse_str(text).unwrap();
             assert_eq!(uuid.get_version_num(), 4, "{method}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{method}");
+            assert_eq!(text, text.to_ascii_lowercase());
             assert_eq!(text.len(), 36);
         }
         for method in [Method::GET, Method::HEAD, Method::OPTIONS] {
@@ -249,6 +259,15 @@ mod tests {
         // Any method keeps the caller's key.
         assert_eq!(key_for(Method::POST, Some("mine")).await.unwrap(), "mine");
         assert_eq!(key_for(Method::GET, Some("mine")).await.unwrap(), "mine");
+    }
+
+    #[test]
+    fn keys_from_every_thread_differ() {
+        let keys: std::collections::HashSet<HeaderValue> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..2_000).map(|_| fresh_key()).collect::<Vec<_>>()))
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(keys.len(), 8_000);
     }
 
     #[tokio::test]

@@ -204,7 +204,8 @@ pub enum KeyError {
 struct KeySetInner {
     environment: Environment,
     scope: KeyScope,
-    client_id: Box<str>,
+    /// Shared with the [`MintedFor`](crate::token::MintedFor) of every token.
+    client_id: std::sync::Arc<str>,
     client_secret: Secret,
     subscription_key: Secret,
     fingerprint: Fingerprint,
@@ -370,6 +371,11 @@ impl KeySet {
     /// The `client_id` (not a secret, but not shown in `Debug` in full either).
     pub fn client_id(&self) -> &str {
         &self.inner.client_id
+    }
+
+    /// The `client_id`, shared (a token's `MintedFor` holds it without a copy).
+    pub(crate) fn client_id_shared(&self) -> std::sync::Arc<str> {
+        self.inner.client_id.clone()
     }
 
     /// The `client_secret`.

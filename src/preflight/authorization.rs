@@ -102,6 +102,11 @@ fn scheme_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
 
 /// `Bearer` with a malformed token.
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
+    // The cache's own value, shaped right when it was fetched: `Bearer `, one space,
+    // a JWT. Only a second header is left to find.
+    if f.token.as_ref().is_some_and(|t| t.shape_ok()) && count(f.headers, AUTHORIZATION) == 1 {
+        return None;
+    }
     malformed_in(f.api, f.headers)
 }
 
@@ -135,27 +140,36 @@ fn malformed_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
             "{spaces} whitespace characters between `Bearer` and the token, expected 1 space"
         ));
     }
+    token_shape(token).and_then(diagnosis)
+}
+
+/// What is wrong with the shape of a bearer token itself (quotes, whitespace, not
+/// three non-empty base64url segments), if anything. [`AccessToken`] works this
+/// out once for a token of the cache.
+///
+/// [`AccessToken`]: crate::token::AccessToken
+pub(crate) fn token_shape(token: &[u8]) -> Option<String> {
     if token.iter().any(|b| matches!(b, b'"' | b'\'')) {
-        return diagnosis("the token is quoted or holds quotes".into());
+        return Some("the token is quoted or holds quotes".into());
     }
     if token.last().is_some_and(|b| b.is_ascii_whitespace()) {
-        return diagnosis("whitespace after the token".into());
+        return Some("whitespace after the token".into());
     }
     if token.iter().any(|b| b.is_ascii_whitespace()) {
-        return diagnosis("whitespace inside the token".into());
+        return Some("whitespace inside the token".into());
     }
     let dots = token.iter().filter(|b| **b == b'.').count();
     if dots != 2 {
         let s = if dots == 1 { "" } else { "s" };
-        return diagnosis(format!(
+        return Some(format!(
             "the token has {dots} dot{s}, expected 2 (a JWT: header.payload.signature)"
         ));
     }
     if token.split(|b| *b == b'.').any(|seg| seg.is_empty()) {
-        return diagnosis("the token has an empty JWT segment".into());
+        return Some("the token has an empty JWT segment".into());
     }
     if !token.iter().all(|b| is_base64url(*b) || *b == b'.') {
-        return diagnosis(
+        return Some(
             "the token holds characters outside base64url (`A-Z a-z 0-9 - _`) and dots".into(),
         );
     }
@@ -177,7 +191,11 @@ pub(super) fn expired(f: &Facts<'_>) -> Option<Diagnosis> {
     if exempt(f.api) {
         return None;
     }
-    let exp = jwt_exp(f.bearer_token?)?;
+    let exp = match &f.token {
+        // Read from the token once, when it entered the cache.
+        Some(token) => token.exp()?,
+        None => jwt_exp(f.bearer_token?)?,
+    };
     let now = f.now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
     let ago = now.checked_sub(exp)?;
     if ago <= EXPIRY_LEEWAY_SECS {
@@ -351,6 +369,79 @@ mod tests {
         let req = http::Request::post(format!("{TEST}/access-management-1.0/access/oauth2/token"))
             .header("Authorization", "Basic dXNlcjpwYXNz");
         assert_passes_body(req, "", &[crate::preflight::RuleId::SystemHeaders]);
+    }
+
+    /// A token the cache fetched is recognised by identity and its facts worked out
+    /// once; it meets the same refusals as the same token set by hand.
+    #[test]
+    fn tokens_known_by_identity_get_the_same_refusals() {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use crate::token::{AccessToken, KnownTokens, MintedFor};
+        use crate::{Environment, VippsError};
+
+        struct Own(Vec<Arc<AccessToken>>);
+        impl KnownTokens for Own {
+            fn minted_for(&self, token: &str) -> Option<MintedFor> {
+                let found = self.0.iter().find(|t| t.secret().expose() == token)?;
+                Some(found.minted_for().clone())
+            }
+            fn identify(&self, value: &http::HeaderValue) -> Option<Arc<AccessToken>> {
+                self.0.iter().find(|t| t.is_value_of(value)).cloned()
+            }
+        }
+        let make = |token: String, msn_: &str| {
+            let minted = minted(Environment::Test, SUB_KEY, Some(msn_), false);
+            Arc::new(AccessToken::new(token, Duration::from_secs(3600), minted).unwrap())
+        };
+        let good = make(valid_jwt(), MSN);
+        let expired = make(jwt_with_exp(Some(1_000_000)), MSN);
+        let not_jwt = make("abc.def".to_owned(), MSN);
+        let quoted = make("\"eyJ.e30.sig\"".to_owned(), MSN);
+        let other_msn = make(valid_jwt(), "654321");
+        let own = Own(vec![
+            good.clone(),
+            expired.clone(),
+            not_jwt.clone(),
+            quoted.clone(),
+            other_msn.clone(),
+        ]);
+        assert!(own.identify(good.authorization()).is_some());
+        let layer = strict(
+            crate::preflight::PreflightLayer::new()
+                .keyring(keyring())
+                .known_tokens(Arc::new(own)),
+            &[],
+        );
+        let check = |values: &[http::HeaderValue]| -> Result<(), VippsError> {
+            let mut req = epayment_get();
+            for v in values {
+                req = req.header("Authorization", v.clone());
+            }
+            layer.check(&req.body(()).unwrap())
+        };
+        let by_hand = |t: &AccessToken| {
+            http::HeaderValue::from_str(&format!("Bearer {}", t.secret().expose())).unwrap()
+        };
+        assert!(check(&[good.authorization().clone()]).is_ok());
+        assert!(check(&[by_hand(&good)]).is_ok());
+        for (token, cause) in [
+            (&expired, Cause::AccessTokenExpired),
+            (&not_jwt, Cause::MalformedAuthorization),
+            (&quoted, Cause::MalformedAuthorization),
+            (&other_msn, Cause::TokenForOtherMsn),
+        ] {
+            for value in [token.authorization().clone(), by_hand(token)] {
+                let err = check(&[value]).expect_err("refused");
+                assert_eq!(err.cause(), cause);
+            }
+        }
+        let twice = [good.authorization().clone(), good.authorization().clone()];
+        assert_eq!(
+            check(&twice).expect_err("refused").cause(),
+            Cause::MalformedAuthorization
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ use tower_service::Service;
 use crate::context::{Api, operation};
 use crate::headers::{CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY};
 use crate::replay::peek_request;
-use crate::token::{KnownTokens, MintedFor};
+use crate::token::{AccessToken, KnownTokens, MintedFor};
 use crate::{BoxError, Diagnosis, Environment, Hosts, KeySet, Keyring, RequestContext, VippsError};
 
 /// The default cap on the body bytes inspected: 64 KiB.
@@ -649,6 +649,9 @@ pub(crate) struct Facts<'a> {
     pub bearer_token: Option<&'a str>,
     /// What the token was minted for, if the token cache knows it.
     pub minted: Option<MintedFor>,
+    /// The cached token whose own `Authorization` value the request carries
+    /// ([`KnownTokens::identify`]): its facts were worked out once.
+    pub token: Option<Arc<AccessToken>>,
     /// The key set the request's keys belong to: the one whose subscription key the
     /// request carries, else the one the token was minted with.
     pub key_set: Option<&'a KeySet>,
@@ -675,9 +678,22 @@ impl<'a> Facts<'a> {
         let path = uri.path();
         let api = Api::from_path(path);
         let op = operation(request.method(), path);
-        let bearer_token = authorization::bearer_token(headers);
-        let minted = match (&config.known_tokens, bearer_token) {
-            (Some(known), Some(token)) => known.minted_for(token),
+        let authorization_value = headers.get(http::header::AUTHORIZATION);
+        let token = match (&config.known_tokens, authorization_value) {
+            (Some(known), Some(value)) => known.identify(value),
+            _ => None,
+        };
+        let bearer_token = match (&token, authorization_value) {
+            // The cache's own bytes: `Bearer ` and a token of visible ASCII.
+            (Some(_), Some(value)) => value
+                .as_bytes()
+                .get("Bearer ".len()..)
+                .and_then(|t| std::str::from_utf8(t).ok()),
+            _ => authorization::bearer_token(headers),
+        };
+        let minted = match (&token, &config.known_tokens, bearer_token) {
+            (Some(token), _, _) => Some(token.minted_for().clone()),
+            (None, Some(known), Some(bearer)) => known.minted_for(bearer),
             _ => None,
         };
         let sub_key_sets: &[KeySet] =
@@ -736,6 +752,7 @@ impl<'a> Facts<'a> {
             allow_unknown_hosts: config.allow_unknown_hosts,
             bearer_token,
             minted,
+            token,
             key_set,
             sub_key_sets,
             json,

@@ -133,9 +133,6 @@ type Inflight = Shared<BoxFuture<'static, Outcome>>;
 
 struct Slot {
     token: Option<Arc<AccessToken>>,
-    /// The token's `Authorization` value, kept inline for the hot path (meaningful
-    /// only while `token` is `Some`).
-    authorization: http::HeaderValue,
     /// Bumped each time a token is installed: identifies the token a request carried.
     generation: u64,
     /// Soft expiry: from here on one background refresh starts.
@@ -156,7 +153,6 @@ impl Slot {
     fn empty(now_secs: u64, now: Instant) -> Slot {
         Slot {
             token: None,
-            authorization: http::HeaderValue::from_static(""),
             generation: 0,
             refresh_at: now,
             hard_at: now,
@@ -197,8 +193,13 @@ struct Config {
 
 struct Inner {
     slots: DashMap<CacheKey, Slot, KeyHasherBuilder>,
-    /// Token value hash -> token, for [`KnownTokens`].
+    /// Token value hash -> token, for [`KnownTokens::minted_for`] (a token set by hand).
     tokens: DashMap<u64, Arc<AccessToken>, KeyHasherBuilder>,
+    /// The address of each token's `Authorization` bytes -> token, for
+    /// [`KnownTokens::identify`]: a request carrying a clone of the value (as `Auth`
+    /// sets it) is recognised without reading the token. The map holds the token,
+    /// so an address in it is never reused by another token.
+    by_address: DashMap<usize, Arc<AccessToken>, KeyHasherBuilder>,
     token_hasher: std::collections::hash_map::RandomState,
     config: Config,
     epoch: Instant,
@@ -348,6 +349,7 @@ impl TokenCacheBuilder {
             inner: Arc::new(Inner {
                 slots: DashMap::with_hasher(KeyHasherBuilder(seed)),
                 tokens: DashMap::with_hasher(KeyHasherBuilder(seed.rotate_left(17))),
+                by_address: DashMap::with_hasher(KeyHasherBuilder(seed.rotate_left(29))),
                 token_hasher: Default::default(),
                 config: self.config,
                 epoch: now,
@@ -442,7 +444,8 @@ impl TokenCache {
         now: Instant,
     ) -> Fast<(http::HeaderValue, u64)> {
         self.lookup_with(key, now, |slot| {
-            Some((slot.authorization.clone(), slot.generation))
+            let token = slot.token.as_ref()?;
+            Some((token.authorization().clone(), slot.generation))
         })
     }
 
@@ -452,7 +455,11 @@ impl TokenCache {
         self.inner
             .slots
             .get(&key)
-            .filter(|slot| slot.token.is_some() && slot.authorization == *authorization)
+            .filter(|slot| {
+                slot.token
+                    .as_ref()
+                    .is_some_and(|t| t.authorization() == authorization)
+            })
             .map_or(0, |slot| slot.generation)
     }
 
@@ -653,7 +660,9 @@ impl TokenCache {
             key_set: token.key_set_id,
             msn: token.minted_for().msn.map_or(0, Msn::get),
         };
-        self.invalidate_where(key, |slot| slot.authorization == *token.authorization())
+        self.invalidate_where(key, |slot| {
+            slot.token.as_ref().is_some_and(|t| t.same_token(token))
+        })
     }
 
     /// Drops the token cached under `key` if it is still generation `generation`
@@ -834,7 +843,6 @@ impl Inner {
                     slot.refresh_at = self.refresh_at(token);
                     slot.hard_at = token.expires_at();
                     slot.failure = None;
-                    slot.authorization = token.authorization().clone();
                     slot.generation = self.next_fetch_id.fetch_add(1, Ordering::Relaxed);
                     replaced = slot.token.replace(token.clone());
                 }
@@ -862,12 +870,15 @@ impl Inner {
     fn index(&self, token: &Arc<AccessToken>) {
         self.tokens
             .insert(self.token_hash(token.secret().expose()), token.clone());
+        self.by_address.insert(address(token), token.clone());
     }
 
     fn unindex(&self, token: &AccessToken) {
         let hash = self.token_hash(token.secret().expose());
         self.tokens
             .remove_if(&hash, |_, indexed| indexed.same_token(token));
+        self.by_address
+            .remove_if(&address(token), |_, indexed| indexed.same_token(token));
     }
 
     fn sweep(&self, now_secs: u64) -> usize {
@@ -893,9 +904,20 @@ impl Inner {
     }
 }
 
+/// Where a token's `Authorization` bytes are: its identity while it is indexed.
+fn address(token: &AccessToken) -> usize {
+    token.authorization().as_bytes().as_ptr() as usize
+}
+
 impl KnownTokens for TokenCache {
     fn minted_for(&self, token: &str) -> Option<MintedFor> {
         let found = self.inner.tokens.get(&self.inner.token_hash(token))?;
         (found.secret().expose() == token).then(|| found.minted_for().clone())
+    }
+
+    fn identify(&self, authorization: &http::HeaderValue) -> Option<Arc<AccessToken>> {
+        let key = authorization.as_bytes().as_ptr() as usize;
+        let found = self.inner.by_address.get(&key)?;
+        found.is_value_of(authorization).then(|| found.clone())
     }
 }

@@ -221,7 +221,7 @@ impl TokenRequest {
     pub fn minted_for(&self) -> MintedFor {
         MintedFor {
             environment: self.keys.environment(),
-            client_id: Arc::from(self.keys.client_id()),
+            client_id: self.keys.client_id_shared(),
             subscription_key: self.keys.subscription_key_fingerprint(),
             msn: self.msn,
             partner: self.keys.is_partner(),

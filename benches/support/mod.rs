@@ -1,0 +1,12 @@
+//! What several benches share.
+
+use bytes::Bytes;
+
+/// An ePayment create payment body of exactly 1 KiB (a long description pads it).
+pub fn body_1k() -> Bytes {
+    let base = r#"{"amount":{"currency":"NOK","value":1000},"paymentMethod":{"type":"WALLET"},"customer":{"phoneNumber":"4712345678"},"reference":"acme-shop-123-order123abc","returnUrl":"https://example.com/redirect?orderId=acme-shop-123-order123abc","userFlow":"WEB_REDIRECT","paymentDescription":"PAD"}"#;
+    let pad = "x".repeat(1024 - (base.len() - 3));
+    let body = base.replace("PAD", &pad);
+    assert_eq!(body.len(), 1024);
+    Bytes::from(body)
+}
