@@ -48,8 +48,8 @@
 //!    call's, with its own status or error.
 //! 9. [`TimeoutLayer::per_attempt`]: a hung attempt ends as a transient timeout.
 //! 10. [`PreflightLayer`]: the last look at each attempt exactly as it goes on the
-//!    wire; it knows the tokens of the cache, so it catches a token sent for
-//!    another MSN, subscription key or environment.
+//!     wire; it knows the tokens of the cache, so it catches a token sent for
+//!     another MSN, subscription key or environment.
 //!
 //! Token calls go through the same inner service, below Auth: they are checked by
 //! Preflight and bounded by the per-attempt deadline.
