@@ -3,7 +3,10 @@
 //! span layers of the preset), for an ePayment GET and a create POST.
 //!
 //! `cargo bench --bench observe` (add `--features metrics` to include the metric
-//! recording, with no recorder installed).
+//! recording, with no recorder installed). For instruction counts, which a busy
+//! machine does not disturb: `OBSERVE_ONLY=bare|spans OBSERVE_METHOD=get|post
+//! valgrind --tool=callgrind --toggle-collect='observe::only_loop' target/release/deps/observe-…`
+//! (20,000 requests in the counted loop).
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -69,5 +72,46 @@ fn spans(c: &mut Criterion) {
     }
 }
 
+/// The counted loop of `OBSERVE_ONLY` runs: `n` requests through `svc`, built
+/// outside the loop.
+#[inline(never)]
+fn only_loop<S>(svc: &mut S, requests: Vec<Request<Body>>)
+where
+    S: Service<Request<Body>, Response = Response<Body>>,
+    S::Future: std::future::Future<Output = Result<Response<Body>, S::Error>>,
+{
+    for req in requests {
+        let res = svc.call(req).now_or_never();
+        black_box(res.is_some());
+    }
+}
+
+fn only(variant: &str) {
+    let (method, path) = match std::env::var("OBSERVE_METHOD").as_deref() {
+        Ok("post") => (Method::POST, "/epayment/v1/payments"),
+        _ => (Method::GET, "/epayment/v1/payments/acme-order-1001"),
+    };
+    let requests = || (0..20_000).map(|_| request(method.clone(), path)).collect();
+    match variant {
+        "bare" => only_loop(&mut bare(), requests()),
+        "spans" => {
+            let mut svc = ServiceBuilder::new()
+                .layer(CallSpanLayer::new())
+                .layer(AttemptSpanLayer::new())
+                .service(bare());
+            only_loop(&mut svc, requests());
+        }
+        other => panic!("OBSERVE_ONLY={other}: bare or spans"),
+    }
+}
+
 criterion_group!(benches, spans);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(variant) = std::env::var("OBSERVE_ONLY") {
+        only(&variant);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
