@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::hint::black_box;
 
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use futures_util::FutureExt;
 use http::{Method, Request, Response};
 use http_body_util::Full;

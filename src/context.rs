@@ -169,14 +169,19 @@ impl ContextSeed {
 }
 
 fn cut(s: &str, max: usize) -> String {
+    prefix(s, max).to_owned()
+}
+
+/// `s`, cut at a character boundary at most `max` bytes in.
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
     if s.len() <= max {
-        return s.to_owned();
+        return s;
     }
     let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_owned()
+    &s[..end]
 }
 
 impl fmt::Display for RequestContext {

@@ -334,11 +334,7 @@ fn cut(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    format!("{}…", crate::context::prefix(s, max))
 }
 
 fn strip_tags(html: &str) -> String {

@@ -81,7 +81,7 @@ use std::time::Duration;
 use http::Request;
 use tracing::Span;
 
-use crate::context::{IDEMPOTENCY_KEY, MERCHANT_SERIAL_NUMBER};
+use crate::context::{IDEMPOTENCY_KEY, MERCHANT_SERIAL_NUMBER, prefix as cut};
 use crate::diagnose::body::ErrorBody;
 use crate::{Api, Hosts, Msn, VippsError};
 
@@ -181,18 +181,6 @@ pub(crate) fn token_lookup<B>(request: &Request<B>, from: TokenFrom, wait: Optio
 /// The longest path recorded in a span field.
 const PATH_CAP: usize = 256;
 
-/// `s`, cut at a character boundary at most `max` bytes in.
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 /// Records the HTTP fields of a request (method, host, path, API) on `span`.
 fn record_http<B>(span: &Span, request: &Request<B>) -> Api {
     let path = request.uri().path();
@@ -242,18 +230,8 @@ fn record_error(span: &Span, error: &VippsError) {
     if let Some(status) = error.status() {
         span.record("http.response.status_code", status.as_u16());
     }
-    if let Some(trace_id) = error.diagnosis().body().and_then(trace_id) {
+    if let Some(trace_id) = error.diagnosis().body().and_then(ErrorBody::trace_id) {
         span.record("vipps.trace_id", cut(trace_id, 128));
-    }
-}
-
-/// The id Vipps MobilePay support asks for: `traceId`, else `instance` of a problem
-/// body, or the `contextId` of an eCom error.
-fn trace_id(body: &ErrorBody) -> Option<&str> {
-    match body {
-        ErrorBody::Problem(problem) => problem.trace_id.as_deref().or(problem.instance.as_deref()),
-        ErrorBody::Ecom(errors) => errors.iter().find_map(|e| e.context_id.as_deref()),
-        _ => None,
     }
 }
 
