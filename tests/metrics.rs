@@ -7,16 +7,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+mod observe_support;
+
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use serde_json::json;
+use observe_support::{create_body, request};
 use tower::{Layer, ServiceExt};
 use tower_vipps::Environment;
-use tower_vipps::emulator::{Emulator, Endpoint, READY_USER, TEST_MERCHANT};
+use tower_vipps::emulator::{Emulator, Endpoint, TEST_MERCHANT};
 use tower_vipps::observe::metrics as names;
 use tower_vipps::retry::RetryPolicy;
 
@@ -68,7 +70,6 @@ async fn a_scripted_run_counts_exactly() {
 
     let emulator = Emulator::start().await.unwrap();
     let base = emulator.base_url(Environment::Test);
-    let msn = TEST_MERCHANT.msn().unwrap();
     let keyring = emulator
         .keyring_builder()
         .key_set(TEST_MERCHANT.key_set())
@@ -82,34 +83,17 @@ async fn a_scripted_run_counts_exactly() {
                 .retry_after_cap(Duration::from_secs(5)),
         )
         .layer(hyper_client);
-    let request = |method: Method, url: String, body: String| {
-        Request::builder()
-            .method(method)
-            .uri(url)
-            .header("Merchant-Serial-Number", msn.to_string())
-            .header("Content-Type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap()
-    };
 
     // 1 create (the token fetch: 1 miss), then 24 reads (24 hits), two of them
     // retried once: after a 502, and after a 429 with Retry-After: 1.
     let reference = "metrics-run-00001";
-    let create = json!({
-        "amount": {"value": 10000, "currency": "NOK"},
-        "paymentMethod": {"type": "WALLET"},
-        "customer": {"phoneNumber": READY_USER},
-        "reference": reference,
-        "returnUrl": "https://acme.example/return",
-        "userFlow": "WEB_REDIRECT",
-        "paymentDescription": "Metrics"
-    });
+    let create = create_body(reference, "Metrics");
     let created = client
         .clone()
         .oneshot(request(
             Method::POST,
             format!("{base}/epayment/v1/payments"),
-            create.to_string(),
+            create,
         ))
         .await
         .unwrap();

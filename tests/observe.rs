@@ -6,15 +6,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod observe_support;
+
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde_json::json;
+use observe_support::{create_body, request};
 use tower::{Layer, ServiceExt};
 use tower_vipps::Environment;
-use tower_vipps::emulator::{Emulator, Endpoint, READY_USER, TEST_MERCHANT};
+use tower_vipps::emulator::{Emulator, Endpoint, TEST_MERCHANT};
 use tower_vipps::retry::RetryPolicy;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -118,7 +120,6 @@ async fn spans_of_a_token_fetch_a_success_a_retry_and_a_refusal() {
 
     let emulator = Emulator::start().await.unwrap();
     let base = emulator.base_url(Environment::Test);
-    let msn = TEST_MERCHANT.msn().unwrap();
     let keyring = emulator
         .keyring_builder()
         .key_set(TEST_MERCHANT.key_set())
@@ -128,33 +129,16 @@ async fn spans_of_a_token_fetch_a_success_a_retry_and_a_refusal() {
     let client = tower_vipps::layer(keyring)
         .retry(RetryPolicy::new().base_delay(Duration::from_millis(1)))
         .layer(hyper_client);
-    let request = |method: Method, url: String, body: String| {
-        Request::builder()
-            .method(method)
-            .uri(url)
-            .header("Merchant-Serial-Number", msn.to_string())
-            .header("Content-Type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap()
-    };
 
     // 1. The first call: a token fetch, then the create.
     let reference = "observe-spans-0001";
-    let create = json!({
-        "amount": {"value": 10000, "currency": "NOK"},
-        "paymentMethod": {"type": "WALLET"},
-        "customer": {"phoneNumber": READY_USER},
-        "reference": reference,
-        "returnUrl": "https://acme.example/return",
-        "userFlow": "WEB_REDIRECT",
-        "paymentDescription": "Spans"
-    });
+    let create = create_body(reference, "Spans");
     let created = client
         .clone()
         .oneshot(request(
             Method::POST,
             format!("{base}/epayment/v1/payments"),
-            create.to_string(),
+            create,
         ))
         .await
         .unwrap();
