@@ -18,7 +18,7 @@ use tower_vipps::token::{MemoryStore, RedisStore, TokenCache, TokenClient, Token
 use tower_vipps::{AuthLayer, Environment, KeySet, Keyring, Msn};
 
 const MSNS: u64 = 1_000;
-const URI: &str = "https://apitest.vipps.no/epayment/v1/payments/ref-12345678";
+const URI: &str = "https://api.vipps.no/epayment/v1/payments/ref-12345678";
 
 type Body = Full<Bytes>;
 
@@ -38,7 +38,7 @@ fn msns() -> Vec<Msn> {
 
 fn keyring() -> Keyring {
     let partner = KeySet::partner(
-        Environment::Test,
+        Environment::Production,
         "partner-client-id",
         "partner-secret",
         "partner-subscription-key",

@@ -98,8 +98,8 @@ fn counted<R>(f: impl FnOnce() -> R) -> (R, u64, u64, i64) {
 // Fixtures.
 
 const MSNS: u64 = 10_000;
-const CREATE: &str = "https://apitest.vipps.no/epayment/v1/payments";
-const GET: &str = "https://apitest.vipps.no/epayment/v1/payments/acme-shop-123-order123abc";
+const CREATE: &str = "https://api.vipps.no/epayment/v1/payments";
+const GET: &str = "https://api.vipps.no/epayment/v1/payments/acme-shop-123-order123abc";
 const SUB_KEY: &str = "0123456789abcdef0123456789abcdef";
 
 type Body = Full<Bytes>;
@@ -148,7 +148,7 @@ fn token_endpoint(len: usize) -> TokenClient {
 
 fn keyring() -> Keyring {
     let partner = KeySet::partner(
-        Environment::Test,
+        Environment::Production,
         "partner-client-id",
         "partner-secret",
         SUB_KEY,

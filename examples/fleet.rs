@@ -22,7 +22,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use tokio::task::JoinSet;
 use tower::{Layer, ServiceExt};
-use tower_vipps::emulator::{Emulator, Endpoint, READY_USER, TEST_PARTNER};
+use tower_vipps::emulator::{Emulator, Endpoint, PRODUCTION_PARTNER, READY_USER};
 use tower_vipps::token::{RedisStore, TokenCache};
 use tower_vipps::{BoxError, Environment, Msn, VippsError, VippsLayer};
 
@@ -35,7 +35,7 @@ const CALLS_PER_MSN: usize = 5;
 async fn main() -> Result<(), BoxError> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let emulator = Emulator::start().await?;
-    let base = emulator.base_url(Environment::Test);
+    let base = emulator.base_url(Environment::Production);
 
     // One store, shared by the replicas: in production each replica builds its
     // own from the same URL, prefix and sealing key.
@@ -57,7 +57,7 @@ async fn main() -> Result<(), BoxError> {
     }
     let keyring = emulator
         .keyring_builder()
-        .key_set(TEST_PARTNER.key_set())
+        .key_set(PRODUCTION_PARTNER.key_set())
         .system("fleet-example", "1.0.0")
         .build()?;
     let replicas: Vec<VippsLayer> = (0..3)
@@ -67,7 +67,7 @@ async fn main() -> Result<(), BoxError> {
         })
         .collect();
     let http: HyperClient = Client::builder(TokioExecutor::new()).build_http();
-    let msns: Vec<Msn> = TEST_PARTNER.connected_msns().take(MSNS).collect();
+    let msns: Vec<Msn> = PRODUCTION_PARTNER.connected_msns().take(MSNS).collect();
     println!("Redis at {url}; emulator at {base}");
     println!("Three replicas, {MSNS} partner MSNs, {CALLS_PER_MSN} calls per MSN on each.\n");
 

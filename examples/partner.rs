@@ -9,6 +9,9 @@
 //! partner keys, all at the same time, and counts the access tokens fetched; reads
 //! them back (no new tokens); then makes the classic partner mistakes: no
 //! `Merchant-Serial-Number`, and an MSN that is not connected to the partner.
+//! Partner keys exist in production only (partner functionality is not available
+//! in the test environment), so this example runs against the emulator's
+//! production listener.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +21,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tower::{Layer, ServiceExt};
-use tower_vipps::emulator::{Emulator, Endpoint, READY_USER, TEST_PARTNER};
+use tower_vipps::emulator::{Emulator, Endpoint, PRODUCTION_PARTNER, READY_USER};
 use tower_vipps::token::TokenCache;
 use tower_vipps::{BoxError, Environment, KeySet, Keyring, Msn, VippsError, VippsLayer};
 
@@ -59,13 +62,14 @@ pub async fn run(emulator: &Emulator, print: bool) -> Result<Summary, BoxError> 
             println!("{line}");
         }
     };
-    let base = emulator.base_url(Environment::Test);
-    let msns: Vec<Msn> = TEST_PARTNER.connected_msns().collect();
+    let base = emulator.base_url(Environment::Production);
+    let msns: Vec<Msn> = PRODUCTION_PARTNER.connected_msns().collect();
     let (first, last) = (msns[0], msns[msns.len() - 1]);
-    say(format!("Vipps MobilePay emulator on {base} (test)"));
+    say(format!("Vipps MobilePay emulator on {base} (production)"));
+    say("Partner keys exist in production only: the test environment has no partner\n   functionality, and KeySet::partner refuses Environment::Test.".into());
     say(format!(
         "Partner: one key set (client_id {}), {} connected MSNs ({first}..={last})\n",
-        TEST_PARTNER.client_id(),
+        PRODUCTION_PARTNER.client_id(),
         fmt_count(msns.len()),
     ));
 
@@ -73,7 +77,7 @@ pub async fn run(emulator: &Emulator, print: bool) -> Result<Summary, BoxError> 
     // the sales unit it is for in `Merchant-Serial-Number`.
     let keyring = emulator
         .keyring_builder()
-        .key_set(TEST_PARTNER.key_set())
+        .key_set(PRODUCTION_PARTNER.key_set())
         .system("acme-platform", "2.0.0")
         .build()?;
     let hyper_client: HyperClient = tower_vipps::HttpsClient::new();
@@ -180,17 +184,17 @@ pub async fn run(emulator: &Emulator, print: bool) -> Result<Summary, BoxError> 
 
     // Mistake 2: an MSN that is not connected to the partner, with the connected
     // MSNs listed in the key set: refused before sending.
-    let stranger = Msn::new(399_999)?;
+    let stranger = Msn::new(499_999)?;
     let listed = emulator
         .keyring_builder()
         .key_set(
             KeySet::partner(
-                Environment::Test,
-                TEST_PARTNER.client_id(),
-                TEST_PARTNER.client_secret(),
-                TEST_PARTNER.subscription_key(),
+                Environment::Production,
+                PRODUCTION_PARTNER.client_id(),
+                PRODUCTION_PARTNER.client_secret(),
+                PRODUCTION_PARTNER.subscription_key(),
             )?
-            .connected_msns(TEST_PARTNER.connected_msns()),
+            .connected_msns(PRODUCTION_PARTNER.connected_msns()),
         )
         .system("acme-platform", "2.0.0")
         .build()?;

@@ -193,6 +193,14 @@ pub enum KeyError {
         /// The environment.
         environment: Environment,
     },
+    /// Partner keys for the test environment. Partner functionality is not
+    /// available in the test environment: partners test with merchant keys of a
+    /// test sales unit, and use their partner keys in production only
+    /// (<https://developer.vippsmobilepay.com/docs/partner/partner-keys/>).
+    #[error(
+        "partner keys for the test environment: partner functionality is not available in test, so the test environment answers them as unknown keys; use the merchant keys of your test sales unit in test and the partner keys in production (https://developer.vippsmobilepay.com/docs/partner/partner-keys/)"
+    )]
+    PartnerKeysInTest,
     /// A `Vipps-System-*` value is not a valid header value.
     #[error("the {field} is not a valid header value")]
     InvalidSystemHeader {
@@ -251,7 +259,23 @@ impl KeySet {
         )
     }
 
-    /// Partner keys, valid for every sales unit connected to the partner.
+    /// Partner keys, valid for every sales unit connected to the partner, in
+    /// production. Partner keys for [`Environment::Test`] are refused with
+    /// [`KeyError::PartnerKeysInTest`]: partner functionality is not available in
+    /// the test environment, where partners use a test sales unit's merchant keys
+    /// (<https://developer.vippsmobilepay.com/docs/partner/partner-keys/>).
+    ///
+    /// ```
+    /// use tower_vipps::{Environment, KeyError, KeySet};
+    ///
+    /// let keys = KeySet::partner(Environment::Production, "p-id", "p-secret", "p-key")?;
+    /// assert!(keys.is_partner());
+    /// assert_eq!(
+    ///     KeySet::partner(Environment::Test, "p-id", "p-secret", "p-key").unwrap_err(),
+    ///     KeyError::PartnerKeysInTest,
+    /// );
+    /// # Ok::<(), KeyError>(())
+    /// ```
     pub fn partner(
         environment: Environment,
         client_id: impl Into<String>,
@@ -303,6 +327,9 @@ impl KeySet {
         client_secret: Secret,
         subscription_key: Secret,
     ) -> Result<KeySet, KeyError> {
+        if environment == Environment::Test && matches!(scope, KeyScope::Partner { .. }) {
+            return Err(KeyError::PartnerKeysInTest);
+        }
         let header = |field: &'static str, value: &str| {
             if value.trim().is_empty() {
                 return Err(KeyError::Empty { field, environment });
@@ -804,36 +831,60 @@ mod tests {
                 "m-secret",
                 "m-key",
             )
+            .merchant(
+                Environment::Production,
+                msn("111111"),
+                "pm-id",
+                "pm-secret",
+                "pm-key",
+            )
             .key_set(
-                KeySet::partner(Environment::Test, "p-id", "p-secret", "p-key")
+                KeySet::partner(Environment::Production, "p-id", "p-secret", "p-key")
                     .unwrap()
                     .connected_msns([msn("222222"), msn("333333")]),
             )
-            .partner(Environment::Production, "pp-id", "pp-secret", "pp-key")
             .build()
             .unwrap();
         let found = keyring
             .find(Environment::Test, Some(msn("111111")))
             .unwrap();
         assert_eq!(found.client_id(), "m-id");
+        // The test environment's only key set serves a request without an MSN.
+        assert_eq!(
+            keyring.find(Environment::Test, None).unwrap().client_id(),
+            "m-id"
+        );
         let found = keyring
-            .find(Environment::Test, Some(msn("222222")))
+            .find(Environment::Production, Some(msn("111111")))
+            .unwrap();
+        assert_eq!(found.client_id(), "pm-id");
+        let found = keyring
+            .find(Environment::Production, Some(msn("222222")))
             .unwrap();
         assert_eq!(found.client_id(), "p-id");
         assert!(matches!(
-            keyring.lookup(Environment::Test, Some(msn("444444"))),
+            keyring.lookup(Environment::Production, Some(msn("444444"))),
             Lookup::NotConnected(_)
         ));
         assert!(matches!(
-            keyring.lookup(Environment::Test, None),
+            keyring.lookup(Environment::Test, Some(msn("222222"))),
+            Lookup::NoKeys
+        ));
+        assert!(matches!(
+            keyring.lookup(Environment::Production, None),
             Lookup::MsnRequired
         ));
-        let found = keyring
+        // Partner keys without a list serve any MSN.
+        let open = Keyring::builder()
+            .partner(Environment::Production, "pp-id", "pp-secret", "pp-key")
+            .build()
+            .unwrap();
+        let found = open
             .find(Environment::Production, Some(msn("999999")))
             .unwrap();
         assert_eq!(found.client_id(), "pp-id");
         assert!(matches!(
-            keyring.lookup(Environment::Production, None),
+            open.lookup(Environment::Production, None),
             Lookup::MsnRequired
         ));
     }
@@ -881,11 +932,18 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, KeyError::DuplicateMerchant { .. }));
         let err = Keyring::builder()
-            .partner(Environment::Test, "a", "b", "c")
-            .partner(Environment::Test, "d", "e", "f")
+            .partner(Environment::Production, "a", "b", "c")
+            .partner(Environment::Production, "d", "e", "f")
             .build()
             .unwrap_err();
         assert!(matches!(err, KeyError::AmbiguousPartner { .. }));
+        // Partner functionality is not available in the test environment.
+        let err = Keyring::builder()
+            .partner(Environment::Test, "a", "b", "c")
+            .build()
+            .unwrap_err();
+        assert_eq!(err, KeyError::PartnerKeysInTest);
+        assert!(err.to_string().contains("developer.vippsmobilepay.com"));
     }
 
     #[test]

@@ -46,9 +46,10 @@ fn known(env: Environment, merchants: u64) -> Known {
     known
 }
 
-/// Test: merchants 0..5 own MSNs 1..=5; partner lists MSNs 10..=30.
+/// Test: merchants 0..5 own MSNs 1..=5, and no partner keys (partner keys exist
+/// in production only).
 /// Production: merchants 0..5 own MSNs 1..=5 too (same numbers, other keys);
-/// partner without a list.
+/// partner keys listing MSNs 10..=30.
 fn two_env_keyring(test: &VippsServer, prod: &VippsServer) -> Keyring {
     let mut b = Keyring::builder()
         .plaintext_host(Environment::Test, &test.authority())
@@ -60,14 +61,12 @@ fn two_env_keyring(test: &VippsServer, prod: &VippsServer) -> Keyring {
             b = b.merchant(env, msn(1 + i), id, secret, key);
         }
     }
-    let (id, secret, key) = partner_keys(Environment::Test);
+    let (id, secret, key) = partner_keys(Environment::Production);
     b = b.key_set(
-        KeySet::partner(Environment::Test, id, secret, key)
+        KeySet::partner(Environment::Production, id, secret, key)
             .unwrap()
             .connected_msns((10..=30).map(msn)),
     );
-    let (id, secret, key) = partner_keys(Environment::Production);
-    b = b.partner(Environment::Production, id, secret, key);
     b.build().unwrap()
 }
 
@@ -173,10 +172,13 @@ async fn sets_headers_sensitive_and_refuses_what_cannot_work() {
     let cases = [
         (other_host, Cause::UnknownHost),
         (
-            post(&test, Some(3_000_000), "{}"),
+            post(&prod, Some(3_000_000), "{}"),
             Cause::PartnerMsnNotConnected,
         ),
-        (post(&test, None, "{}"), Cause::PartnerMissingMsnHeader),
+        // Several merchants and no partner keys in test: which one is meant?
+        (post(&test, None, "{}"), Cause::NoKeysForMsn),
+        // A partner MSN sent to the test host: its keys are production keys.
+        (post(&test, Some(12), "{}"), Cause::WrongEnvironment),
         (post(&prod, None, "{}"), Cause::PartnerMissingMsnHeader),
         // The body field's name used as the header's: said as such, not as a
         // missing header.
@@ -429,8 +431,15 @@ fn no_request_carries_a_token_minted_for_another_msn_key_set_or_environment() {
             let mut failures = Vec::new();
             for t in tasks {
                 match t.await.unwrap() {
-                    // MSNs 31..=40 are not connected to the test partner: refused.
-                    Err(e) if e.cause() == Cause::PartnerMsnNotConnected => {}
+                    // MSNs 31..=40 are not connected to the partner: refused; the
+                    // partner's MSNs have no keys in test (partner keys exist in
+                    // production only): refused.
+                    Err(e) if matches!(
+                        e.cause(),
+                        Cause::PartnerMsnNotConnected
+                            | Cause::WrongEnvironment
+                            | Cause::NoKeysForMsn
+                    ) => {}
                     Ok(StatusCode::OK) => {}
                     other => failures.push(format!("{other:?}")),
                 }

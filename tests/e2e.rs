@@ -38,8 +38,9 @@ use serde_json::{Value, json};
 use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_vipps::Environment::{self, Production, Test};
 use tower_vipps::emulator::{
-    self, Credentials, Emulator, Endpoint, NOT_LOGGED_IN_USER, PRODUCTION_MERCHANT, READY_USER,
-    TEST_LOGIN_ONLY, TEST_MERCHANT, TEST_PARTNER, TEST_UNSUBSCRIBED, UNDER_15_USER, UNKNOWN_USER,
+    self, Credentials, Emulator, Endpoint, NOT_LOGGED_IN_USER, PRODUCTION_MERCHANT,
+    PRODUCTION_PARTNER, READY_USER, TEST_LOGIN_ONLY, TEST_MERCHANT, TEST_UNSUBSCRIBED,
+    UNDER_15_USER, UNKNOWN_USER,
 };
 use tower_vipps::preflight::PreflightLayer;
 use tower_vipps::reqwest::{ReqwestService, TowerMiddleware, VippsMiddleware, into_vipps_error};
@@ -104,6 +105,12 @@ impl Call {
         } else {
             call
         }
+    }
+
+    /// The same call to another environment's host.
+    fn env(mut self, env: Environment) -> Call {
+        self.env = env;
+        self
     }
 
     fn without(mut self, name: &str) -> Call {
@@ -329,7 +336,7 @@ const REFERENCE: &str = "acme-order-0001";
 const MSN: u64 = emulator::TEST_MSN;
 const LOGIN_ONLY_MSN: u64 = emulator::TEST_LOGIN_ONLY_MSN;
 const PROD_MSN: u64 = emulator::PRODUCTION_MSN;
-const PARTNER_MSN: u64 = 300_000;
+const PARTNER_MSN: u64 = 400_000;
 const NOT_CONNECTED_MSN: u64 = 999_999;
 /// A well-formed subscription key the emulator does not know.
 const WRONG_SUB_KEY: &str = "0badbadbadbadbadbadbadbadbadbad0";
@@ -800,20 +807,21 @@ fn rows() -> Vec<Row> {
         Row {
             name: "partner keys without `Merchant-Serial-Number`",
             stack: Stack::Full,
-            keys: || vec![TEST_PARTNER.key_set()],
+            keys: || vec![PRODUCTION_PARTNER.key_set()],
             setup: &[],
-            call: |_| create(READY_USER),
+            call: |_| create(READY_USER).env(Production),
             expect: Refused(Cause::PartnerMissingMsnHeader),
             counts: &[],
         },
         Row {
             name: "partner keys without `Merchant-Serial-Number`, own token, no Preflight",
             stack: Stack::DiagnoseOnly,
-            keys: || vec![TEST_PARTNER.key_set()],
-            setup: &[OwnToken(TEST_PARTNER)],
+            keys: || vec![PRODUCTION_PARTNER.key_set()],
+            setup: &[OwnToken(PRODUCTION_PARTNER)],
             call: |c| {
                 create(READY_USER)
-                    .own(TEST_PARTNER, PARTNER_MSN, &c.token)
+                    .env(Production)
+                    .own(PRODUCTION_PARTNER, PARTNER_MSN, &c.token)
                     .without("Merchant-Serial-Number")
             },
             expect: Response(Cause::PartnerMissingMsnHeader, 403),
@@ -822,20 +830,25 @@ fn rows() -> Vec<Row> {
         Row {
             name: "partner keys with `merchantSerialNumber` as the header name",
             stack: Stack::Full,
-            keys: || vec![TEST_PARTNER.key_set()],
+            keys: || vec![PRODUCTION_PARTNER.key_set()],
             setup: &[],
-            call: |_| create(READY_USER).header("merchantSerialNumber", PARTNER_MSN.to_string()),
+            call: |_| {
+                create(READY_USER)
+                    .env(Production)
+                    .header("merchantSerialNumber", PARTNER_MSN.to_string())
+            },
             expect: Refused(Cause::MsnHeaderMisspelled),
             counts: &[],
         },
         Row {
             name: "partner keys with `merchantSerialNumber` as the header name, own token",
             stack: Stack::OwnTokens,
-            keys: || vec![TEST_PARTNER.key_set()],
-            setup: &[OwnToken(TEST_PARTNER)],
+            keys: || vec![PRODUCTION_PARTNER.key_set()],
+            setup: &[OwnToken(PRODUCTION_PARTNER)],
             call: |c| {
                 create(READY_USER)
-                    .own(TEST_PARTNER, PARTNER_MSN, &c.token)
+                    .env(Production)
+                    .own(PRODUCTION_PARTNER, PARTNER_MSN, &c.token)
                     .without("Merchant-Serial-Number")
                     .header("merchantSerialNumber", PARTNER_MSN.to_string())
             },
@@ -847,13 +860,13 @@ fn rows() -> Vec<Row> {
             stack: Stack::Full,
             keys: || {
                 vec![
-                    TEST_PARTNER
+                    PRODUCTION_PARTNER
                         .key_set()
-                        .connected_msns(TEST_PARTNER.connected_msns()),
+                        .connected_msns(PRODUCTION_PARTNER.connected_msns()),
                 ]
             },
             setup: &[],
-            call: |_| create(READY_USER).msn(NOT_CONNECTED_MSN),
+            call: |_| create(READY_USER).env(Production).msn(NOT_CONNECTED_MSN),
             expect: Refused(Cause::PartnerMsnNotConnected),
             counts: &[],
         },
@@ -861,9 +874,9 @@ fn rows() -> Vec<Row> {
             // The keyring cannot know: the token call for that MSN answers 403.
             name: "partner keys for an MSN not connected (keyring does not list them)",
             stack: Stack::Full,
-            keys: || vec![TEST_PARTNER.key_set()],
+            keys: || vec![PRODUCTION_PARTNER.key_set()],
             setup: &[],
-            call: |_| create(READY_USER).msn(NOT_CONNECTED_MSN),
+            call: |_| create(READY_USER).env(Production).msn(NOT_CONNECTED_MSN),
             expect: Token(Cause::PartnerMsnNotConnected, 403),
             counts: &[(AccessToken, 1)],
         },
@@ -871,10 +884,11 @@ fn rows() -> Vec<Row> {
             // Auth fetches the token before Preflight sees the body.
             name: "`merchantSerialNumber` in the body differs from the `Merchant-Serial-Number` header",
             stack: Stack::Full,
-            keys: || vec![TEST_PARTNER.key_set()],
+            keys: || vec![PRODUCTION_PARTNER.key_set()],
             setup: &[],
             call: |_| {
                 create_with(|b| b["merchantSerialNumber"] = json!((PARTNER_MSN + 1).to_string()))
+                    .env(Production)
                     .msn(PARTNER_MSN)
             },
             expect: Refused(Cause::MsnHeaderBodyMismatch),
@@ -1508,7 +1522,7 @@ async fn partner_over_many_msns(path: Path) {
     let emu = Emulator::start().await.unwrap();
     let keyring = emu
         .keyring_builder()
-        .key_set(TEST_PARTNER.key_set())
+        .key_set(PRODUCTION_PARTNER.key_set())
         .system("acme-platform", "2.0.0")
         .build()
         .unwrap();
@@ -1525,7 +1539,7 @@ async fn partner_over_many_msns(path: Path) {
         body["reference"] = json!(reference);
         client.send(
             &emu,
-            Call::post(Test, "/epayment/v1/payments", body).msn(*msn),
+            Call::post(Production, "/epayment/v1/payments", body).msn(*msn),
         )
     });
     for answer in futures_util::future::join_all(creates).await {
@@ -1534,7 +1548,7 @@ async fn partner_over_many_msns(path: Path) {
     let gets = references.iter().map(|(msn, reference)| {
         client.send(
             &emu,
-            Call::get(Test, format!("/epayment/v1/payments/{reference}")).msn(*msn),
+            Call::get(Production, format!("/epayment/v1/payments/{reference}")).msn(*msn),
         )
     });
     for answer in futures_util::future::join_all(gets).await {

@@ -327,10 +327,10 @@ async fn token_endpoint_failures() {
         .await;
     no_client.assert(401, "application/json", INVALID_CLIENT);
     // Partner keys with an MSN that is not connected.
-    let partner = emulator::TEST_PARTNER;
+    let partner = emulator::PRODUCTION_PARTNER;
     let not_connected = h
-        .token_call(Test, partner)
-        .msn(emulator::TEST_MSN)
+        .token_call(Production, partner)
+        .msn(emulator::PRODUCTION_MSN)
         .send()
         .await;
     assert_eq!(not_connected.status, 403);
@@ -339,8 +339,12 @@ async fn token_endpoint_failures() {
         not_connected.json()["detail"],
         "The sales unit (MSN) is not connected to this partner."
     );
-    assert_eq!(h.emu.count(Endpoint::AccessToken), 7);
-    assert_eq!(h.emu.counts().total(), 7);
+    // Partner keys on the test listener: partner functionality is not available in
+    // the test environment, so they are unknown keys there.
+    let partner_in_test = h.token_call(Test, partner).send().await;
+    partner_in_test.assert(401, "application/json", INVALID_KEY);
+    assert_eq!(h.emu.count(Endpoint::AccessToken), 8);
+    assert_eq!(h.emu.counts().total(), 8);
 }
 
 #[tokio::test]
@@ -490,7 +494,7 @@ async fn tokens_expire_with_tokios_clock_and_the_emulators() {
 #[tokio::test]
 async fn partner_keys_need_a_connected_msn() {
     let h = Harness::new().await;
-    let partner = emulator::TEST_PARTNER;
+    let partner = emulator::PRODUCTION_PARTNER;
     let token = h.token(partner).await;
     assert!(h.emu.minted_for(&token).unwrap().partner);
     let reference = new_reference();
@@ -515,9 +519,9 @@ async fn partner_keys_need_a_connected_msn() {
         "The Merchant-Serial-Number header is required when using partner keys."
     );
     for msn in [
-        emulator::TEST_MSN,
-        299_999,
-        emulator::PRODUCTION_PARTNER_MSNS.start().to_owned(),
+        emulator::PRODUCTION_MSN,
+        399_999,
+        emulator::PRODUCTION_PARTNER_MSNS.end() + 1,
     ] {
         let not_connected = create(Some(msn)).await;
         assert_eq!(not_connected.status, 403);
@@ -527,8 +531,8 @@ async fn partner_keys_need_a_connected_msn() {
         );
     }
     // One token serves every connected MSN; payments belong to their MSN.
-    assert_eq!(create(Some(300_001)).await.status, 201);
-    assert_eq!(create(Some(300_999)).await.status, 201);
+    assert_eq!(create(Some(400_001)).await.status, 201);
+    assert_eq!(create(Some(400_999)).await.status, 201);
     let get = |msn: u64| {
         h.api(
             partner,
@@ -539,12 +543,12 @@ async fn partner_keys_need_a_connected_msn() {
         .msn(msn)
         .send()
     };
-    assert_eq!(get(300_001).await.json()["state"], "AUTHORIZED");
-    get(300_500)
+    assert_eq!(get(400_001).await.json()["state"], "AUTHORIZED");
+    get(400_500)
         .await
         .assert_problem(404, "5090", "Reference not found");
     // A partner token fetched with an MSN works for the others too.
-    let with_msn = h.token_for(partner, Some(300_002)).await;
+    let with_msn = h.token_for(partner, Some(400_002)).await;
     let answer = h
         .api(
             partner,
@@ -552,7 +556,7 @@ async fn partner_keys_need_a_connected_msn() {
             Method::GET,
             &format!("/epayment/v1/payments/{reference}"),
         )
-        .msn(300_001)
+        .msn(400_001)
         .send()
         .await;
     assert_eq!(answer.status, 200);
@@ -1214,18 +1218,23 @@ async fn hosts_keyring_and_presets() {
     }
     let keyring = h.emu.keyring();
     assert_eq!(keyring.hosts(), &hosts);
-    assert_eq!(keyring.key_sets().count(), 8);
+    assert_eq!(keyring.key_sets().count(), 7);
     let found = keyring
         .find(Test, Some(emulator::TEST_MSN.try_into().unwrap()))
         .unwrap();
     assert_eq!(found.client_id(), emulator::TEST_MERCHANT.client_id());
     let partner = keyring
-        .find(Test, Some(300_123.try_into().unwrap()))
+        .find(Production, Some(400_123.try_into().unwrap()))
         .unwrap();
     assert!(partner.is_partner());
-    assert_eq!(emulator::TEST_PARTNER.connected_msns().count(), 1000);
+    assert!(
+        keyring
+            .find(Test, Some(300_123.try_into().unwrap()))
+            .is_none()
+    );
+    assert_eq!(emulator::PRODUCTION_PARTNER.connected_msns().count(), 1000);
     assert_eq!(h.emu.merchant(Production), emulator::PRODUCTION_MERCHANT);
-    assert_eq!(h.emu.partner(Test), emulator::TEST_PARTNER);
+    assert_eq!(h.emu.partner(), emulator::PRODUCTION_PARTNER);
     assert_eq!(h.emu.login_only(Test), emulator::TEST_LOGIN_ONLY);
 
     // Extra keys.

@@ -15,7 +15,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceExt};
 use tower_vipps::emulator::{
-    Emulator, Endpoint, PRODUCTION_MERCHANT, PRODUCTION_PARTNER, TEST_MERCHANT, TEST_PARTNER,
+    Emulator, Endpoint, PRODUCTION_MERCHANT, PRODUCTION_PARTNER, TEST_MERCHANT,
 };
 use tower_vipps::retry::RetryPolicy;
 use tower_vipps::token::{TokenClient, TokenRequest};
@@ -289,7 +289,6 @@ async fn plain_http_to_the_official_hosts_is_refused_unsent() {
     for (keys, msn) in [
         (TEST_MERCHANT.key_set(), "123456"),
         (PRODUCTION_MERCHANT.key_set(), "654321"),
-        (TEST_PARTNER.key_set(), "300001"),
         (PRODUCTION_PARTNER.key_set(), "400001"),
     ] {
         let env = keys.environment();

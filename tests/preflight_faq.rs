@@ -103,9 +103,14 @@ impl World {
                 PROD_SUB_KEY,
             )
             .key_set(
-                KeySet::partner(Environment::Test, "partner-id", "secret", PARTNER_SUB_KEY)
-                    .unwrap()
-                    .connected_msns([msn("222222"), msn("333333")]),
+                KeySet::partner(
+                    Environment::Production,
+                    "partner-id",
+                    "secret",
+                    PARTNER_SUB_KEY,
+                )
+                .unwrap()
+                .connected_msns([msn("222222"), msn("333333")]),
             )
             .plaintext_host(Environment::Test, &test.authority())
             .plaintext_host(Environment::Production, &prod.authority())
@@ -142,7 +147,7 @@ impl World {
             ),
             (
                 partner.clone(),
-                minted(Environment::Test, PARTNER_SUB_KEY, None, true),
+                minted(Environment::Production, PARTNER_SUB_KEY, None, true),
             ),
         ]));
         let layer = PreflightLayer::new()
@@ -164,6 +169,11 @@ impl World {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.test.base_url())
+    }
+
+    /// A URL of production, where partner keys live.
+    fn prod_url(&self, path: &str) -> String {
+        format!("{}{path}", self.prod.base_url())
     }
 
     /// A good request of the test environment, without `Authorization`.
@@ -399,7 +409,7 @@ fn cases(w: &World) -> Vec<Case> {
         Case {
             faq: "401: `Merchant-Serial-Number` misspelled as `merchantSerialNumber`",
             request: empty(
-                http::Request::get(w.url(GET))
+                http::Request::get(w.prod_url(GET))
                     .header("Authorization", bearer(&w.partner))
                     .header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY)
                     .header("merchantSerialNumber", "222222"),
@@ -431,7 +441,7 @@ fn cases(w: &World) -> Vec<Case> {
         Case {
             faq: "403: partner keys without the `Merchant-Serial-Number` header",
             request: empty(
-                http::Request::get(w.url(GET))
+                http::Request::get(w.prod_url(GET))
                     .header("Authorization", bearer(&w.partner))
                     .header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY),
             ),
@@ -440,7 +450,7 @@ fn cases(w: &World) -> Vec<Case> {
         Case {
             faq: "403: partner keys for an MSN not connected to the partner",
             request: empty(
-                http::Request::get(w.url(GET))
+                http::Request::get(w.prod_url(GET))
                     .header("Authorization", bearer(&w.partner))
                     .header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY)
                     .header("Merchant-Serial-Number", "444444"),
@@ -653,7 +663,7 @@ async fn valid_requests_reach_the_server() {
         ),
         // Partner keys with a connected MSN.
         empty(
-            http::Request::get(w.url(GET))
+            http::Request::get(w.prod_url(GET))
                 .header("Authorization", format!("Bearer {}", w.partner))
                 .header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY)
                 .header("Merchant-Serial-Number", "222222")

@@ -12,7 +12,7 @@ use std::time::Duration;
 use fleet_support::{Replica, msns, run};
 use redis::AsyncCommands;
 use tower_vipps::Msn;
-use tower_vipps::emulator::{Emulator, Endpoint, TEST_PARTNER};
+use tower_vipps::emulator::{Emulator, Endpoint, PRODUCTION_PARTNER};
 use tower_vipps::token::{
     Claim, RedisStore, RedisStoreError, TokenCache, TokenRequest, TokenStore,
 };
@@ -126,9 +126,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// No key or value shows a token, the client id, the secret or the subscription key.
 fn assert_nothing_in_clear(dump: &[(String, Vec<u8>)], tokens: &[String]) {
     let secrets = [
-        TEST_PARTNER.client_id(),
-        TEST_PARTNER.client_secret(),
-        TEST_PARTNER.subscription_key(),
+        PRODUCTION_PARTNER.client_id(),
+        PRODUCTION_PARTNER.client_secret(),
+        PRODUCTION_PARTNER.subscription_key(),
     ];
     // Any 16 characters of a token (its signature, say) would be a leak.
     let pieces: std::collections::HashSet<&[u8]> = tokens
@@ -231,7 +231,7 @@ async fn three_stacks_share_one_token_per_msn_and_one_refetch_after_a_revocation
 
     // Every token is revoked server-side; each replica sends one request per MSN,
     // all at once.
-    emulator.advance_clock(Duration::from_secs(2 * 3600));
+    emulator.advance_clock(Duration::from_secs(25 * 3600));
     let errors = run(&replicas, api_msns, 1).await;
     assert!(
         errors.is_empty(),
@@ -472,8 +472,12 @@ async fn redis_stopped_mid_run_fails_no_request_and_sharing_resumes_after_a_rest
     drop(redis);
     let redis = OwnRedis::start(Some(port)).expect("redis-server restarts");
     redis.ready().await;
-    let probe =
-        TokenRequest::new(TEST_PARTNER.key_set(), Some(after[0]), Default::default()).minted_for();
+    let probe = TokenRequest::new(
+        PRODUCTION_PARTNER.key_set(),
+        Some(after[0]),
+        Default::default(),
+    )
+    .minted_for();
     let mut back = false;
     for _ in 0..200 {
         // A claim with a lease means Redis answered; give the lease back.
@@ -515,7 +519,7 @@ async fn sealed_values_open_only_under_their_key_and_their_redis_key() {
         .build()
         .unwrap();
     let msn = msns(2);
-    let request = |m| TokenRequest::new(TEST_PARTNER.key_set(), Some(m), Default::default());
+    let request = |m| TokenRequest::new(PRODUCTION_PARTNER.key_set(), Some(m), Default::default());
     let minted_for = request(msn[0]).minted_for();
     let token = tower_vipps::token::AccessToken::new(
         "eyJhbGciOi.eyJzdWIiOiJzZWNyZXQtdG9rZW4.c2lnbmF0dXJlLXNpZ25hdHVyZQ",

@@ -98,7 +98,10 @@ async fn http_api_vipps_no_partner_keys() {
     refused_unsent(Environment::Production, true).await;
 }
 
-#[tokio::test]
-async fn http_apitest_vipps_no_partner_keys() {
-    refused_unsent(Environment::Test, true).await;
+/// Partner keys exist in production only: for `http://apitest.vipps.no` there is
+/// no partner keyring to build.
+#[test]
+fn partner_keys_for_apitest_are_refused_at_build() {
+    let err = KeySet::partner(Environment::Test, "id", "secret", "sub-key").unwrap_err();
+    assert_eq!(err, tower_vipps::KeyError::PartnerKeysInTest);
 }

@@ -373,7 +373,8 @@ async fn invalidate_drops_only_that_token_and_known_tokens_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_entries_are_evicted() {
-    let env = Environment::Test;
+    // Partner keys exist in production only.
+    let env = Environment::Production;
     let server = start(env, known(env, 0)).await;
     let keyring = keyring(&server, env, 0, 300);
     let cache = TokenCache::builder()

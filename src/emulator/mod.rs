@@ -138,11 +138,16 @@
 //! | [`TEST_MERCHANT`] | test | [`TEST_MSN`] `123456` | ePayment, NOK |
 //! | [`TEST_LOGIN_ONLY`] | test | [`TEST_LOGIN_ONLY_MSN`] `123457` | Login API only (`403` on ePayment) |
 //! | [`TEST_UNSUBSCRIBED`] | test | [`TEST_UNSUBSCRIBED_MSN`] `123458` | tokens, but `401` "Subscription not found." |
-//! | [`TEST_PARTNER`] | test | [`TEST_PARTNER_MSNS`] `300000..=300999` | partner keys |
 //! | [`PRODUCTION_MERCHANT`] | production | [`PRODUCTION_MSN`] `654321` | ePayment, NOK |
 //! | [`PRODUCTION_LOGIN_ONLY`] | production | [`PRODUCTION_LOGIN_ONLY_MSN`] `654322` | Login API only |
 //! | [`PRODUCTION_UNSUBSCRIBED`] | production | [`PRODUCTION_UNSUBSCRIBED_MSN`] `654323` | tokens, but `401` "Subscription not found." |
 //! | [`PRODUCTION_PARTNER`] | production | [`PRODUCTION_PARTNER_MSNS`] `400000..=400999` | partner keys |
+//!
+//! There are no partner keys in the test environment, as on the real platform:
+//! partner functionality is not available in test
+//! (<https://developer.vippsmobilepay.com/docs/partner/partner-keys/>), so partner
+//! keys sent to the test listener are unknown keys there (`401` from the token
+//! endpoint), and [`KeySet::partner`] refuses [`Environment::Test`].
 //!
 //! Users, by `customer.phoneNumber` (the same in both environments):
 //!
@@ -185,9 +190,8 @@ pub use presets::{
     ALL_CREDENTIALS, Credentials, NOT_LOGGED_IN_USER, PRODUCTION_LOGIN_ONLY,
     PRODUCTION_LOGIN_ONLY_MSN, PRODUCTION_MERCHANT, PRODUCTION_MSN, PRODUCTION_PARTNER,
     PRODUCTION_PARTNER_MSNS, PRODUCTION_UNSUBSCRIBED, PRODUCTION_UNSUBSCRIBED_MSN, READY_USER,
-    Role, TEST_LOGIN_ONLY, TEST_LOGIN_ONLY_MSN, TEST_MERCHANT, TEST_MSN, TEST_PARTNER,
-    TEST_PARTNER_MSNS, TEST_UNSUBSCRIBED, TEST_UNSUBSCRIBED_MSN, UNDER_15_USER, UNKNOWN_USER,
-    WAITING_USER,
+    Role, TEST_LOGIN_ONLY, TEST_LOGIN_ONLY_MSN, TEST_MERCHANT, TEST_MSN, TEST_UNSUBSCRIBED,
+    TEST_UNSUBSCRIBED_MSN, UNDER_15_USER, UNKNOWN_USER, WAITING_USER,
 };
 pub use server::REQUEST_BODY_CAP;
 pub use webhooks::{WebhookCounts, WebhookRetry};
@@ -876,12 +880,10 @@ impl Emulator {
         }
     }
 
-    /// The preset partner keys ([`TEST_PARTNER`], [`PRODUCTION_PARTNER`]).
-    pub fn partner(&self, environment: Environment) -> Credentials {
-        match environment {
-            Environment::Test => TEST_PARTNER,
-            Environment::Production => PRODUCTION_PARTNER,
-        }
+    /// The preset partner keys, [`PRODUCTION_PARTNER`]: partner keys exist in
+    /// production only.
+    pub fn partner(&self) -> Credentials {
+        PRODUCTION_PARTNER
     }
 
     /// The requests seen for an endpoint, on both listeners, refused ones included.

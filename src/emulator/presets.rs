@@ -65,11 +65,10 @@ impl Credentials {
     }
 
     /// The MSNs these keys may act for: the merchant's own, or the 1,000 MSNs
-    /// connected to the partner.
+    /// connected to the partner (in production: there are no partner keys in test).
     pub fn connected_msns(&self) -> impl Iterator<Item = Msn> + use<> {
-        let range = match (self.role, self.environment) {
-            (Role::Partner, Environment::Test) => TEST_PARTNER_MSNS,
-            (Role::Partner, Environment::Production) => PRODUCTION_PARTNER_MSNS,
+        let range = match self.role {
+            Role::Partner => PRODUCTION_PARTNER_MSNS,
             _ => self.msn..=self.msn,
         };
         range.filter_map(|n| Msn::new(n).ok())
@@ -139,8 +138,6 @@ pub const PRODUCTION_LOGIN_ONLY_MSN: u64 = 654322;
 pub const TEST_UNSUBSCRIBED_MSN: u64 = 123458;
 /// The MSN of [`PRODUCTION_UNSUBSCRIBED`]: `654323`.
 pub const PRODUCTION_UNSUBSCRIBED_MSN: u64 = 654323;
-/// The 1,000 test MSNs connected to [`TEST_PARTNER`]: `300000..=300999`.
-pub const TEST_PARTNER_MSNS: RangeInclusive<u64> = 300_000..=300_999;
 /// The 1,000 production MSNs connected to [`PRODUCTION_PARTNER`]:
 /// `400000..=400999`.
 pub const PRODUCTION_PARTNER_MSNS: RangeInclusive<u64> = 400_000..=400_999;
@@ -167,17 +164,6 @@ pub const TEST_LOGIN_ONLY: Credentials = Credentials {
     subscription_key: "7e570000000000000000000000123457",
 };
 
-/// Partner keys in the test environment, connected to the MSNs
-/// [`TEST_PARTNER_MSNS`] (`300000..=300999`).
-pub const TEST_PARTNER: Credentials = Credentials {
-    environment: Environment::Test,
-    role: Role::Partner,
-    msn: 0,
-    client_id: "7e570000-0000-4000-8000-0000000000ff",
-    client_secret: "emulator-test-partner-secret",
-    subscription_key: "7e5700000000000000000000000000ff",
-};
-
 /// Merchant keys of MSN [`PRODUCTION_MSN`] (`654321`) in production; the sales unit
 /// has the ePayment API and takes NOK.
 pub const PRODUCTION_MERCHANT: Credentials = Credentials {
@@ -201,7 +187,10 @@ pub const PRODUCTION_LOGIN_ONLY: Credentials = Credentials {
 };
 
 /// Partner keys in production, connected to the MSNs [`PRODUCTION_PARTNER_MSNS`]
-/// (`400000..=400999`).
+/// (`400000..=400999`). There are no partner keys in the test environment:
+/// partner functionality is not available there
+/// (<https://developer.vippsmobilepay.com/docs/partner/partner-keys/>), and
+/// [`KeySet::partner`] refuses [`Environment::Test`].
 pub const PRODUCTION_PARTNER: Credentials = Credentials {
     environment: Environment::Production,
     role: Role::Partner,
@@ -235,10 +224,9 @@ pub const PRODUCTION_UNSUBSCRIBED: Credentials = Credentials {
 };
 
 /// Every preset key set.
-pub const ALL_CREDENTIALS: [Credentials; 8] = [
+pub const ALL_CREDENTIALS: [Credentials; 7] = [
     TEST_MERCHANT,
     TEST_LOGIN_ONLY,
-    TEST_PARTNER,
     TEST_UNSUBSCRIBED,
     PRODUCTION_MERCHANT,
     PRODUCTION_LOGIN_ONLY,

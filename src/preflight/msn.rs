@@ -158,6 +158,19 @@ mod tests {
     use super::super::test_support::*;
     use crate::{Cause, Environment};
 
+    /// A GET to production, where partner keys live.
+    fn partner_get(msn_header: Option<&str>) -> http::request::Builder {
+        let mut b = http::Request::get(format!("{PROD}/epayment/v1/payments/abcdefgh-1"))
+            .header("Authorization", bearer(valid_jwt()))
+            .header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY)
+            .header("Vipps-System-Name", "acme")
+            .header("Vipps-System-Version", "1");
+        if let Some(m) = msn_header {
+            b = b.header("Merchant-Serial-Number", m);
+        }
+        b
+    }
+
     fn get(msn_header: Option<&str>) -> http::request::Builder {
         let mut b = http::Request::get(format!("{TEST}/epayment/v1/payments/abcdefgh-1"))
             .header("Authorization", bearer(valid_jwt()))
@@ -204,17 +217,17 @@ mod tests {
     fn partner_rules() {
         let layer = keyed(vec![]);
         // Partner key, no header.
-        let b = get(None).header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY);
+        let b = partner_get(None);
         let err = run(&layer, b, "").unwrap_err();
         assert_eq!(err.cause(), Cause::PartnerMissingMsnHeader);
         assert_no_secret(&err, PARTNER_SUB_KEY);
         // Partner key, MSN not connected.
-        let b = get(Some("444444")).header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY);
+        let b = partner_get(Some("444444"));
         let err = run(&layer, b, "").unwrap_err();
         assert_eq!(err.cause(), Cause::PartnerMsnNotConnected);
         assert!(err.diagnosis().evidence()[0].contains("444444"));
         // Connected: passes. Merchant keys without a header: passes.
-        let b = get(Some("333333")).header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY);
+        let b = partner_get(Some("333333"));
         run(&layer, b, "").unwrap();
         let b = get(None).header("Ocp-Apim-Subscription-Key", SUB_KEY);
         // ePayment requires the header on every call (epayment.v1.yml); Recurring
@@ -230,7 +243,7 @@ mod tests {
             .header("Vipps-System-Version", "1");
         run(&layer, b, "").unwrap();
         // The partner token call needs no MSN.
-        let b = http::Request::post(format!("{TEST}/accesstoken/get"))
+        let b = http::Request::post(format!("{PROD}/accesstoken/get"))
             .header("client_id", "partner-id")
             .header("client_secret", "partner-secret")
             .header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY)
@@ -239,7 +252,7 @@ mod tests {
         run(&layer, b, "").unwrap();
         // Without a keyring nothing is known about partners (only ePayment's own
         // requirement of the header applies).
-        let b = get(None).header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY);
+        let b = partner_get(None);
         assert_eq!(
             run(&PreflightLayer::new(), b, "").unwrap_err().cause(),
             Cause::MissingMsnHeader
@@ -251,9 +264,9 @@ mod tests {
         let token = valid_jwt();
         let layer = keyed(vec![(
             token.clone(),
-            minted(Environment::Test, "unknown-partner-key", None, true),
+            minted(Environment::Production, "unknown-partner-key", None, true),
         )]);
-        let b = http::Request::get(format!("{TEST}/epayment/v1/payments/abcdefgh-1"))
+        let b = http::Request::get(format!("{PROD}/epayment/v1/payments/abcdefgh-1"))
             .header("Authorization", bearer(token))
             .header("Ocp-Apim-Subscription-Key", "unknown-partner-key")
             .header("Vipps-System-Name", "acme")
@@ -291,10 +304,15 @@ mod tests {
         let token = valid_jwt();
         let layer = keyed(vec![(
             token.clone(),
-            minted(Environment::Test, PARTNER_SUB_KEY, Some("222222"), true),
+            minted(
+                Environment::Production,
+                PARTNER_SUB_KEY,
+                Some("222222"),
+                true,
+            ),
         )]);
         let get = |msn: &str| {
-            http::Request::get(format!("{TEST}/epayment/v1/payments/abcdefgh-1"))
+            http::Request::get(format!("{PROD}/epayment/v1/payments/abcdefgh-1"))
                 .header("Authorization", bearer(token.clone()))
                 .header("Ocp-Apim-Subscription-Key", PARTNER_SUB_KEY)
                 .header("Merchant-Serial-Number", msn)

@@ -152,7 +152,7 @@ pub fn keyring() -> Keyring {
         )
         .key_set(
             KeySet::partner(
-                Environment::Test,
+                Environment::Production,
                 "partner-id",
                 "partner-secret",
                 PARTNER_SUB_KEY,

@@ -19,7 +19,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tower::{BoxError, Layer, ServiceExt};
-use tower_vipps::emulator::{Emulator, READY_USER, TEST_PARTNER};
+use tower_vipps::emulator::{Emulator, PRODUCTION_PARTNER, READY_USER};
 use tower_vipps::token::{AccessToken, TokenCache, TokenClient, TokenRequest};
 use tower_vipps::{Environment, KeySet, Msn, SystemInfo, VippsError, VippsLayer};
 
@@ -45,7 +45,7 @@ pub struct Replica {
 impl Replica {
     /// A replica of the partner service, with `cache`.
     pub fn new(emulator: &Emulator, cache: TokenCache) -> Replica {
-        let keys = TEST_PARTNER.key_set();
+        let keys = PRODUCTION_PARTNER.key_set();
         let keyring = emulator
             .keyring_builder()
             .key_set(keys.clone())
@@ -66,7 +66,7 @@ impl Replica {
             stack: tower_vipps::layer(keyring).token_cache(cache.clone()),
             cache,
             unauthorized,
-            base: emulator.base_url(Environment::Test),
+            base: emulator.base_url(Environment::Production),
         }
     }
 
@@ -199,5 +199,5 @@ async fn each(replicas: &[Replica], msns: &[Msn], per_msn: usize, call: Call) ->
 
 /// The partner's first `n` connected MSNs.
 pub fn msns(n: usize) -> Vec<Msn> {
-    TEST_PARTNER.connected_msns().take(n).collect()
+    PRODUCTION_PARTNER.connected_msns().take(n).collect()
 }

@@ -186,7 +186,7 @@ const USER_TOKEN: &str =
 fn keyring() -> Keyring {
     let msn: Msn = "123456".parse().unwrap();
     let partner = KeySet::partner(
-        Environment::Test,
+        Environment::Production,
         "partner-id",
         PARTNER_SECRET,
         PARTNER_SUB_KEY,
