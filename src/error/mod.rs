@@ -333,6 +333,7 @@ impl miette::Diagnostic for VippsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::body::ErrorBody;
 
     #[test]
     fn codes_are_unique_snake_case() {
