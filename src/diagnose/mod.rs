@@ -37,6 +37,7 @@ mod catalog;
 mod documented;
 mod layer;
 pub mod transport;
+mod wording;
 
 pub use catalog::classify;
 pub use layer::{DEFAULT_BODY_TIMEOUT, Diagnose, DiagnoseLayer, ResponseFuture};
