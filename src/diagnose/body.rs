@@ -252,10 +252,12 @@ struct Detail {
 }
 
 fn problem(map: &serde_json::Map<String, Value>) -> ProblemDetails {
-    let mut extra_details: Vec<ExtraDetail> = map
-        .get("extraDetails")
-        .and_then(Value::as_array)
-        .map(|items| {
+    // ePayment and Recurring: `extraDetails` (Recurring writes `field`/`text`);
+    // Order Management: `invalidParams`; all `[{name, reason}]`.
+    let mut extra_details: Vec<ExtraDetail> = ["extraDetails", "invalidParams"]
+        .into_iter()
+        .filter_map(|field| map.get(field).and_then(Value::as_array))
+        .flat_map(|items| {
             items
                 .iter()
                 .take(64)
@@ -264,9 +266,9 @@ fn problem(map: &serde_json::Map<String, Value>) -> ProblemDetails {
                     name: scalar(&d.name).unwrap_or_default(),
                     reason: scalar(&d.reason).unwrap_or_default(),
                 })
-                .collect()
         })
-        .unwrap_or_default();
+        .take(64)
+        .collect();
     // Checkout: `errorCode` and `errors: {field: [messages]}`.
     if let Some(code) = str_field(map, "errorCode") {
         extra_details.push(ExtraDetail {

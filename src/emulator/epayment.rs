@@ -207,6 +207,12 @@ fn json_response(status: u16, value: &Value) -> Response<Body> {
 }
 
 impl Payments {
+    /// Whether the sales unit has a payment with this reference.
+    pub(crate) fn contains(&self, environment: Environment, msn: Msn, reference: &str) -> bool {
+        self.payments
+            .contains_key(&(environment, msn, reference.to_owned()))
+    }
+
     /// Answers an authenticated ePayment call.
     pub(crate) fn handle(&mut self, call: &Call<'_>) -> Response<Body> {
         match call.endpoint {

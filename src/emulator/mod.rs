@@ -168,6 +168,7 @@ mod epayment;
 mod jwt;
 mod limits;
 mod login;
+mod order_management;
 mod presets;
 mod server;
 mod webhooks;
@@ -557,6 +558,7 @@ struct Shared {
     stop: watch::Receiver<bool>,
     base_urls: [String; 2],
     webhooks: webhooks::Hub,
+    orders: Mutex<order_management::Orders>,
 }
 
 impl Shared {
@@ -765,6 +767,7 @@ impl EmulatorBuilder {
                 ..FaultState::default()
             }),
             payments: Mutex::default(),
+            orders: Mutex::default(),
             checkout: Mutex::default(),
             login: Mutex::default(),
             rate_limits: Mutex::default(),

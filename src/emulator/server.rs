@@ -256,6 +256,21 @@ fn route(
                 Err(res) => res,
             }
         }
+        Endpoint::Other if super::order_management::handles(parts.uri.path()) => {
+            match authenticate(shared, environment, endpoint, parts) {
+                Ok(msn) => {
+                    let known = |kind, order_id: &str| match kind {
+                        super::order_management::PaymentKind::Ecom => shared
+                            .payments
+                            .lock()
+                            .is_ok_and(|p| p.contains(environment, msn, order_id)),
+                        super::order_management::PaymentKind::Recurring => false,
+                    };
+                    super::order_management::answer(shared, environment, msn, parts, body, known)
+                }
+                Err(res) => res,
+            }
+        }
         Endpoint::Other => bodies::respond(404, bodies::JSON, bodies::NOT_FOUND),
         Endpoint::AccessToken => access_token(shared, environment, &parts.headers),
         Endpoint::CheckoutCreateSession | Endpoint::CheckoutGetSession => {
