@@ -473,7 +473,8 @@ mod tests {
 
     #[test]
     fn what_the_spec_refuses() {
-        let cases: [(&str, fn(&mut Value)); 9] = [
+        type Edit = fn(&mut Value);
+        let cases: [(&str, Edit); 9] = [
             ("orderLines", |r| r["orderLines"] = json!([])),
             ("bottomLine", |r| {
                 r.as_object_mut().unwrap().remove("bottomLine");
