@@ -183,6 +183,20 @@ impl Harness {
             .bearer(token)
     }
 
+    /// A new 10.00 NOK payment, `AUTHORIZED` at once; its reference.
+    async fn paid(&self, keys: Credentials, token: &str) -> String {
+        let reference = new_reference();
+        let created = self
+            .create(
+                keys,
+                token,
+                &payment(&reference, 1000, emulator::READY_USER),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        reference
+    }
+
     async fn create(&self, keys: Credentials, token: &str, body: &Value) -> Answer {
         self.api(keys, token, Method::POST, "/epayment/v1/payments")
             .key(&uuid::Uuid::new_v4().to_string())
@@ -464,15 +478,7 @@ async fn tokens_expire_with_tokios_clock_and_the_emulators() {
     let h = Harness::with(emu);
     let keys = emulator::TEST_MERCHANT;
     let token = h.token(keys).await;
-    let reference = new_reference();
-    let created = h
-        .create(
-            keys,
-            &token,
-            &payment(&reference, 1000, emulator::READY_USER),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
+    let reference = h.paid(keys, &token).await;
     assert_eq!(h.get(keys, &token, &reference).await.status, 200);
     tokio::time::advance(Duration::from_secs(61)).await;
     h.get(keys, &token, &reference)
@@ -1396,15 +1402,7 @@ async fn order_management_receipts_categories_and_orders() {
     let h = Harness::new().await;
     let keys = emulator::TEST_MERCHANT;
     let token = h.token(keys).await;
-    let reference = new_reference();
-    let created = h
-        .create(
-            keys,
-            &token,
-            &payment(&reference, 1000, emulator::READY_USER),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
+    let reference = h.paid(keys, &token).await;
     let receipt = json!({
         "orderLines": [{
             "name": "socks", "id": "line_item_1", "totalAmount": 1000,
@@ -1463,9 +1461,7 @@ async fn order_management_receipts_categories_and_orders() {
     // What the spec refuses: 400 naming the field.
     let mut bad = receipt.clone();
     bad["orderLines"][0]["unitInfo"]["quantity"] = json!("2,5");
-    let other = new_reference();
-    h.create(keys, &token, &payment(&other, 1000, emulator::READY_USER))
-        .await;
+    let other = h.paid(keys, &token).await;
     let refused = call(
         Method::POST,
         format!("/order-management/v2/ECOM/receipts/{other}"),
