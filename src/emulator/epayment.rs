@@ -615,7 +615,7 @@ fn not_found(call: &Call<'_>, reference: &str) -> Response<Body> {
     bodies::reference_not_found(&instance, reference, &call.msn.to_string())
 }
 
-fn full_bytes(body: Body) -> Bytes {
+pub(crate) fn full_bytes(body: Body) -> Bytes {
     use http_body::Body as _;
     let mut body = std::pin::pin!(body);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

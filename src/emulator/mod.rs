@@ -64,6 +64,14 @@
 //! | `GET /access-management-1.0/access/.well-known/openid-configuration` | the OIDC discovery document, no credentials |
 //! | `POST /access-management-1.0/access/oauth2/token` | Login: `client_secret_basic` or `_post`, a code from [`Emulator::login_code`] (single use); OIDC errors `invalid_client` (`401`), `invalid_grant`, `invalid_request`, `unsupported_grant_type` (`400`) |
 //! | `GET /access-management-1.0/access/userinfo` | the user's claims for a user token from the token endpoint; `401` `request_unauthorized` otherwise |
+//! | `POST /recurring/v3/agreements` | `201` `{"agreementId", "uuid", "vippsConfirmationUrl", "chargeId"}`; the agreement is `PENDING` until accepted |
+//! | `GET /recurring/v3/agreements/{agreementId}` | the agreement (`AgreementResponseV3`) |
+//! | `PATCH /recurring/v3/agreements/{agreementId}/accept` | test only: the user accepts (`204`); or [`Emulator::accept_agreement`] |
+//! | `POST /recurring/v3/agreements/{agreementId}/charges` | `201` `{"chargeId"}` on an `ACTIVE` agreement, `due` one day to two years ahead |
+//! | `GET /recurring/v3/agreements/{agreementId}/charges/{chargeId}` | the charge (`ChargeResponseV3`) |
+//! | `POST /ecomm/v2/payments` | eCom: `200` `{"orderId", "url"}` |
+//! | `POST /ecomm/v2/payments/{orderId}/capture`, `/refund`; `PUT …/cancel`; `GET …/details` | the transaction and its summary; eCom's error arrays |
+//! | `POST /ecomm/v2/integration-test/payments/{orderId}/approve` | test only: the user approves; or [`Emulator::approve_ecom`] |
 //! | anything else | `404` `{"statusCode": 404, "message": "Resource not found"}` |
 //!
 //! Every API call is checked in the gateway's order, and each failure answers with
@@ -164,12 +172,15 @@
 
 mod bodies;
 mod checkout;
+mod ecom;
 mod epayment;
 mod jwt;
 mod limits;
 mod login;
 mod order_management;
 mod presets;
+mod recurring;
+mod replays;
 mod server;
 mod webhooks;
 
@@ -243,11 +254,33 @@ pub enum Endpoint {
     LoginUserInfo,
     /// `GET /access-management-1.0/access/.well-known/openid-configuration` (Login).
     LoginDiscovery,
+    /// `POST /recurring/v3/agreements`.
+    RecurringCreateAgreement,
+    /// `GET /recurring/v3/agreements/{agreementId}`.
+    RecurringGetAgreement,
+    /// `PATCH /recurring/v3/agreements/{agreementId}/accept` (test only).
+    RecurringAcceptAgreement,
+    /// `POST /recurring/v3/agreements/{agreementId}/charges`.
+    RecurringCreateCharge,
+    /// `GET /recurring/v3/agreements/{agreementId}/charges/{chargeId}`.
+    RecurringGetCharge,
+    /// `POST /ecomm/v2/payments`.
+    EcomInitiate,
+    /// `POST /ecomm/v2/payments/{orderId}/capture`.
+    EcomCapture,
+    /// `POST /ecomm/v2/payments/{orderId}/refund`.
+    EcomRefund,
+    /// `PUT /ecomm/v2/payments/{orderId}/cancel`.
+    EcomCancel,
+    /// `GET /ecomm/v2/payments/{orderId}/details`.
+    EcomDetails,
+    /// `POST /ecomm/v2/integration-test/payments/{orderId}/approve` (test only).
+    EcomForceApprove,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 14] = [
+    pub const ALL: [Endpoint; 25] = [
         Endpoint::AccessToken,
         Endpoint::CreatePayment,
         Endpoint::GetPayment,
@@ -262,6 +295,17 @@ impl Endpoint {
         Endpoint::LoginToken,
         Endpoint::LoginUserInfo,
         Endpoint::LoginDiscovery,
+        Endpoint::RecurringCreateAgreement,
+        Endpoint::RecurringGetAgreement,
+        Endpoint::RecurringAcceptAgreement,
+        Endpoint::RecurringCreateCharge,
+        Endpoint::RecurringGetCharge,
+        Endpoint::EcomInitiate,
+        Endpoint::EcomCapture,
+        Endpoint::EcomRefund,
+        Endpoint::EcomCancel,
+        Endpoint::EcomDetails,
+        Endpoint::EcomForceApprove,
     ];
 
     /// The endpoint of a method and path.
@@ -275,8 +319,10 @@ impl Endpoint {
     /// ```
     pub fn of(method: &Method, path: &str) -> Endpoint {
         let segments: Vec<&str> = path.split('/').skip(1).collect();
-        if let Some(endpoint) =
-            checkout::endpoint(method, &segments).or_else(|| login::endpoint(method, &segments))
+        if let Some(endpoint) = checkout::endpoint(method, &segments)
+            .or_else(|| login::endpoint(method, &segments))
+            .or_else(|| recurring::endpoint(method, &segments))
+            .or_else(|| ecom::endpoint(method, &segments))
         {
             return endpoint;
         }
@@ -548,6 +594,8 @@ struct Shared {
     faults: Mutex<FaultState>,
     payments: Mutex<epayment::Payments>,
     checkout: Mutex<checkout::Sessions>,
+    recurring: Mutex<recurring::Agreements>,
+    ecom: Mutex<ecom::EcomPayments>,
     login: Mutex<login::LoginState>,
     rate_limits: Mutex<limits::RateLimits>,
     /// Sales units whose currency is not NOK.
@@ -769,6 +817,8 @@ impl EmulatorBuilder {
             payments: Mutex::default(),
             orders: Mutex::default(),
             checkout: Mutex::default(),
+            recurring: Mutex::default(),
+            ecom: Mutex::default(),
             login: Mutex::default(),
             rate_limits: Mutex::default(),
             currencies: self.currencies,
@@ -968,6 +1018,32 @@ impl Emulator {
             .unwrap_or(false);
         webhooks::publish(&self.shared);
         approved
+    }
+
+    /// The user accepts a `PENDING` Recurring agreement, as `PATCH
+    /// /recurring/v3/agreements/{agreementId}/accept` does: `true` if it was
+    /// `PENDING` and is now `ACTIVE` (its initial charge processed).
+    pub fn accept_agreement(&self, environment: Environment, msn: Msn, agreement_id: &str) -> bool {
+        let now = self.shared.now();
+        self.shared
+            .recurring
+            .lock()
+            .ok()
+            .and_then(|mut a| a.accept_agreement(environment, msn, agreement_id, now))
+            .unwrap_or(false)
+    }
+
+    /// The user approves an initiated eCom payment, as `POST
+    /// /ecomm/v2/integration-test/payments/{orderId}/approve` does: `true` if it
+    /// was waiting for the user and is now reserved.
+    pub fn approve_ecom(&self, environment: Environment, msn: Msn, order_id: &str) -> bool {
+        let now = self.shared.now();
+        self.shared
+            .ecom
+            .lock()
+            .ok()
+            .and_then(|mut p| p.approve(environment, msn, order_id, now))
+            .unwrap_or(false)
     }
 
     /// What the webhook deliveries came to so far.

@@ -279,6 +279,25 @@ fn route(
         Endpoint::LoginToken | Endpoint::LoginUserInfo | Endpoint::LoginDiscovery => {
             super::login::handle(shared, environment, endpoint, parts, body)
         }
+        Endpoint::RecurringCreateAgreement
+        | Endpoint::RecurringGetAgreement
+        | Endpoint::RecurringAcceptAgreement
+        | Endpoint::RecurringCreateCharge
+        | Endpoint::RecurringGetCharge => {
+            match authenticate(shared, environment, endpoint, parts) {
+                Ok(msn) => super::recurring::handle(shared, environment, msn, endpoint, parts, body),
+                Err(res) => res,
+            }
+        }
+        Endpoint::EcomInitiate
+        | Endpoint::EcomCapture
+        | Endpoint::EcomRefund
+        | Endpoint::EcomCancel
+        | Endpoint::EcomDetails
+        | Endpoint::EcomForceApprove => match authenticate(shared, environment, endpoint, parts) {
+            Ok(msn) => super::ecom::handle(shared, environment, msn, endpoint, parts, body),
+            Err(res) => res,
+        },
         _ => {
             let msn = match authenticate(shared, environment, endpoint, parts) {
                 Ok(msn) => msn,

@@ -1,0 +1,931 @@
+//! Recurring v3: agreements and their charges (`recurring.yaml`, the v3
+//! operations), with the state rules of the Recurring guide.
+//!
+//! - `POST /recurring/v3/agreements` (`DraftAgreementV3`) → `201`
+//!   `{agreementId, uuid, vippsConfirmationUrl, chargeId}`; the agreement is
+//!   `PENDING` until the user accepts it.
+//! - `GET /recurring/v3/agreements/{agreementId}` → `AgreementResponseV3`.
+//! - `PATCH /recurring/v3/agreements/{agreementId}/accept` `{phoneNumber}` (test
+//!   environment only, as in the spec) → `204`: the agreement is `ACTIVE`, its
+//!   initial charge `CHARGED` (or `RESERVED` for `RESERVE_CAPTURE`).
+//! - `POST /recurring/v3/agreements/{agreementId}/charges` (`CreateChargeV3`) →
+//!   `201` `{chargeId}`; only on an `ACTIVE` agreement, `due` at least one day
+//!   ahead (the 1-day lead time of the current charge guide; the spec's "two days
+//!   in production" is older) and at most two years, `retryDays` 0 to 14, at most
+//!   the user's `maxAmount` on a `VARIABLE` agreement.
+//! - `GET /recurring/v3/agreements/{agreementId}/charges/{chargeId}` →
+//!   `ChargeResponseV3`.
+//!
+//! The POSTs and the PATCH take an `Idempotency-Key` (1 to 40 characters, none of
+//! `#?/\`): the same key and body answer the first success again, another body is
+//! `409`. Errors are the API's problem details (`ErrorV3`: `type`
+//! `…/recurring-api-problems#<identifier>`, `title`, `status`, `detail`,
+//! `instance`, `contextId`, `extraDetails` `[{field, text}]`).
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Method, Response};
+use serde_json::{Map, Value, json};
+
+use super::bodies::{self, Body};
+use super::epayment::{rfc3339, valid_return_url, valid_url};
+use super::replays::{Replay, Replays};
+use super::{Endpoint, Shared};
+use crate::{Environment, Msn};
+
+/// The content type of the API's answers (`ErrorResponseV3` and the schemas).
+pub(crate) const JSON_UTF8: &str = "application/json;charset=UTF-8";
+
+/// The problem types' common prefix.
+const PROBLEMS: &str = "https://developer.vippsmobilepay.com/docs/APIs/recurring-api/recurring-api-problems";
+
+/// Days of lead time a charge's `due` needs, and the most days ahead it may be.
+const DUE_MIN_DAYS: i64 = 1;
+const DUE_MAX_DAYS: i64 = 2 * 365;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Active,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "PENDING",
+            Status::Active => "ACTIVE",
+        }
+    }
+}
+
+struct Charge {
+    id: String,
+    amount: u64,
+    description: String,
+    /// `YYYY-MM-DD`.
+    due: String,
+    retry_days: u64,
+    transaction_type: String,
+    initial: bool,
+    status: &'static str,
+    external_id: Option<String>,
+    transaction_id: String,
+    captured: u64,
+    history: Vec<Value>,
+}
+
+impl Charge {
+    fn event(&mut self, event: &str, amount: u64, now: u64, key: &str) {
+        self.history.push(json!({
+            "occurred": rfc3339(now),
+            "event": event,
+            "amount": amount,
+            "idempotencyKey": key,
+            "success": true,
+        }));
+    }
+
+    fn response(&self, agreement: &Agreement) -> Value {
+        let mut v = json!({
+            "amount": self.amount,
+            "currency": agreement.currency,
+            "description": self.description,
+            "due": format!("{}T00:00:00Z", self.due),
+            "id": self.id,
+            "agreementId": agreement.id,
+            "externalId": self.external_id.as_deref().unwrap_or(&self.id),
+            "retryDays": self.retry_days,
+            "status": self.status,
+            "transactionId": self.transaction_id,
+            "type": if self.initial { "INITIAL" } else { "RECURRING" },
+            "transactionType": self.transaction_type,
+            "failureReason": null,
+            "summary": {"captured": self.captured, "refunded": 0, "cancelled": 0},
+            "history": self.history,
+        });
+        if let Some(external) = &agreement.external_id {
+            v["externalAgreementId"] = Value::String(external.clone());
+        }
+        v
+    }
+}
+
+struct Agreement {
+    id: String,
+    uuid: String,
+    status: Status,
+    currency: String,
+    /// `LEGACY` `{amount}` or `VARIABLE` `{suggestedMaxAmount}`.
+    variable: bool,
+    amount: u64,
+    /// The user's chosen maximum (`VARIABLE`): the suggestion, on acceptance.
+    max_amount: Option<u64>,
+    interval: (String, u64),
+    product_name: String,
+    product_description: Option<String>,
+    merchant_agreement_url: String,
+    merchant_redirect_url: String,
+    external_id: Option<String>,
+    confirmation_url: String,
+    created: u64,
+    start: Option<u64>,
+    charges: Vec<Charge>,
+}
+
+impl Agreement {
+    fn response(&self) -> Value {
+        let pricing = if self.variable {
+            json!({
+                "type": "VARIABLE",
+                "currency": self.currency,
+                "suggestedMaxAmount": self.amount,
+                "maxAmount": self.max_amount.unwrap_or(self.amount),
+            })
+        } else {
+            json!({"type": "LEGACY", "currency": self.currency, "amount": self.amount})
+        };
+        let (unit, count) = &self.interval;
+        let mut v = json!({
+            "id": self.id,
+            "uuid": self.uuid,
+            "status": self.status.as_str(),
+            "pricing": pricing,
+            "interval": {"unit": unit, "count": count, "text": interval_text(unit, *count)},
+            "productName": self.product_name,
+            "created": rfc3339(self.created),
+            "start": self.start.map(rfc3339),
+            "stop": null,
+            "campaign": null,
+            "merchantAgreementUrl": self.merchant_agreement_url,
+            "merchantRedirectUrl": self.merchant_redirect_url,
+            "sub": null,
+            "userinfoUrl": null,
+            "countryCode": "NO",
+            "vippsConfirmationUrl": self.confirmation_url,
+        });
+        if let Some(description) = &self.product_description {
+            v["productDescription"] = Value::String(description.clone());
+        }
+        if let Some(external) = &self.external_id {
+            v["externalId"] = Value::String(external.clone());
+        }
+        v
+    }
+}
+
+fn interval_text(unit: &str, count: u64) -> String {
+    let unit = unit.to_ascii_lowercase();
+    if count == 1 {
+        format!("every {unit}")
+    } else {
+        format!("every {count} {unit}s")
+    }
+}
+
+type AgreementKey = (Environment, Msn, String);
+
+/// Every agreement of an emulator, by environment, MSN and id.
+#[derive(Default)]
+pub(crate) struct Agreements {
+    agreements: HashMap<AgreementKey, Agreement>,
+    replays: Replays,
+}
+
+/// The endpoint of a Recurring v3 path, if it is one.
+pub(crate) fn endpoint(method: &Method, segments: &[&str]) -> Option<Endpoint> {
+    let rest = match segments {
+        ["recurring", "v3", "agreements", rest @ ..] => rest,
+        _ => return None,
+    };
+    Some(match (method.as_str(), rest) {
+        ("POST", []) => Endpoint::RecurringCreateAgreement,
+        ("GET", [a]) if !a.is_empty() => Endpoint::RecurringGetAgreement,
+        ("PATCH", [a, "accept"]) if !a.is_empty() => Endpoint::RecurringAcceptAgreement,
+        ("POST", [a, "charges"]) if !a.is_empty() => Endpoint::RecurringCreateCharge,
+        ("GET", [a, "charges", c]) if !a.is_empty() && !c.is_empty() => {
+            Endpoint::RecurringGetCharge
+        }
+        _ => return None,
+    })
+}
+
+/// A Recurring problem (`ErrorV3`).
+pub(crate) fn problem(
+    status: u16,
+    id: &str,
+    title: &str,
+    detail: &str,
+    instance: &str,
+    extra: &[(&str, &str)],
+) -> Response<Body> {
+    let mut body = json!({
+        "type": format!("{PROBLEMS}#{id}"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "contextId": uuid::Uuid::new_v4().to_string(),
+    });
+    if !extra.is_empty() {
+        body["extraDetails"] = extra
+            .iter()
+            .map(|(field, text)| json!({"field": field, "text": text}))
+            .collect();
+    }
+    bodies::respond(status, JSON_UTF8, body.to_string())
+}
+
+fn invalid(instance: &str, field: &str, text: &str) -> Response<Body> {
+    problem(
+        400,
+        "validation-error",
+        "Bad Request",
+        "Input validation failed",
+        instance,
+        &[(field, text)],
+    )
+}
+
+fn not_found(instance: &str, what: &str) -> Response<Body> {
+    problem(
+        404,
+        "resource-not-found",
+        "Not Found",
+        &format!("{what} not found"),
+        instance,
+        &[],
+    )
+}
+
+fn json_answer(status: u16, value: &Value) -> Response<Body> {
+    bodies::respond(status, JSON_UTF8, value.to_string())
+}
+
+/// One authenticated Recurring call.
+struct Call<'a> {
+    environment: Environment,
+    msn: Msn,
+    endpoint: Endpoint,
+    /// The path segments after `/recurring/v3/agreements/`.
+    rest: Vec<&'a str>,
+    /// The problem `instance`: the path without `/recurring`.
+    instance: &'a str,
+    body: &'a Bytes,
+    now: u64,
+    base_url: &'a str,
+}
+
+impl Call<'_> {
+    fn agreement_key(&self) -> AgreementKey {
+        (
+            self.environment,
+            self.msn,
+            self.rest.first().copied().unwrap_or_default().to_owned(),
+        )
+    }
+
+    fn json(&self) -> Result<Map<String, Value>, Response<Body>> {
+        match serde_json::from_slice::<Value>(self.body) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(invalid(
+                self.instance,
+                "body",
+                "must be a JSON object",
+            )),
+            Err(_) => Err(problem(
+                400,
+                "invalid-json",
+                "Bad Request",
+                "JSON body is invalid",
+                self.instance,
+                &[],
+            )),
+        }
+    }
+}
+
+/// Answers an authenticated Recurring call for `msn`.
+pub(crate) fn handle(
+    shared: &Shared,
+    environment: Environment,
+    msn: Msn,
+    endpoint: Endpoint,
+    parts: &Parts,
+    body: &Bytes,
+) -> Response<Body> {
+    let path = parts.uri.path();
+    let instance = path.strip_prefix("/recurring").unwrap_or(path);
+    let rest = path
+        .strip_prefix("/recurring/v3/agreements")
+        .unwrap_or("")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let call = Call {
+        environment,
+        msn,
+        endpoint,
+        rest,
+        instance,
+        body,
+        now: shared.now(),
+        base_url: &shared.base_urls[super::env_index(environment)],
+    };
+    if endpoint == Endpoint::RecurringAcceptAgreement && environment == Environment::Production {
+        // The force-accept endpoint exists only in the test environment.
+        return bodies::respond(404, bodies::JSON, bodies::NOT_FOUND);
+    }
+    let Ok(mut state) = shared.recurring.lock() else {
+        return bodies::internal_error(instance);
+    };
+    match endpoint {
+        Endpoint::RecurringGetAgreement => state.get_agreement(&call),
+        Endpoint::RecurringGetCharge => state.get_charge(&call),
+        _ => state.idempotent(&call, &parts.headers),
+    }
+}
+
+impl Agreements {
+    fn idempotent(&mut self, call: &Call<'_>, headers: &http::HeaderMap) -> Response<Body> {
+        let key = headers
+            .get(crate::headers::IDEMPOTENCY_KEY)
+            .and_then(|v| v.to_str().ok())
+            .filter(|k| {
+                (1..=40).contains(&k.chars().count())
+                    && !k.trim().is_empty()
+                    && !k.contains(['#', '?', '/', '\\'])
+            });
+        let Some(key) = key else {
+            return problem(
+                400,
+                "idempotency-key-header",
+                "Bad Request",
+                "Missing or invalid Idempotency-Key header: 1 to 40 characters, none of '#', '?', '/' or '\\'",
+                call.instance,
+                &[("Idempotency-Key", "must be 1 to 40 characters")],
+            );
+        };
+        let operation = match call.endpoint {
+            Endpoint::RecurringCreateAgreement => "draft".to_owned(),
+            _ => format!("{:?} {}", call.endpoint, call.instance),
+        };
+        let scope = (call.environment, call.msn, operation, key.to_owned());
+        let body_hash = match self.replays.check(&scope, call.body) {
+            Replay::Same(response) => return response,
+            Replay::Conflict => {
+                return problem(
+                    409,
+                    "idempotency-conflict",
+                    "Conflict",
+                    &format!(
+                        "The Idempotency-Key {key} has previously been used with another request"
+                    ),
+                    call.instance,
+                    &[],
+                );
+            }
+            Replay::New(hash) => hash,
+        };
+        let response = match call.endpoint {
+            Endpoint::RecurringCreateAgreement => self.draft(call),
+            Endpoint::RecurringAcceptAgreement => self.accept(call, key),
+            _ => self.create_charge(call, key),
+        };
+        self.replays
+            .store(scope, body_hash, JSON_UTF8, &response);
+        response
+    }
+
+    fn draft(&mut self, call: &Call<'_>) -> Response<Body> {
+        let instance = call.instance;
+        let body = match call.json() {
+            Ok(body) => body,
+            Err(res) => return res,
+        };
+        let Some(pricing) = body.get("pricing").and_then(Value::as_object) else {
+            return invalid(instance, "pricing", "must not be null");
+        };
+        let currency = match pricing.get("currency").and_then(Value::as_str) {
+            Some("NOK") => "NOK",
+            Some(_) => return invalid(instance, "pricing.currency", "must be NOK"),
+            None => return invalid(instance, "pricing.currency", "must not be null"),
+        };
+        let variable = match pricing.get("type") {
+            None | Some(Value::Null) => false,
+            Some(Value::String(t)) if t == "LEGACY" => false,
+            Some(Value::String(t)) if t == "VARIABLE" => true,
+            _ => return invalid(instance, "pricing.type", "must be LEGACY or VARIABLE"),
+        };
+        let (field, max) = if variable {
+            ("pricing.suggestedMaxAmount", 2_000_000)
+        } else {
+            ("pricing.amount", i32::MAX as u64)
+        };
+        let amount = match pricing.get(field.trim_start_matches("pricing.")) {
+            None | Some(Value::Null) => return invalid(instance, field, "must not be null"),
+            Some(v) => match v.as_u64() {
+                Some(a) if (100..=max).contains(&a) => a,
+                _ => {
+                    return invalid(
+                        instance,
+                        field,
+                        &format!("must be an integer from 100 to {max}"),
+                    );
+                }
+            },
+        };
+        let Some(interval) = body.get("interval").and_then(Value::as_object) else {
+            return invalid(instance, "interval", "must not be null");
+        };
+        let unit = match interval.get("unit").and_then(Value::as_str) {
+            Some(u @ ("YEAR" | "MONTH" | "WEEK" | "DAY")) => u.to_owned(),
+            _ => return invalid(instance, "interval.unit", "must be YEAR, MONTH, WEEK or DAY"),
+        };
+        let count = match interval.get("count").and_then(Value::as_u64) {
+            Some(c) if (1..=31).contains(&c) => c,
+            _ => return invalid(instance, "interval.count", "must be from 1 to 31"),
+        };
+        let is_app = body.get("isApp").and_then(Value::as_bool) == Some(true);
+        // `isApp`: "URLs passed to us will not be validated as regular URLs".
+        let agreement_url = match string(&body, "merchantAgreementUrl", 1024) {
+            Ok(Some(u)) if is_app || valid_url(&u, call.environment) => u,
+            Ok(None) => return invalid(instance, "merchantAgreementUrl", "must not be null"),
+            _ => {
+                return invalid(
+                    instance,
+                    "merchantAgreementUrl",
+                    "must be a valid https URL",
+                );
+            }
+        };
+        let redirect_url = match string(&body, "merchantRedirectUrl", 1024) {
+            Ok(Some(u)) if is_app || valid_return_url(&u, call.environment) => u,
+            Ok(None) => return invalid(instance, "merchantRedirectUrl", "must not be null"),
+            _ => {
+                return invalid(
+                    instance,
+                    "merchantRedirectUrl",
+                    "must be a valid https URL or deeplink",
+                );
+            }
+        };
+        let product_name = match string(&body, "productName", 45) {
+            Ok(Some(n)) => n,
+            Ok(None) => return invalid(instance, "productName", "must not be null"),
+            Err(()) => return invalid(instance, "productName", "size must be at most 45"),
+        };
+        let Ok(product_description) = string(&body, "productDescription", 100) else {
+            return invalid(instance, "productDescription", "size must be at most 100");
+        };
+        if string(&body, "phoneNumber", 15).is_err() {
+            return invalid(instance, "phoneNumber", "size must be at most 15");
+        }
+        let external_id = match string(&body, "externalId", 64) {
+            Ok(Some(e)) if e.is_empty() => {
+                return invalid(instance, "externalId", "size must be between 1 and 64");
+            }
+            Ok(e) => e,
+            Err(()) => return invalid(instance, "externalId", "size must be between 1 and 64"),
+        };
+        match body.get("countryCode") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(c)) if c == "NO" => {}
+            Some(_) => return invalid(instance, "countryCode", "must be NO"),
+        }
+        let initial = match body.get("initialCharge") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(c)) => match initial_charge(c, instance) {
+                Ok(c) => Some(c),
+                Err(res) => return res,
+            },
+            Some(_) => return invalid(instance, "initialCharge", "must be an object"),
+        };
+        let id = format!("agr_{}", alphanumeric(7));
+        let key = (call.environment, call.msn, id.clone());
+        let token = alphanumeric(14);
+        let confirmation_url = if is_app {
+            format!("vipps://recurring?token={token}")
+        } else {
+            format!("{}/v2/register/{token}", call.base_url)
+        };
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let charge_id = initial.as_ref().map(|c| c.id.clone());
+        let agreement = Agreement {
+            id: id.clone(),
+            uuid: uuid.clone(),
+            status: Status::Pending,
+            currency: currency.to_owned(),
+            variable,
+            amount,
+            max_amount: None,
+            interval: (unit, count),
+            product_name,
+            product_description,
+            merchant_agreement_url: agreement_url,
+            merchant_redirect_url: redirect_url,
+            external_id,
+            confirmation_url: confirmation_url.clone(),
+            created: call.now,
+            start: None,
+            charges: initial.into_iter().collect(),
+        };
+        self.agreements.insert(key, agreement);
+        json_answer(
+            201,
+            &json!({
+                "agreementId": id,
+                "uuid": uuid,
+                "vippsConfirmationUrl": confirmation_url,
+                "chargeId": charge_id,
+            }),
+        )
+    }
+
+    fn get_agreement(&self, call: &Call<'_>) -> Response<Body> {
+        match self.agreements.get(&call.agreement_key()) {
+            Some(a) => json_answer(200, &a.response()),
+            None => not_found(call.instance, "Agreement"),
+        }
+    }
+
+    fn accept(&mut self, call: &Call<'_>, key: &str) -> Response<Body> {
+        let body = match call.json() {
+            Ok(body) => body,
+            Err(res) => return res,
+        };
+        if body
+            .get("phoneNumber")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return invalid(call.instance, "phoneNumber", "must not be null");
+        }
+        let Some(agreement) = self.agreements.get_mut(&call.agreement_key()) else {
+            return not_found(call.instance, "Agreement");
+        };
+        if !agreement.activate(call.now, key) {
+            return illegal_update(call.instance);
+        }
+        bodies::respond(204, JSON_UTF8, "")
+    }
+
+    /// The user accepts a `PENDING` agreement: `None` if there is no such
+    /// agreement, `Some(false)` if it is not `PENDING`.
+    pub(crate) fn accept_agreement(
+        &mut self,
+        environment: Environment,
+        msn: Msn,
+        id: &str,
+        now: u64,
+    ) -> Option<bool> {
+        let agreement = self
+            .agreements
+            .get_mut(&(environment, msn, id.to_owned()))?;
+        Some(agreement.activate(now, "emulator-accept"))
+    }
+
+    fn create_charge(&mut self, call: &Call<'_>, key: &str) -> Response<Body> {
+        let instance = call.instance;
+        let body = match call.json() {
+            Ok(body) => body,
+            Err(res) => return res,
+        };
+        let amount = match body.get("amount") {
+            None | Some(Value::Null) => return invalid(instance, "amount", "must not be null"),
+            Some(v) => match v.as_u64() {
+                Some(a) if (100..=i32::MAX as u64).contains(&a) => a,
+                _ => {
+                    return invalid(
+                        instance,
+                        "amount",
+                        "must be greater than or equal to 100",
+                    );
+                }
+            },
+        };
+        let transaction_type = match body.get("transactionType").and_then(Value::as_str) {
+            Some(t @ ("DIRECT_CAPTURE" | "RESERVE_CAPTURE")) => t.to_owned(),
+            _ => {
+                return invalid(
+                    instance,
+                    "transactionType",
+                    "must be DIRECT_CAPTURE or RESERVE_CAPTURE",
+                );
+            }
+        };
+        let Some(description) = body.get("description").and_then(Value::as_str) else {
+            return invalid(instance, "description", "must not be null");
+        };
+        let retry_days = match body.get("retryDays").and_then(Value::as_u64) {
+            Some(d) if d <= 14 => d,
+            _ => return invalid(instance, "retryDays", "must be from 0 to 14"),
+        };
+        let Some(due) = body.get("due").and_then(Value::as_str) else {
+            return invalid(instance, "due", "must not be null");
+        };
+        let Some(due_day) = epoch_day(due) else {
+            return invalid(instance, "due", "must be a date in the format YYYY-MM-DD");
+        };
+        let order_id = match string(&body, "orderId", 50) {
+            Ok(None) => None,
+            Ok(Some(o))
+                if o
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-') =>
+            {
+                Some(o)
+            }
+            _ => {
+                return invalid(
+                    instance,
+                    "orderId",
+                    "must match \"^[a-zA-Z\\d-]+\" and be at most 50 characters",
+                );
+            }
+        };
+        let external_id = match string(&body, "externalId", 64) {
+            Ok(Some(e)) if e.is_empty() => {
+                return invalid(instance, "externalId", "size must be between 1 and 64");
+            }
+            Ok(e) => e,
+            Err(()) => return invalid(instance, "externalId", "size must be between 1 and 64"),
+        };
+        let today = i64::try_from(call.now / 86_400).unwrap_or(i64::MAX);
+        if due_day < today.saturating_add(DUE_MIN_DAYS) {
+            return problem(
+                400,
+                "charge-due-too-soon",
+                "Bad Request",
+                "The due date must be at least 1 day in the future",
+                instance,
+                &[("due", "must be at least 1 day in the future")],
+            );
+        }
+        if due_day > today.saturating_add(DUE_MAX_DAYS) {
+            return problem(
+                400,
+                "charge-due-in-too-long",
+                "Bad Request",
+                "The due date must be at most 2 years in the future",
+                instance,
+                &[("due", "must be at most 2 years in the future")],
+            );
+        }
+        if order_id.as_ref().is_some_and(|o| {
+            self.agreements
+                .iter()
+                .filter(|((e, m, _), _)| *e == call.environment && *m == call.msn)
+                .any(|(_, a)| a.charges.iter().any(|c| &c.id == o))
+        }) {
+            return problem(
+                409,
+                "conflict",
+                "Conflict",
+                "A charge with this orderId already exists",
+                instance,
+                &[("orderId", "must be unique for the sales unit")],
+            );
+        }
+        let Some(agreement) = self.agreements.get_mut(&call.agreement_key()) else {
+            return not_found(instance, "Agreement");
+        };
+        if agreement.status != Status::Active {
+            return problem(
+                400,
+                "charge-creation-failed",
+                "Bad Request",
+                "Cannot create a charge for an agreement which is not active.",
+                instance,
+                &[(
+                    "agreement.status",
+                    &format!("The agreement is {}", agreement.status.as_str()),
+                )],
+            );
+        }
+        if agreement.max_amount.is_some_and(|max| amount > max) {
+            return problem(
+                400,
+                "charge-amount-too-high",
+                "Bad Request",
+                "The charge amount is higher than the user's maximum amount for this agreement",
+                instance,
+                &[("amount", "must be at most the agreement's maxAmount")],
+            );
+        }
+        let id = order_id.unwrap_or_else(|| format!("chr_{}", alphanumeric(11)));
+        let mut charge = Charge {
+            id: id.clone(),
+            amount,
+            description: description.to_owned(),
+            due: due.to_owned(),
+            retry_days,
+            transaction_type,
+            initial: false,
+            status: "PENDING",
+            external_id,
+            transaction_id: transaction_id(),
+            captured: 0,
+            history: Vec::new(),
+        };
+        charge.event("CREATE", amount, call.now, key);
+        agreement.charges.push(charge);
+        json_answer(201, &json!({ "chargeId": id }))
+    }
+
+    fn get_charge(&self, call: &Call<'_>) -> Response<Body> {
+        let Some(agreement) = self.agreements.get(&call.agreement_key()) else {
+            return not_found(call.instance, "Agreement");
+        };
+        let id = call.rest.get(2).copied().unwrap_or_default();
+        match agreement.charges.iter().find(|c| c.id == id) {
+            Some(c) => json_answer(200, &c.response(agreement)),
+            None => not_found(call.instance, "Charge"),
+        }
+    }
+}
+
+impl Agreement {
+    /// `PENDING` → `ACTIVE`, processing the initial charge; `false` if it was
+    /// not `PENDING`.
+    fn activate(&mut self, now: u64, key: &str) -> bool {
+        if self.status != Status::Pending {
+            return false;
+        }
+        self.status = Status::Active;
+        self.start = Some(now);
+        if self.variable {
+            self.max_amount = Some(self.amount);
+        }
+        for charge in self.charges.iter_mut().filter(|c| c.initial) {
+            let amount = charge.amount;
+            if charge.transaction_type == "RESERVE_CAPTURE" {
+                charge.status = "RESERVED";
+                charge.event("RESERVE", amount, now, key);
+            } else {
+                charge.status = "CHARGED";
+                charge.captured = amount;
+                charge.event("CAPTURE", amount, now, key);
+            }
+        }
+        true
+    }
+}
+
+fn illegal_update(instance: &str) -> Response<Body> {
+    problem(
+        400,
+        "illegal-agreement-update",
+        "Bad Request",
+        "Illegal update",
+        instance,
+        &[("status", "Cannot modify an agreement which is not pending.")],
+    )
+}
+
+/// An `InitialChargeV3`.
+fn initial_charge(c: &Map<String, Value>, instance: &str) -> Result<Charge, Response<Body>> {
+    let amount = match c.get("amount").and_then(Value::as_u64) {
+        Some(a) if a <= i32::MAX as u64 => a,
+        _ => return Err(invalid(instance, "initialCharge.amount", "must not be null")),
+    };
+    let Some(description) = c.get("description").and_then(Value::as_str) else {
+        return Err(invalid(
+            instance,
+            "initialCharge.description",
+            "must not be null",
+        ));
+    };
+    let transaction_type = match c.get("transactionType").and_then(Value::as_str) {
+        Some(t @ ("DIRECT_CAPTURE" | "RESERVE_CAPTURE")) => t.to_owned(),
+        _ => {
+            return Err(invalid(
+                instance,
+                "initialCharge.transactionType",
+                "must be DIRECT_CAPTURE or RESERVE_CAPTURE",
+            ));
+        }
+    };
+    let external_id = match string(c, "externalId", 64) {
+        Ok(Some(e)) if !e.is_empty() => Some(e),
+        Ok(None) => None,
+        _ => {
+            return Err(invalid(
+                instance,
+                "initialCharge.externalId",
+                "size must be between 1 and 64",
+            ));
+        }
+    };
+    let id = match c.get("orderId") {
+        Some(Value::String(o)) if !o.is_empty() => o.clone(),
+        None | Some(Value::Null) => format!("chr_{}", alphanumeric(11)),
+        Some(_) => {
+            return Err(invalid(
+                instance,
+                "initialCharge.orderId",
+                "must be a string",
+            ));
+        }
+    };
+    Ok(Charge {
+        id,
+        amount,
+        description: description.to_owned(),
+        due: String::new(),
+        retry_days: 0,
+        transaction_type,
+        initial: true,
+        status: "PENDING",
+        external_id,
+        transaction_id: transaction_id(),
+        captured: 0,
+        history: Vec::new(),
+    })
+}
+
+/// An optional string field of at most `max` characters: `Err` when it is not a
+/// string or too long.
+fn string(body: &Map<String, Value>, field: &str, max: usize) -> Result<Option<String>, ()> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(_) => Err(()),
+    }
+}
+
+fn alphanumeric(len: usize) -> String {
+    std::iter::repeat_with(fastrand::alphanumeric)
+        .take(len)
+        .collect()
+}
+
+fn transaction_id() -> String {
+    fastrand::u64(1_000_000_000..10_000_000_000).to_string()
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date, if it is one.
+pub(crate) fn epoch_day(date: &str) -> Option<i64> {
+    let b = date.as_bytes();
+    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let number = |s: &str| -> Option<i64> {
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let y = number(date.get(0..4)?)?;
+    let m = number(date.get(5..7)?)?;
+    let d = number(date.get(8..10)?)?;
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=days_in_month).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(epoch_day("1970-01-01"), Some(0));
+        assert_eq!(epoch_day("2000-03-01"), Some(11_017));
+        assert_eq!(epoch_day("2024-02-29"), Some(19_782));
+        assert_eq!(epoch_day("2023-02-29"), None);
+        assert_eq!(epoch_day("2030-13-01"), None);
+        assert_eq!(epoch_day("2030-1-01"), None);
+        assert_eq!(epoch_day("2030-01-01T00:00:00Z"), None);
+        assert_eq!(epoch_day("+030-01-01"), None);
+        // Round trip with the RFC 3339 writer.
+        for day in [0u64, 11_017, 19_782, 20_000, 25_000] {
+            let text = rfc3339(day * 86_400);
+            assert_eq!(epoch_day(&text[..10]), Some(day as i64), "{text}");
+        }
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(interval_text("MONTH", 1), "every month");
+        assert_eq!(interval_text("WEEK", 2), "every 2 weeks");
+    }
+}
