@@ -584,6 +584,9 @@ fn documented() -> Vec<(Api, u16, String, Cause)> {
         (Api::Recurring, 400, recurring("unsupported-feature", "Feature not supported"), NotAllowedForMerchant),
         (Api::Recurring, 400, json!({"type": "https://developer.vippsmobilepay.com/docs/APIs/recurring-api/recurring-api-problems#validation-error", "title": "Bad Request", "status": 400, "detail": "Input validation failed", "extraDetails": [{"field": "pricing.amount", "text": "must be greater than or equal to 100"}]}).to_string(), InvalidAmount),
         (Api::Recurring, 400, json!({"title": "Bad Request", "status": 400, "detail": "Agreement is not active"}).to_string(), AgreementNotActive),
+        (Api::Recurring, 409, recurring("idempotency-conflict", "Conflict"), IdempotencyConflict),
+        (Api::Recurring, 400, recurring("charge-creation-failed", "Could not create the charge"), InvalidPaymentState),
+        (Api::Recurring, 400, json!({"type": "https://developer.vippsmobilepay.com/docs/APIs/recurring-api/recurring-api-problems#charge-creation-failed", "title": "Bad Request", "status": 400, "detail": "Cannot create a charge for an agreement which is not active."}).to_string(), AgreementNotActive),
         // Checkout (checkout.yaml CheckoutProblemDetails and statuses).
         (Api::Checkout, 401, String::new(), InvalidClientCredentials),
         (Api::Checkout, 409, json!({"type": "https://example.com", "title": "Conflict", "status": 409, "errorCode": "Session-00100", "errors": {}}).to_string(), IdempotencyConflict),

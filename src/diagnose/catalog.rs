@@ -112,6 +112,15 @@ fn decide(
                         return field;
                     }
                 }
+                // `charge-creation-failed` and the like are generic; the detail
+                // says when the agreement is why.
+                if cause == Cause::InvalidPaymentState
+                    && WORDING
+                        .iter()
+                        .any(|r| r.cause == Cause::AgreementNotActive && r.matches(code, text))
+                {
+                    return Cause::AgreementNotActive;
+                }
                 return cause;
             }
             if context.api == Api::Checkout && matches!(code, 401 | 404 | 409) {

@@ -135,6 +135,9 @@ static RECURRING: &[(&str, Cause)] = &[
     ("agreement-not-active", Cause::AgreementNotActive),
     ("refund-failed", Cause::RefundFailed),
     ("charge-refund-failed", Cause::RefundFailed),
+    // "The specified `idempotency-key` has previously been used in a different
+    // context" (the problem types page, API version 3.0.0).
+    ("idempotency-conflict", Cause::IdempotencyConflict),
 ];
 
 /// The cause of a problem `type` of the API, when it is a documented one: the

@@ -715,7 +715,7 @@ impl Agreements {
                 &[("amount", "must be at most the agreement's maxAmount")],
             );
         }
-        let id = order_id.unwrap_or_else(|| format!("chr_{}", alphanumeric(11)));
+        let id = order_id.unwrap_or_else(|| format!("chr-{}", alphanumeric(11)));
         let mut charge = Charge {
             id: id.clone(),
             amount,
@@ -821,7 +821,7 @@ fn initial_charge(c: &Map<String, Value>, instance: &str) -> Result<Charge, Resp
     };
     let id = match c.get("orderId") {
         Some(Value::String(o)) if !o.is_empty() => o.clone(),
-        None | Some(Value::Null) => format!("chr_{}", alphanumeric(11)),
+        None | Some(Value::Null) => format!("chr-{}", alphanumeric(11)),
         Some(_) => {
             return Err(invalid(
                 instance,
@@ -856,6 +856,9 @@ fn string(body: &Map<String, Value>, field: &str, max: usize) -> Result<Option<S
     }
 }
 
+/// A charge id as the API makes them: `DraftAgreementResponseV3.chargeId` must
+/// match `^[a-zA-Z0-9-]{1,50}$` and `ChargeReference.chargeId` be at most 15
+/// characters, so `chr-` and eleven letters or digits.
 fn alphanumeric(len: usize) -> String {
     std::iter::repeat_with(fastrand::alphanumeric)
         .take(len)
