@@ -1,8 +1,9 @@
 //! End to end, per API of `tower_vipps::api::APIS`: a valid request through the
 //! preset stack (`tower_vipps::layer` over hyper, and `VippsMiddleware` in reqwest)
 //! reaches the emulator with exactly the headers its API takes, asserted header by
-//! header on the emulator's request log; and one classic mistake per API is refused
-//! unsent or diagnosed.
+//! header on the emulator's request log, and gets the API's success body (ePayment,
+//! Checkout, Login, Recurring v3, eCom v2, Webhooks); and one classic mistake per
+//! API is refused unsent or diagnosed, with its cause.
 #![cfg(all(feature = "emulator", feature = "reqwest"))]
 
 mod common;
@@ -349,18 +350,51 @@ async fn every_api(path: Path) {
     assert_untouched(&c.seen("/accesstoken/get"), &sent);
 
     // eCom v2: access token, no Idempotency-Key (eCom's is `X-Request-Id`).
-    let initiate = format!(
-        r#"{{"customerInfo":{{"mobileNumber":"91234567"}},"merchantInfo":{{"callbackPrefix":"https://example.com/vipps","fallBack":"https://example.com/fallback","merchantSerialNumber":"{MSN}"}},"transaction":{{"amount":20000,"orderId":"acme-ecom-0001","transactionText":"socks"}}}}"#
-    );
-    let _ = c
+    // The ready test user: reserved at once.
+    let ready = &READY_USER[2..];
+    let ecom_initiate = |order_id: &str, mobile: &str| {
+        format!(
+            r#"{{"customerInfo":{{"mobileNumber":"{mobile}"}},"merchantInfo":{{"callbackPrefix":"https://example.com/vipps","fallBack":"https://example.com/fallback","merchantSerialNumber":"{MSN}"}},"transaction":{{"amount":20000,"orderId":"{order_id}","transactionText":"socks"}}}}"#
+        )
+    };
+    let initiate = ecom_initiate("acme-ecom-0001", ready);
+    let (status, body) = c
         .send(
             Method::POST,
             "/ecomm/v2/payments",
             with_msn,
             Some(&initiate),
         )
-        .await;
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{path:?} {body}");
+    assert_eq!(body["orderId"], "acme-ecom-0001");
+    assert!(body["url"].as_str().unwrap().starts_with("http"));
     assert_access_token_headers(&c.seen("/ecomm/v2/payments"), false);
+    let capture_body = format!(
+        r#"{{"merchantInfo":{{"merchantSerialNumber":"{MSN}"}},"transaction":{{"amount":5000,"transactionText":"shipped"}}}}"#
+    );
+    let with_request_id: &[(&str, &str)] = &[
+        ("Merchant-Serial-Number", &msn),
+        ("Content-Type", "application/json"),
+        ("X-Request-Id", "acme-capture-1"),
+    ];
+    let capture = "/ecomm/v2/payments/acme-ecom-0001/capture";
+    let (status, body) = c
+        .send(Method::POST, capture, with_request_id, Some(&capture_body))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{path:?} {body}");
+    assert_eq!(body["transactionInfo"]["status"], "Captured");
+    assert_eq!(body["transactionSummary"]["capturedAmount"], 5000);
+    let seen = c.seen(capture);
+    assert_access_token_headers(&seen, false);
+    assert_eq!(value(&seen.headers, "x-request-id"), "acme-capture-1");
+    let details = "/ecomm/v2/payments/acme-ecom-0001/details";
+    let (status, body) = c.send(Method::GET, details, with_msn, None).await.unwrap();
+    assert_eq!(status, 200, "{path:?} {body}");
+    assert_eq!(body["transactionLogHistory"][0]["operation"], "CAPTURE");
+    assert_access_token_headers(&c.seen(details), false);
     // Mistake: the body's MSN is another than the header's: refused unsent.
     let other = initiate.replace(&MSN.to_string(), "654321");
     let err = c
@@ -369,23 +403,116 @@ async fn every_api(path: Path) {
         .unwrap_err();
     assert!(err.is_refused(), "{err}");
     assert_eq!(err.cause(), Cause::MsnHeaderBodyMismatch);
+    // Mistake: capture before the user approved: the emulator's array body,
+    // diagnosed and kept.
+    let waiting = ecom_initiate("acme-ecom-0002", &emulator::WAITING_USER[2..]);
+    let (status, _) = c
+        .send(Method::POST, "/ecomm/v2/payments", with_msn, Some(&waiting))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let err = c
+        .send(
+            Method::POST,
+            "/ecomm/v2/payments/acme-ecom-0002/capture",
+            with_request_id,
+            Some(&capture_body),
+        )
+        .await
+        .unwrap_err();
+    assert!(!err.is_refused(), "{err}");
+    assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
+    assert_eq!(err.cause(), Cause::CaptureBeforeReservation, "{err}");
+    let kept: Value = serde_json::from_slice(err.body().unwrap()).unwrap();
+    assert_eq!(
+        (kept[0]["errorGroup"].as_str(), kept[0]["errorCode"].as_str()),
+        (Some("Payment"), Some("62"))
+    );
 
-    // Recurring, Order Management: access token and Idempotency-Key; Webhooks:
-    // access token, no Idempotency-Key.
-    for (p, idempotency) in [
-        ("/recurring/v3/agreements", true),
-        ("/order-management/v2/ecom/receipts/acme-apis-0001", true),
-        ("/webhooks/v1/webhooks", false),
-    ] {
-        // Bodies the specs allow (Preflight refuses an empty draft or registration).
-        let body = match p {
-            "/recurring/v3/agreements" => RECURRING_DRAFT,
-            "/webhooks/v1/webhooks" => WEBHOOK_REGISTRATION,
-            _ => "{}",
-        };
-        let _ = c.send(Method::POST, p, with_msn, Some(body)).await;
-        assert_access_token_headers(&c.seen(p), idempotency);
-    }
+    // Recurring v3: access token and Idempotency-Key on the POSTs.
+    let agreements = "/recurring/v3/agreements";
+    let (status, body) = c
+        .send(Method::POST, agreements, with_msn, Some(RECURRING_DRAFT))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{path:?} {body}");
+    assert_access_token_headers(&c.seen(agreements), true);
+    let agreement_id = body["agreementId"].as_str().unwrap().to_owned();
+    assert!(agreement_id.starts_with("agr_"));
+    assert!(body["vippsConfirmationUrl"].is_string());
+    let one = format!("{agreements}/{agreement_id}");
+    let (status, body) = c.send(Method::GET, &one, with_msn, None).await.unwrap();
+    assert_eq!((status.as_u16(), body["status"].as_str()), (200, Some("PENDING")));
+    assert_access_token_headers(&c.seen(&one), false);
+    // Mistake: a charge on an agreement the user has not accepted yet: the
+    // emulator's problem, diagnosed and kept.
+    let charges = format!("{one}/charges");
+    let charge = r#"{"amount":49900,"transactionType":"DIRECT_CAPTURE","description":"October","due":"2099-01-01","retryDays":5}"#;
+    let soon = charge.replace("2099-01-01", &date_in(7));
+    let err = c
+        .send(Method::POST, &charges, with_msn, Some(&soon))
+        .await
+        .unwrap_err();
+    assert!(!err.is_refused(), "{err}");
+    assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
+    assert_eq!(err.cause(), Cause::AgreementNotActive, "{err}");
+    assert!(String::from_utf8_lossy(err.body().unwrap()).contains("charge-creation-failed"));
+    assert_access_token_headers(&c.seen(&charges), true);
+    // Once accepted, a charge due a week ahead is created; one due in 2099 is
+    // beyond the two years the API takes.
+    assert!(c.emu.accept_agreement(Test, tower_vipps::Msn::new(MSN).unwrap(), &agreement_id));
+    let err = c
+        .send(Method::POST, &charges, with_msn, Some(charge))
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause(), Cause::InvalidField, "{err}");
+    assert!(String::from_utf8_lossy(err.body().unwrap()).contains("charge-due-in-too-long"));
+    let (status, body) = c
+        .send(Method::POST, &charges, with_msn, Some(&soon))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{path:?} {body}");
+    assert!(body["chargeId"].is_string());
+    assert_access_token_headers(&c.seen(&charges), true);
+
+    // Order Management: access token and Idempotency-Key.
+    let receipt = "/order-management/v2/ecom/receipts/acme-apis-0001";
+    let _ = c.send(Method::POST, receipt, with_msn, Some("{}")).await;
+    assert_access_token_headers(&c.seen(receipt), true);
+    // Mistake: the MSN in a header named like the body field: refused unsent.
+    let misspelled: &[(&str, &str)] = &[
+        ("merchantSerialNumber", &msn),
+        ("Content-Type", "application/json"),
+    ];
+    let before = c.emu.counts().total();
+    let err = c
+        .send(Method::POST, receipt, misspelled, Some("{}"))
+        .await
+        .unwrap_err();
+    assert!(err.is_refused(), "{err}");
+    assert_eq!(err.cause(), Cause::MsnHeaderMisspelled);
+    assert_eq!(c.emu.counts().total(), before, "nothing sent");
+
+    // Webhooks: access token, no Idempotency-Key.
+    let webhooks = "/webhooks/v1/webhooks";
+    let (status, body) = c
+        .send(Method::POST, webhooks, with_msn, Some(WEBHOOK_REGISTRATION))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{path:?} {body}");
+    assert!(body["id"].is_string() && body["secret"].is_string());
+    assert_access_token_headers(&c.seen(webhooks), false);
+    // Mistake: a plain `http://` URL for the deliveries: the emulator's 400,
+    // diagnosed with its body kept.
+    let plain = WEBHOOK_REGISTRATION.replace("https://", "http://");
+    let err = c
+        .send(Method::POST, webhooks, with_msn, Some(&plain))
+        .await
+        .unwrap_err();
+    assert!(!err.is_refused(), "{err}");
+    assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
+    assert_eq!(err.cause(), Cause::InvalidUrl, "{err}");
+    assert!(String::from_utf8_lossy(err.body().unwrap()).contains("\"url\""));
 
     // Report with a partner's own token (from /miami/v1/token): untouched, no
     // subscription key added.
@@ -399,6 +526,38 @@ async fn every_api(path: Path) {
     // Without a token of its own, Report gets the standard access token.
     let _ = c.send(Method::GET, report, with_msn, None).await;
     assert_access_token_headers(&c.seen(report), false);
+    // Mistake: a partner token kept past its 15 minutes: refused unsent.
+    let expired = format!(
+        "Bearer eyJhbGciOiJub25lIn0.{}.c2ln",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"exp":1600000000}"#)
+    );
+    let before = c.emu.counts().total();
+    let err = c
+        .send(Method::GET, report, &[("Authorization", &expired)], None)
+        .await
+        .unwrap_err();
+    assert!(err.is_refused(), "{err}");
+    assert_eq!(err.cause(), Cause::AccessTokenExpired);
+    assert_eq!(c.emu.counts().total(), before, "nothing sent");
+}
+
+/// `YYYY-MM-DD`, `days` from today (UTC).
+fn date_in(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Howard Hinnant's civil_from_days.
+    let z = now.div_euclid(86_400) + days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// A Recurring v3 draft agreement as the spec's example writes it.

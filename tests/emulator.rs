@@ -468,6 +468,92 @@ async fn api_calls_are_checked_in_the_gateways_order() {
     assert_eq!(h.emu.count(Endpoint::AccessToken), 4);
 }
 
+/// Recurring v3 and eCom v2 take what ePayment takes (the access token and the
+/// same subscription key, the MSN with partner keys), checked in the gateway's
+/// order; Checkout's client credentials are no substitute for the token.
+#[tokio::test]
+async fn recurring_and_ecom_check_the_credentials_they_take() {
+    let h = Harness::new().await;
+    let keys = emulator::TEST_MERCHANT;
+    let token = h.token(keys).await;
+    let login_only = h.token(emulator::TEST_LOGIN_ONLY).await;
+    let partner = h.token(emulator::TEST_PARTNER).await;
+    let calls = [
+        (Method::GET, "/recurring/v3/agreements/agr_unknown", Endpoint::RecurringGetAgreement),
+        (Method::POST, "/recurring/v3/agreements", Endpoint::RecurringCreateAgreement),
+        (Method::POST, "/recurring/v3/agreements/agr_unknown/charges", Endpoint::RecurringCreateCharge),
+        (Method::GET, "/ecomm/v2/payments/acme-unknown/details", Endpoint::EcomDetails),
+        (Method::POST, "/ecomm/v2/payments/acme-unknown/capture", Endpoint::EcomCapture),
+    ];
+    for (method, path, endpoint) in &calls {
+        let call = || h.call(Test, method.clone(), path);
+        call()
+            .bearer(&token)
+            .send()
+            .await
+            .assert(401, "application/json", MISSING_KEY);
+        let refused = |a: Answer| a.assert(401, "text/plain", SOMETHING_WRONG);
+        refused(call().keys(keys).send().await);
+        refused(
+            call()
+                .keys(keys)
+                .header("client_id", keys.client_id())
+                .header("client_secret", keys.client_secret())
+                .send()
+                .await,
+        );
+        refused(call().keys(keys).header("Authorization", &token).send().await);
+        call()
+            .keys(emulator::TEST_LOGIN_ONLY)
+            .bearer(&login_only)
+            .send()
+            .await
+            .assert(403, "text/plain", "Merchant Not Allowed for Ecommerce Payment");
+        let no_msn = call().keys(emulator::TEST_PARTNER).bearer(&partner).send().await;
+        assert_eq!(no_msn.status, 403, "{path}: {}", no_msn.body);
+        assert_eq!(no_msn.json()["title"], "Forbidden");
+        // Everything right: the API itself answers.
+        let answer = call()
+            .keys(keys)
+            .bearer(&token)
+            .msn(emulator::TEST_MSN)
+            .key("acme-key-1")
+            .json(&json!({}))
+            .send()
+            .await;
+        assert!(
+            answer.content_type.starts_with("application/json"),
+            "{path}: {}",
+            answer.content_type
+        );
+        if path.starts_with("/recurring") {
+            assert!(matches!(answer.status.as_u16(), 400 | 404), "{path}: {}", answer.body);
+            assert!(answer.json()["type"].as_str().unwrap().contains("recurring-api-problems#"));
+        } else {
+            assert_eq!(answer.status, 400, "{path}: {}", answer.body);
+            assert!(answer.json()[0]["errorGroup"].is_string(), "{}", answer.body);
+        }
+        assert_eq!(h.emu.count(*endpoint), 7, "{path}");
+    }
+    // The test-only endpoints are not in production.
+    let prod = h.token(emulator::PRODUCTION_MERCHANT).await;
+    for path in [
+        "/ecomm/v2/integration-test/payments/acme-unknown/approve",
+        "/recurring/v3/agreements/agr_unknown/accept",
+    ] {
+        let method = if path.starts_with("/recurring") { Method::PATCH } else { Method::POST };
+        h.call(Production, method, path)
+            .keys(emulator::PRODUCTION_MERCHANT)
+            .bearer(&prod)
+            .key("acme-key-2")
+            .json(&json!({"phoneNumber": "4791000001"}))
+            .send()
+            .await
+            .assert(404, "application/json", "{\"statusCode\": 404, \"message\": \"Resource not found\"}");
+    }
+    assert_eq!(h.emu.count(Endpoint::Other), 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn tokens_expire_with_tokios_clock_and_the_emulators() {
     let emu = Emulator::builder()
