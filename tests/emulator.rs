@@ -477,7 +477,8 @@ async fn recurring_and_ecom_check_the_credentials_they_take() {
     let keys = emulator::TEST_MERCHANT;
     let token = h.token(keys).await;
     let login_only = h.token(emulator::TEST_LOGIN_ONLY).await;
-    let partner = h.token(emulator::TEST_PARTNER).await;
+    // Partner keys exist in production only.
+    let partner = h.token(emulator::PRODUCTION_PARTNER).await;
     let calls = [
         (Method::GET, "/recurring/v3/agreements/agr_unknown", Endpoint::RecurringGetAgreement),
         (Method::POST, "/recurring/v3/agreements", Endpoint::RecurringCreateAgreement),
@@ -509,7 +510,12 @@ async fn recurring_and_ecom_check_the_credentials_they_take() {
             .send()
             .await
             .assert(403, "text/plain", "Merchant Not Allowed for Ecommerce Payment");
-        let no_msn = call().keys(emulator::TEST_PARTNER).bearer(&partner).send().await;
+        let no_msn = h
+            .call(Production, method.clone(), path)
+            .keys(emulator::PRODUCTION_PARTNER)
+            .bearer(&partner)
+            .send()
+            .await;
         assert_eq!(no_msn.status, 403, "{path}: {}", no_msn.body);
         assert_eq!(no_msn.json()["title"], "Forbidden");
         // Everything right: the API itself answers.
