@@ -425,7 +425,10 @@ async fn every_api(path: Path) {
     assert_eq!(err.cause(), Cause::CaptureBeforeReservation, "{err}");
     let kept: Value = serde_json::from_slice(err.body().unwrap()).unwrap();
     assert_eq!(
-        (kept[0]["errorGroup"].as_str(), kept[0]["errorCode"].as_str()),
+        (
+            kept[0]["errorGroup"].as_str(),
+            kept[0]["errorCode"].as_str()
+        ),
         (Some("Payment"), Some("62"))
     );
 
@@ -442,7 +445,10 @@ async fn every_api(path: Path) {
     assert!(body["vippsConfirmationUrl"].is_string());
     let one = format!("{agreements}/{agreement_id}");
     let (status, body) = c.send(Method::GET, &one, with_msn, None).await.unwrap();
-    assert_eq!((status.as_u16(), body["status"].as_str()), (200, Some("PENDING")));
+    assert_eq!(
+        (status.as_u16(), body["status"].as_str()),
+        (200, Some("PENDING"))
+    );
     assert_access_token_headers(&c.seen(&one), false);
     // Mistake: a charge on an agreement the user has not accepted yet: the
     // emulator's problem, diagnosed and kept.
@@ -460,7 +466,10 @@ async fn every_api(path: Path) {
     assert_access_token_headers(&c.seen(&charges), true);
     // Once accepted, a charge due a week ahead is created; one due in 2099 is
     // beyond the two years the API takes.
-    assert!(c.emu.accept_agreement(Test, tower_vipps::Msn::new(MSN).unwrap(), &agreement_id));
+    assert!(
+        c.emu
+            .accept_agreement(Test, tower_vipps::Msn::new(MSN).unwrap(), &agreement_id)
+    );
     let err = c
         .send(Method::POST, &charges, with_msn, Some(charge))
         .await

@@ -480,11 +480,31 @@ async fn recurring_and_ecom_check_the_credentials_they_take() {
     // Partner keys exist in production only.
     let partner = h.token(emulator::PRODUCTION_PARTNER).await;
     let calls = [
-        (Method::GET, "/recurring/v3/agreements/agr_unknown", Endpoint::RecurringGetAgreement),
-        (Method::POST, "/recurring/v3/agreements", Endpoint::RecurringCreateAgreement),
-        (Method::POST, "/recurring/v3/agreements/agr_unknown/charges", Endpoint::RecurringCreateCharge),
-        (Method::GET, "/ecomm/v2/payments/acme-unknown/details", Endpoint::EcomDetails),
-        (Method::POST, "/ecomm/v2/payments/acme-unknown/capture", Endpoint::EcomCapture),
+        (
+            Method::GET,
+            "/recurring/v3/agreements/agr_unknown",
+            Endpoint::RecurringGetAgreement,
+        ),
+        (
+            Method::POST,
+            "/recurring/v3/agreements",
+            Endpoint::RecurringCreateAgreement,
+        ),
+        (
+            Method::POST,
+            "/recurring/v3/agreements/agr_unknown/charges",
+            Endpoint::RecurringCreateCharge,
+        ),
+        (
+            Method::GET,
+            "/ecomm/v2/payments/acme-unknown/details",
+            Endpoint::EcomDetails,
+        ),
+        (
+            Method::POST,
+            "/ecomm/v2/payments/acme-unknown/capture",
+            Endpoint::EcomCapture,
+        ),
     ];
     for (method, path, endpoint) in &calls {
         let call = || h.call(Test, method.clone(), path);
@@ -503,13 +523,23 @@ async fn recurring_and_ecom_check_the_credentials_they_take() {
                 .send()
                 .await,
         );
-        refused(call().keys(keys).header("Authorization", &token).send().await);
+        refused(
+            call()
+                .keys(keys)
+                .header("Authorization", &token)
+                .send()
+                .await,
+        );
         call()
             .keys(emulator::TEST_LOGIN_ONLY)
             .bearer(&login_only)
             .send()
             .await
-            .assert(403, "text/plain", "Merchant Not Allowed for Ecommerce Payment");
+            .assert(
+                403,
+                "text/plain",
+                "Merchant Not Allowed for Ecommerce Payment",
+            );
         let no_msn = h
             .call(Production, method.clone(), path)
             .keys(emulator::PRODUCTION_PARTNER)
@@ -533,11 +563,24 @@ async fn recurring_and_ecom_check_the_credentials_they_take() {
             answer.content_type
         );
         if path.starts_with("/recurring") {
-            assert!(matches!(answer.status.as_u16(), 400 | 404), "{path}: {}", answer.body);
-            assert!(answer.json()["type"].as_str().unwrap().contains("recurring-api-problems#"));
+            assert!(
+                matches!(answer.status.as_u16(), 400 | 404),
+                "{path}: {}",
+                answer.body
+            );
+            assert!(
+                answer.json()["type"]
+                    .as_str()
+                    .unwrap()
+                    .contains("recurring-api-problems#")
+            );
         } else {
             assert_eq!(answer.status, 400, "{path}: {}", answer.body);
-            assert!(answer.json()[0]["errorGroup"].is_string(), "{}", answer.body);
+            assert!(
+                answer.json()[0]["errorGroup"].is_string(),
+                "{}",
+                answer.body
+            );
         }
         assert_eq!(h.emu.count(*endpoint), 7, "{path}");
     }
@@ -547,7 +590,11 @@ async fn recurring_and_ecom_check_the_credentials_they_take() {
         "/ecomm/v2/integration-test/payments/acme-unknown/approve",
         "/recurring/v3/agreements/agr_unknown/accept",
     ] {
-        let method = if path.starts_with("/recurring") { Method::PATCH } else { Method::POST };
+        let method = if path.starts_with("/recurring") {
+            Method::PATCH
+        } else {
+            Method::POST
+        };
         h.call(Production, method, path)
             .keys(emulator::PRODUCTION_MERCHANT)
             .bearer(&prod)
@@ -555,7 +602,11 @@ async fn recurring_and_ecom_check_the_credentials_they_take() {
             .json(&json!({"phoneNumber": "4791000001"}))
             .send()
             .await
-            .assert(404, "application/json", "{\"statusCode\": 404, \"message\": \"Resource not found\"}");
+            .assert(
+                404,
+                "application/json",
+                "{\"statusCode\": 404, \"message\": \"Resource not found\"}",
+            );
     }
     assert_eq!(h.emu.count(Endpoint::Other), 0);
 }

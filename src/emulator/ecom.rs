@@ -19,6 +19,9 @@
 //! 37`). Errors are eCom's arrays, `[{"errorGroup", "errorCode", "errorMessage",
 //! "contextId"}]`, in the corpus' format.
 
+// A refusal is the response itself; it is built once per request, never hot.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -112,12 +115,8 @@ pub(crate) fn endpoint(method: &Method, segments: &[&str]) -> Option<Endpoint> {
         ("POST", ["ecomm", "v2", "payments", o, "capture"]) if !o.is_empty() => {
             Endpoint::EcomCapture
         }
-        ("POST", ["ecomm", "v2", "payments", o, "refund"]) if !o.is_empty() => {
-            Endpoint::EcomRefund
-        }
-        ("PUT", ["ecomm", "v2", "payments", o, "cancel"]) if !o.is_empty() => {
-            Endpoint::EcomCancel
-        }
+        ("POST", ["ecomm", "v2", "payments", o, "refund"]) if !o.is_empty() => Endpoint::EcomRefund,
+        ("PUT", ["ecomm", "v2", "payments", o, "cancel"]) if !o.is_empty() => Endpoint::EcomCancel,
         ("GET", ["ecomm", "v2", "payments", o, "details"]) if !o.is_empty() => {
             Endpoint::EcomDetails
         }
@@ -154,7 +153,12 @@ fn not_found() -> Response<Body> {
 }
 
 fn not_in_valid_state() -> Response<Body> {
-    error(400, "Merchant", "22", "Reference orderId is not in valid state")
+    error(
+        400,
+        "Merchant",
+        "22",
+        "Reference orderId is not in valid state",
+    )
 }
 
 fn json_answer(value: &Value) -> Response<Body> {
@@ -195,9 +199,7 @@ impl Call<'_> {
                 "merchantSerialNumber must not be null",
             )),
             None | Some(Value::Null) => Ok(body),
-            Some(Value::String(m))
-                if m.len() >= 5 && m.bytes().all(|b| b.is_ascii_digit()) =>
-            {
+            Some(Value::String(m)) if m.len() >= 5 && m.bytes().all(|b| b.is_ascii_digit()) => {
                 if m.parse::<u64>().ok() == Some(self.msn.get()) {
                     Ok(body)
                 } else {
@@ -356,10 +358,7 @@ impl EcomPayments {
                 Some(id.to_owned())
             }
             Some(_) => {
-                return invalid_request(
-                    "X-Request-Id",
-                    "X-Request-Id must be 1 to 40 characters",
-                );
+                return invalid_request("X-Request-Id", "X-Request-Id must be 1 to 40 characters");
             }
         };
         let Some(request_id) = request_id else {
@@ -512,7 +511,10 @@ impl EcomPayments {
                 "transactionText must not be null",
             );
         }
-        let release = body.get("shouldReleaseRemainingFunds").and_then(Value::as_bool) == Some(true);
+        let release = body
+            .get("shouldReleaseRemainingFunds")
+            .and_then(Value::as_bool)
+            == Some(true);
         let Some(payment) = self.payments.get_mut(&call.key()) else {
             return not_found();
         };
@@ -577,7 +579,11 @@ fn norwegian_number(raw: &str) -> Option<String> {
     let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
     let number = digits
         .strip_prefix("+47")
-        .or_else(|| (digits.len() == 10).then(|| digits.strip_prefix("47")).flatten())
+        .or_else(|| {
+            (digits.len() == 10)
+                .then(|| digits.strip_prefix("47"))
+                .flatten()
+        })
         .unwrap_or(&digits);
     (number.len() == 8 && number.bytes().all(|b| b.is_ascii_digit())).then(|| number.to_owned())
 }
@@ -589,7 +595,10 @@ mod tests {
     #[test]
     fn numbers() {
         assert_eq!(norwegian_number("91234567").as_deref(), Some("91234567"));
-        assert_eq!(norwegian_number("+47 912 34 567").as_deref(), Some("91234567"));
+        assert_eq!(
+            norwegian_number("+47 912 34 567").as_deref(),
+            Some("91234567")
+        );
         assert_eq!(norwegian_number("004712345678"), None);
         assert_eq!(norwegian_number("4791234567").as_deref(), Some("91234567"));
         assert_eq!(norwegian_number("9123456"), None);

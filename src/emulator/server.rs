@@ -285,7 +285,9 @@ fn route(
         | Endpoint::RecurringCreateCharge
         | Endpoint::RecurringGetCharge => {
             match authenticate(shared, environment, endpoint, parts) {
-                Ok(msn) => super::recurring::handle(shared, environment, msn, endpoint, parts, body),
+                Ok(msn) => {
+                    super::recurring::handle(shared, environment, msn, endpoint, parts, body)
+                }
                 Err(res) => res,
             }
         }

@@ -22,6 +22,9 @@
 //! `…/recurring-api-problems#<identifier>`, `title`, `status`, `detail`,
 //! `instance`, `contextId`, `extraDetails` `[{field, text}]`).
 
+// A refusal is the response itself; it is built once per request, never hot.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -29,21 +32,21 @@ use http::request::Parts;
 use http::{Method, Response};
 use serde_json::{Map, Value, json};
 
+mod charges;
+
 use super::bodies::{self, Body};
 use super::epayment::{rfc3339, valid_return_url, valid_url};
 use super::replays::{Replay, Replays};
 use super::{Endpoint, Shared};
 use crate::{Environment, Msn};
+use charges::{Charge, initial_charge};
 
 /// The content type of the API's answers (`ErrorResponseV3` and the schemas).
 pub(crate) const JSON_UTF8: &str = "application/json;charset=UTF-8";
 
 /// The problem types' common prefix.
-const PROBLEMS: &str = "https://developer.vippsmobilepay.com/docs/APIs/recurring-api/recurring-api-problems";
-
-/// Days of lead time a charge's `due` needs, and the most days ahead it may be.
-const DUE_MIN_DAYS: i64 = 1;
-const DUE_MAX_DAYS: i64 = 2 * 365;
+const PROBLEMS: &str =
+    "https://developer.vippsmobilepay.com/docs/APIs/recurring-api/recurring-api-problems";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
@@ -57,58 +60,6 @@ impl Status {
             Status::Pending => "PENDING",
             Status::Active => "ACTIVE",
         }
-    }
-}
-
-struct Charge {
-    id: String,
-    amount: u64,
-    description: String,
-    /// `YYYY-MM-DD`.
-    due: String,
-    retry_days: u64,
-    transaction_type: String,
-    initial: bool,
-    status: &'static str,
-    external_id: Option<String>,
-    transaction_id: String,
-    captured: u64,
-    history: Vec<Value>,
-}
-
-impl Charge {
-    fn event(&mut self, event: &str, amount: u64, now: u64, key: &str) {
-        self.history.push(json!({
-            "occurred": rfc3339(now),
-            "event": event,
-            "amount": amount,
-            "idempotencyKey": key,
-            "success": true,
-        }));
-    }
-
-    fn response(&self, agreement: &Agreement) -> Value {
-        let mut v = json!({
-            "amount": self.amount,
-            "currency": agreement.currency,
-            "description": self.description,
-            "due": format!("{}T00:00:00Z", self.due),
-            "id": self.id,
-            "agreementId": agreement.id,
-            "externalId": self.external_id.as_deref().unwrap_or(&self.id),
-            "retryDays": self.retry_days,
-            "status": self.status,
-            "transactionId": self.transaction_id,
-            "type": if self.initial { "INITIAL" } else { "RECURRING" },
-            "transactionType": self.transaction_type,
-            "failureReason": null,
-            "summary": {"captured": self.captured, "refunded": 0, "cancelled": 0},
-            "history": self.history,
-        });
-        if let Some(external) = &agreement.external_id {
-            v["externalAgreementId"] = Value::String(external.clone());
-        }
-        v
     }
 }
 
@@ -289,11 +240,7 @@ impl Call<'_> {
     fn json(&self) -> Result<Map<String, Value>, Response<Body>> {
         match serde_json::from_slice::<Value>(self.body) {
             Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(invalid(
-                self.instance,
-                "body",
-                "must be a JSON object",
-            )),
+            Ok(_) => Err(invalid(self.instance, "body", "must be a JSON object")),
             Err(_) => Err(problem(
                 400,
                 "invalid-json",
@@ -393,8 +340,7 @@ impl Agreements {
             Endpoint::RecurringAcceptAgreement => self.accept(call, key),
             _ => self.create_charge(call, key),
         };
-        self.replays
-            .store(scope, body_hash, JSON_UTF8, &response);
+        self.replays.store(scope, body_hash, JSON_UTF8, &response);
         response
     }
 
@@ -441,7 +387,13 @@ impl Agreements {
         };
         let unit = match interval.get("unit").and_then(Value::as_str) {
             Some(u @ ("YEAR" | "MONTH" | "WEEK" | "DAY")) => u.to_owned(),
-            _ => return invalid(instance, "interval.unit", "must be YEAR, MONTH, WEEK or DAY"),
+            _ => {
+                return invalid(
+                    instance,
+                    "interval.unit",
+                    "must be YEAR, MONTH, WEEK or DAY",
+                );
+            }
         };
         let count = match interval.get("count").and_then(Value::as_u64) {
             Some(c) if (1..=31).contains(&c) => c,
@@ -585,166 +537,6 @@ impl Agreements {
             .get_mut(&(environment, msn, id.to_owned()))?;
         Some(agreement.activate(now, "emulator-accept"))
     }
-
-    fn create_charge(&mut self, call: &Call<'_>, key: &str) -> Response<Body> {
-        let instance = call.instance;
-        let body = match call.json() {
-            Ok(body) => body,
-            Err(res) => return res,
-        };
-        let amount = match body.get("amount") {
-            None | Some(Value::Null) => return invalid(instance, "amount", "must not be null"),
-            Some(v) => match v.as_u64() {
-                Some(a) if (100..=i32::MAX as u64).contains(&a) => a,
-                _ => {
-                    return invalid(
-                        instance,
-                        "amount",
-                        "must be greater than or equal to 100",
-                    );
-                }
-            },
-        };
-        let transaction_type = match body.get("transactionType").and_then(Value::as_str) {
-            Some(t @ ("DIRECT_CAPTURE" | "RESERVE_CAPTURE")) => t.to_owned(),
-            _ => {
-                return invalid(
-                    instance,
-                    "transactionType",
-                    "must be DIRECT_CAPTURE or RESERVE_CAPTURE",
-                );
-            }
-        };
-        let Some(description) = body.get("description").and_then(Value::as_str) else {
-            return invalid(instance, "description", "must not be null");
-        };
-        let retry_days = match body.get("retryDays").and_then(Value::as_u64) {
-            Some(d) if d <= 14 => d,
-            _ => return invalid(instance, "retryDays", "must be from 0 to 14"),
-        };
-        let Some(due) = body.get("due").and_then(Value::as_str) else {
-            return invalid(instance, "due", "must not be null");
-        };
-        let Some(due_day) = epoch_day(due) else {
-            return invalid(instance, "due", "must be a date in the format YYYY-MM-DD");
-        };
-        let order_id = match string(&body, "orderId", 50) {
-            Ok(None) => None,
-            Ok(Some(o))
-                if o
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-') =>
-            {
-                Some(o)
-            }
-            _ => {
-                return invalid(
-                    instance,
-                    "orderId",
-                    "must match \"^[a-zA-Z\\d-]+\" and be at most 50 characters",
-                );
-            }
-        };
-        let external_id = match string(&body, "externalId", 64) {
-            Ok(Some(e)) if e.is_empty() => {
-                return invalid(instance, "externalId", "size must be between 1 and 64");
-            }
-            Ok(e) => e,
-            Err(()) => return invalid(instance, "externalId", "size must be between 1 and 64"),
-        };
-        let today = i64::try_from(call.now / 86_400).unwrap_or(i64::MAX);
-        if due_day < today.saturating_add(DUE_MIN_DAYS) {
-            return problem(
-                400,
-                "charge-due-too-soon",
-                "Bad Request",
-                "The due date must be at least 1 day in the future",
-                instance,
-                &[("due", "must be at least 1 day in the future")],
-            );
-        }
-        if due_day > today.saturating_add(DUE_MAX_DAYS) {
-            return problem(
-                400,
-                "charge-due-in-too-long",
-                "Bad Request",
-                "The due date must be at most 2 years in the future",
-                instance,
-                &[("due", "must be at most 2 years in the future")],
-            );
-        }
-        if order_id.as_ref().is_some_and(|o| {
-            self.agreements
-                .iter()
-                .filter(|((e, m, _), _)| *e == call.environment && *m == call.msn)
-                .any(|(_, a)| a.charges.iter().any(|c| &c.id == o))
-        }) {
-            return problem(
-                409,
-                "conflict",
-                "Conflict",
-                "A charge with this orderId already exists",
-                instance,
-                &[("orderId", "must be unique for the sales unit")],
-            );
-        }
-        let Some(agreement) = self.agreements.get_mut(&call.agreement_key()) else {
-            return not_found(instance, "Agreement");
-        };
-        if agreement.status != Status::Active {
-            return problem(
-                400,
-                "charge-creation-failed",
-                "Bad Request",
-                "Cannot create a charge for an agreement which is not active.",
-                instance,
-                &[(
-                    "agreement.status",
-                    &format!("The agreement is {}", agreement.status.as_str()),
-                )],
-            );
-        }
-        if agreement.max_amount.is_some_and(|max| amount > max) {
-            return problem(
-                400,
-                "charge-amount-too-high",
-                "Bad Request",
-                "The charge amount is higher than the user's maximum amount for this agreement",
-                instance,
-                &[("amount", "must be at most the agreement's maxAmount")],
-            );
-        }
-        let id = order_id.unwrap_or_else(|| format!("chr-{}", alphanumeric(11)));
-        let mut charge = Charge {
-            id: id.clone(),
-            amount,
-            description: description.to_owned(),
-            due: due.to_owned(),
-            retry_days,
-            transaction_type,
-            initial: false,
-            status: "PENDING",
-            external_id,
-            transaction_id: transaction_id(),
-            captured: 0,
-            history: Vec::new(),
-        };
-        charge.event("CREATE", amount, call.now, key);
-        agreement.charges.push(charge);
-        json_answer(201, &json!({ "chargeId": id }))
-    }
-
-    fn get_charge(&self, call: &Call<'_>) -> Response<Body> {
-        let Some(agreement) = self.agreements.get(&call.agreement_key()) else {
-            return not_found(call.instance, "Agreement");
-        };
-        let id = call.rest.get(2).copied().unwrap_or_default();
-        match agreement.charges.iter().find(|c| c.id == id) {
-            Some(c) => json_answer(200, &c.response(agreement)),
-            None => not_found(call.instance, "Charge"),
-        }
-    }
 }
 
 impl Agreement {
@@ -785,67 +577,6 @@ fn illegal_update(instance: &str) -> Response<Body> {
     )
 }
 
-/// An `InitialChargeV3`.
-fn initial_charge(c: &Map<String, Value>, instance: &str) -> Result<Charge, Response<Body>> {
-    let amount = match c.get("amount").and_then(Value::as_u64) {
-        Some(a) if a <= i32::MAX as u64 => a,
-        _ => return Err(invalid(instance, "initialCharge.amount", "must not be null")),
-    };
-    let Some(description) = c.get("description").and_then(Value::as_str) else {
-        return Err(invalid(
-            instance,
-            "initialCharge.description",
-            "must not be null",
-        ));
-    };
-    let transaction_type = match c.get("transactionType").and_then(Value::as_str) {
-        Some(t @ ("DIRECT_CAPTURE" | "RESERVE_CAPTURE")) => t.to_owned(),
-        _ => {
-            return Err(invalid(
-                instance,
-                "initialCharge.transactionType",
-                "must be DIRECT_CAPTURE or RESERVE_CAPTURE",
-            ));
-        }
-    };
-    let external_id = match string(c, "externalId", 64) {
-        Ok(Some(e)) if !e.is_empty() => Some(e),
-        Ok(None) => None,
-        _ => {
-            return Err(invalid(
-                instance,
-                "initialCharge.externalId",
-                "size must be between 1 and 64",
-            ));
-        }
-    };
-    let id = match c.get("orderId") {
-        Some(Value::String(o)) if !o.is_empty() => o.clone(),
-        None | Some(Value::Null) => format!("chr-{}", alphanumeric(11)),
-        Some(_) => {
-            return Err(invalid(
-                instance,
-                "initialCharge.orderId",
-                "must be a string",
-            ));
-        }
-    };
-    Ok(Charge {
-        id,
-        amount,
-        description: description.to_owned(),
-        due: String::new(),
-        retry_days: 0,
-        transaction_type,
-        initial: true,
-        status: "PENDING",
-        external_id,
-        transaction_id: transaction_id(),
-        captured: 0,
-        history: Vec::new(),
-    })
-}
-
 /// An optional string field of at most `max` characters: `Err` when it is not a
 /// string or too long.
 fn string(body: &Map<String, Value>, field: &str, max: usize) -> Result<Option<String>, ()> {
@@ -856,75 +587,16 @@ fn string(body: &Map<String, Value>, field: &str, max: usize) -> Result<Option<S
     }
 }
 
-/// A charge id as the API makes them: `DraftAgreementResponseV3.chargeId` must
-/// match `^[a-zA-Z0-9-]{1,50}$` and `ChargeReference.chargeId` be at most 15
-/// characters, so `chr-` and eleven letters or digits.
+/// `len` random ASCII letters and digits.
 fn alphanumeric(len: usize) -> String {
     std::iter::repeat_with(fastrand::alphanumeric)
         .take(len)
         .collect()
 }
 
-fn transaction_id() -> String {
-    fastrand::u64(1_000_000_000..10_000_000_000).to_string()
-}
-
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date, if it is one.
-pub(crate) fn epoch_day(date: &str) -> Option<i64> {
-    let b = date.as_bytes();
-    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-        return None;
-    }
-    let number = |s: &str| -> Option<i64> {
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    let y = number(date.get(0..4)?)?;
-    let m = number(date.get(5..7)?)?;
-    let d = number(date.get(8..10)?)?;
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let days_in_month = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if !(1..=days_in_month).contains(&d) {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(epoch_day("1970-01-01"), Some(0));
-        assert_eq!(epoch_day("2000-03-01"), Some(11_017));
-        assert_eq!(epoch_day("2024-02-29"), Some(19_782));
-        assert_eq!(epoch_day("2023-02-29"), None);
-        assert_eq!(epoch_day("2030-13-01"), None);
-        assert_eq!(epoch_day("2030-1-01"), None);
-        assert_eq!(epoch_day("2030-01-01T00:00:00Z"), None);
-        assert_eq!(epoch_day("+030-01-01"), None);
-        // Round trip with the RFC 3339 writer.
-        for day in [0u64, 11_017, 19_782, 20_000, 25_000] {
-            let text = rfc3339(day * 86_400);
-            assert_eq!(epoch_day(&text[..10]), Some(day as i64), "{text}");
-        }
-    }
 
     #[test]
     fn intervals() {

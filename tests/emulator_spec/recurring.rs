@@ -1,0 +1,319 @@
+//! Recurring v3: the emulator's answers validate against `recurring.yaml`, its
+//! agreements and charges follow the Recurring guide, and each of its error
+//! bodies is diagnosed as its cause.
+
+use http::Method;
+use serde_json::{Value, json};
+use tower_vipps::Environment::Test;
+use tower_vipps::emulator;
+use tower_vipps::{Api, Cause};
+
+use super::{Client, Schemas, cause, date_in};
+
+const AGREEMENTS: &str = "/recurring/v3/agreements";
+const AGREEMENT: &str = "/recurring/v3/agreements/{agreementId}";
+const CHARGE: &str = "/recurring/v3/agreements/{agreementId}/charges/{chargeId}";
+
+fn draft() -> Value {
+    json!({
+        "pricing": {"type": "LEGACY", "amount": 2500, "currency": "NOK"},
+        "interval": {"unit": "MONTH", "count": 1},
+        "merchantRedirectUrl": "https://example.com/redirect",
+        "merchantAgreementUrl": "https://example.com/agreement",
+        "phoneNumber": "4791234567",
+        "productName": "MyNews Digital",
+        "initialCharge": {
+            "amount": 2500,
+            "currency": "NOK",
+            "description": "Initial Charge",
+            "transactionType": "DIRECT_CAPTURE",
+        },
+    })
+}
+
+fn charge(due: &str) -> Value {
+    json!({
+        "amount": 2500,
+        "transactionType": "DIRECT_CAPTURE",
+        "description": "October",
+        "due": due,
+        "retryDays": 5,
+    })
+}
+
+#[tokio::test]
+async fn recurring_answers_validate_and_follow_the_guide() {
+    let s = Schemas::of("recurring.yaml");
+    let c = Client::new().await;
+    let error = s.response(AGREEMENTS, "post", "default");
+    // The checks can fail.
+    assert!(
+        !s.errors(
+            s.response(AGREEMENTS, "post", "201"),
+            &json!({"agreementId": 1})
+        )
+        .is_empty()
+    );
+    let mut errors = Vec::new();
+    let mut check = |what: &str, status: u16, body: &Value, expected: Cause| {
+        s.assert_valid(what, error.clone(), body);
+        assert!(
+            body["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://developer.vippsmobilepay.com/docs/APIs/recurring-api/recurring-api-problems#"),
+            "{what}: {body}"
+        );
+        assert!(body["contextId"].is_string(), "{what}: {body}");
+        errors.push((
+            what.to_owned(),
+            cause(Api::Recurring, status, body),
+            expected,
+        ));
+    };
+
+    // A draft with an initial charge: PENDING, the charge's id given.
+    let (status, created) = c.send(Method::POST, AGREEMENTS, Some(&draft()), &[]).await;
+    assert_eq!(status, 201, "{created}");
+    s.assert_valid("draft", s.response(AGREEMENTS, "post", "201"), &created);
+    let id = created["agreementId"].as_str().unwrap().to_owned();
+    let initial = created["chargeId"].as_str().unwrap().to_owned();
+    assert!(
+        created["vippsConfirmationUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with("http")
+    );
+    let one = format!("{AGREEMENTS}/{id}");
+    let (status, got) = c.send(Method::GET, &one, None, &[]).await;
+    assert_eq!(status, 200, "{got}");
+    s.assert_valid("get pending", s.response(AGREEMENT, "get", "200"), &got);
+    assert_eq!(
+        (got["status"].as_str(), got["start"].is_null()),
+        (Some("PENDING"), true)
+    );
+    assert_eq!(got["uuid"], created["uuid"]);
+
+    // A charge on a PENDING agreement is refused.
+    let charges = format!("{one}/charges");
+    let (status, answer) = c
+        .send(Method::POST, &charges, Some(&charge(&date_in(3))), &[])
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check(
+        "charge on pending",
+        status,
+        &answer,
+        Cause::AgreementNotActive,
+    );
+
+    // The test environment's force accept: ACTIVE, the initial charge CHARGED.
+    let accept = format!("{one}/accept");
+    let phone = json!({"phoneNumber": "4791234567"});
+    let (status, answer) = c.send(Method::PATCH, &accept, Some(&phone), &[]).await;
+    assert_eq!(status, 204, "{answer}");
+    let (_, got) = c.send(Method::GET, &one, None, &[]).await;
+    s.assert_valid("get active", s.response(AGREEMENT, "get", "200"), &got);
+    assert_eq!(got["status"], "ACTIVE");
+    assert!(got["start"].is_string());
+    let (status, got) = c
+        .send(Method::GET, &format!("{charges}/{initial}"), None, &[])
+        .await;
+    assert_eq!(status, 200, "{got}");
+    s.assert_valid("initial charge", s.response(CHARGE, "get", "200"), &got);
+    assert_eq!(
+        (got["status"].as_str(), got["type"].as_str()),
+        (Some("CHARGED"), Some("INITIAL"))
+    );
+    // Accepting again is an illegal update.
+    let (status, answer) = c.send(Method::PATCH, &accept, Some(&phone), &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    check("accept twice", status, &answer, Cause::AgreementNotActive);
+
+    // A charge, its idempotent replay, and the same key with another body.
+    let key = [("Idempotency-Key", "charge-october-1")];
+    let body = charge(&date_in(3));
+    let (status, first) = c.send(Method::POST, &charges, Some(&body), &key).await;
+    assert_eq!(status, 201, "{first}");
+    s.assert_valid(
+        "charge",
+        s.response(&format!("{AGREEMENT}/charges"), "post", "201"),
+        &first,
+    );
+    let (status, again) = c.send(Method::POST, &charges, Some(&body), &key).await;
+    assert_eq!((status, &again), (201, &first));
+    let (status, answer) = c
+        .send(Method::POST, &charges, Some(&charge(&date_in(4))), &key)
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    check(
+        "idempotency conflict",
+        status,
+        &answer,
+        Cause::IdempotencyConflict,
+    );
+    let charge_id = first["chargeId"].as_str().unwrap();
+    let (status, got) = c
+        .send(Method::GET, &format!("{charges}/{charge_id}"), None, &[])
+        .await;
+    assert_eq!(status, 200, "{got}");
+    s.assert_valid("charge", s.response(CHARGE, "get", "200"), &got);
+    assert_eq!(
+        (got["status"].as_str(), got["retryDays"].as_u64()),
+        (Some("PENDING"), Some(5))
+    );
+    assert_eq!(got["history"][0]["idempotencyKey"], "charge-october-1");
+    // An orderId is the chargeId.
+    let mut with_order = charge(&date_in(5));
+    with_order["orderId"] = json!("acme-chg-01");
+    let (status, answer) = c.send(Method::POST, &charges, Some(&with_order), &[]).await;
+    assert_eq!(
+        (status, answer["chargeId"].as_str()),
+        (201, Some("acme-chg-01"))
+    );
+
+    // The due date: not today, not beyond two years.
+    let (status, answer) = c
+        .send(Method::POST, &charges, Some(&charge(&date_in(0))), &[])
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check("due today", status, &answer, Cause::InvalidField);
+    let (status, answer) = c
+        .send(Method::POST, &charges, Some(&charge(&date_in(800))), &[])
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check("due in 800 days", status, &answer, Cause::InvalidField);
+    let (status, answer) = c
+        .send(Method::POST, &charges, Some(&charge("31.12.2030")), &[])
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check("due not a date", status, &answer, Cause::InvalidField);
+    let mut low = charge(&date_in(3));
+    low["amount"] = json!(99);
+    let (status, answer) = c.send(Method::POST, &charges, Some(&low), &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    check("charge amount 99", status, &answer, Cause::InvalidAmount);
+
+    // No Idempotency-Key; a key too long.
+    let (status, answer) = c
+        .send(
+            Method::POST,
+            &charges,
+            Some(&body),
+            &[("Idempotency-Key", "")],
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check(
+        "no Idempotency-Key",
+        status,
+        &answer,
+        Cause::MissingIdempotencyKey,
+    );
+    let long = "k".repeat(41);
+    let (status, answer) = c
+        .send(
+            Method::POST,
+            &charges,
+            Some(&body),
+            &[("Idempotency-Key", &long)],
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check(
+        "Idempotency-Key of 41",
+        status,
+        &answer,
+        Cause::MissingIdempotencyKey,
+    );
+
+    // Drafts the spec refuses.
+    let mut cheap = draft();
+    cheap["pricing"]["amount"] = json!(50);
+    let (status, answer) = c.send(Method::POST, AGREEMENTS, Some(&cheap), &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    check("price 50", status, &answer, Cause::InvalidAmount);
+    let mut http_url = draft();
+    http_url["merchantAgreementUrl"] = json!("http://example.com/agreement");
+    let (status, answer) = c.send(Method::POST, AGREEMENTS, Some(&http_url), &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    check("agreement URL http", status, &answer, Cause::InvalidUrl);
+    let mut long_name = draft();
+    long_name["productName"] = json!("n".repeat(46));
+    let (status, answer) = c
+        .send(Method::POST, AGREEMENTS, Some(&long_name), &[])
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check("product name of 46", status, &answer, Cause::InvalidField);
+    let (status, answer) = c
+        .send(Method::POST, AGREEMENTS, Some(&json!("not an object")), &[])
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check("body a string", status, &answer, Cause::InvalidField);
+    // An app's deeplink as the redirect is allowed.
+    let mut app = draft();
+    app["merchantRedirectUrl"] = json!("myapp://home");
+    let (status, answer) = c.send(Method::POST, AGREEMENTS, Some(&app), &[]).await;
+    assert_eq!(status, 201, "{answer}");
+
+    // Unknown agreement and charge.
+    let (status, answer) = c
+        .send(Method::GET, &format!("{AGREEMENTS}/agr_unknown"), None, &[])
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    check(
+        "unknown agreement",
+        status,
+        &answer,
+        Cause::ReferenceNotFound,
+    );
+    let (status, answer) = c
+        .send(Method::GET, &format!("{charges}/chr_unknown"), None, &[])
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    check("unknown charge", status, &answer, Cause::ReferenceNotFound);
+
+    // VARIABLE: the user's maximum bounds each charge.
+    let mut variable = draft();
+    variable["pricing"] =
+        json!({"type": "VARIABLE", "suggestedMaxAmount": 3000, "currency": "NOK"});
+    variable.as_object_mut().unwrap().remove("initialCharge");
+    let (status, created) = c.send(Method::POST, AGREEMENTS, Some(&variable), &[]).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["chargeId"].is_null());
+    let vid = created["agreementId"].as_str().unwrap();
+    assert!(c.emu.accept_agreement(
+        Test,
+        tower_vipps::Msn::new(emulator::TEST_MSN).unwrap(),
+        vid
+    ));
+    let (_, got) = c
+        .send(Method::GET, &format!("{AGREEMENTS}/{vid}"), None, &[])
+        .await;
+    s.assert_valid("get variable", s.response(AGREEMENT, "get", "200"), &got);
+    assert_eq!(got["pricing"]["maxAmount"], 3000);
+    let mut high = charge(&date_in(3));
+    high["amount"] = json!(3001);
+    let (status, answer) = c
+        .send(
+            Method::POST,
+            &format!("{AGREEMENTS}/{vid}/charges"),
+            Some(&high),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check(
+        "above maxAmount",
+        status,
+        &answer,
+        Cause::ChargeAmountTooHigh,
+    );
+
+    let wrong: Vec<_> = errors
+        .iter()
+        .filter(|(_, got, expected)| got != expected)
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:?}");
+    assert!(errors.iter().all(|(_, got, _)| *got != Cause::Unknown));
+}
