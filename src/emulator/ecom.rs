@@ -260,6 +260,12 @@ pub(crate) fn handle(
 }
 
 impl EcomPayments {
+    /// Whether the sales unit has a payment with this `orderId`.
+    pub(crate) fn contains(&self, environment: Environment, msn: Msn, order_id: &str) -> bool {
+        self.payments
+            .contains_key(&(environment, msn, order_id.to_owned()))
+    }
+
     fn initiate(&mut self, call: &Call<'_>) -> Response<Body> {
         let body = match call.json(true) {
             Ok(body) => body,

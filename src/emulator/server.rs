@@ -259,12 +259,23 @@ fn route(
         Endpoint::Other if super::order_management::handles(parts.uri.path()) => {
             match authenticate(shared, environment, endpoint, parts) {
                 Ok(msn) => {
+                    // `ECOM` orders are ePayment and eCom payments; `RECURRING`
+                    // ones are Recurring charges.
                     let known = |kind, order_id: &str| match kind {
-                        super::order_management::PaymentKind::Ecom => shared
-                            .payments
+                        super::order_management::PaymentKind::Ecom => {
+                            shared
+                                .payments
+                                .lock()
+                                .is_ok_and(|p| p.contains(environment, msn, order_id))
+                                || shared
+                                    .ecom
+                                    .lock()
+                                    .is_ok_and(|p| p.contains(environment, msn, order_id))
+                        }
+                        super::order_management::PaymentKind::Recurring => shared
+                            .recurring
                             .lock()
-                            .is_ok_and(|p| p.contains(environment, msn, order_id)),
-                        super::order_management::PaymentKind::Recurring => false,
+                            .is_ok_and(|a| a.has_charge(environment, msn, order_id)),
                     };
                     super::order_management::answer(shared, environment, msn, parts, body, known)
                 }

@@ -7,7 +7,7 @@ use tower_vipps::Environment::Test;
 use tower_vipps::emulator;
 use tower_vipps::{Api, Cause};
 
-use super::{Client, Schemas, cause};
+use super::{Client, Schemas, cause, receipt};
 
 const ECOM: &str = "/ecomm/v2/payments";
 const ECOM_ONE: &str = "/ecomm/v2/payments/{orderId}";
@@ -82,6 +82,16 @@ async fn ecom_answers_validate_and_errors_are_arrays() {
         &got,
     );
     assert_eq!(got["transactionLogHistory"][0]["operation"], "RESERVE");
+    // Order Management knows the payment as an ECOM order.
+    let (status, answer) = c
+        .send(
+            Method::POST,
+            "/order-management/v2/ECOM/receipts/acme-ecom-1",
+            Some(&receipt()),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
     let capture = format!("{one}/capture");
     let rid = [("X-Request-Id", "capture-1")];
     let (status, first) = c

@@ -209,6 +209,18 @@ impl Client {
     }
 }
 
+/// An Order Management receipt (`docs/swagger.yaml` of the API, version 2.1).
+pub fn receipt() -> Value {
+    json!({
+        "orderLines": [{
+            "name": "socks", "id": "line_item_1", "totalAmount": 2500,
+            "totalAmountExcludingTax": 2000, "totalTaxAmount": 500, "taxRate": 2500,
+            "unitInfo": {"unitPrice": 2500, "quantity": "1", "quantityUnit": "PCS"}
+        }],
+        "bottomLine": {"currency": "NOK", "posId": "pos_122"}
+    })
+}
+
 /// `YYYY-MM-DD`, `days` from today (UTC).
 pub fn date_in(days: i64) -> String {
     let now = std::time::SystemTime::now()

@@ -8,7 +8,7 @@ use tower_vipps::Environment::Test;
 use tower_vipps::emulator;
 use tower_vipps::{Api, Cause};
 
-use super::{Client, Schemas, cause, date_in};
+use super::{Client, Schemas, cause, date_in, receipt};
 
 const AGREEMENTS: &str = "/recurring/v3/agreements";
 const AGREEMENT: &str = "/recurring/v3/agreements/{agreementId}";
@@ -163,6 +163,25 @@ async fn recurring_answers_validate_and_follow_the_guide() {
         (Some("PENDING"), Some(5))
     );
     assert_eq!(got["history"][0]["idempotencyKey"], "charge-october-1");
+    // Order Management knows the charge as a RECURRING order; not the agreement.
+    let (status, answer) = c
+        .send(
+            Method::POST,
+            &format!("/order-management/v2/RECURRING/receipts/{charge_id}"),
+            Some(&receipt()),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer) = c
+        .send(
+            Method::POST,
+            &format!("/order-management/v2/RECURRING/receipts/{id}"),
+            Some(&receipt()),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
     // An orderId is the chargeId.
     let mut with_order = charge(&date_in(5));
     with_order["orderId"] = json!("acme-chg-01");

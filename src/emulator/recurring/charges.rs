@@ -151,12 +151,10 @@ impl Agreements {
                 &[("due", "must be at most 2 years in the future")],
             );
         }
-        if order_id.as_ref().is_some_and(|o| {
-            self.agreements
-                .iter()
-                .filter(|((e, m, _), _)| *e == call.environment && *m == call.msn)
-                .any(|(_, a)| a.charges.iter().any(|c| &c.id == o))
-        }) {
+        if order_id
+            .as_ref()
+            .is_some_and(|o| self.has_charge(call.environment, call.msn, o))
+        {
             return problem(
                 409,
                 "conflict",

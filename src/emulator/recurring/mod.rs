@@ -295,6 +295,14 @@ pub(crate) fn handle(
 }
 
 impl Agreements {
+    /// Whether one of the sales unit's agreements has a charge with this id.
+    pub(crate) fn has_charge(&self, environment: Environment, msn: Msn, charge_id: &str) -> bool {
+        self.agreements
+            .iter()
+            .filter(|((e, m, _), _)| *e == environment && *m == msn)
+            .any(|(_, a)| a.charges.iter().any(|c| c.id == charge_id))
+    }
+
     fn idempotent(&mut self, call: &Call<'_>, headers: &http::HeaderMap) -> Response<Body> {
         let key = headers
             .get(crate::headers::IDEMPOTENCY_KEY)
