@@ -6,7 +6,7 @@ use std::fmt;
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 
-use super::{Shared, checkout, ecom, login, recurring, server};
+use super::{Shared, checkout, ecom, login, recurring, report, server};
 use crate::Environment;
 
 /// The endpoints the emulator counts requests for.
@@ -63,11 +63,13 @@ pub enum Endpoint {
     EcomDetails,
     /// `POST /ecomm/v2/integration-test/payments/{orderId}/approve` (test only).
     EcomForceApprove,
+    /// `POST /miami/v1/token`, the specialized token endpoint (accounting keys).
+    SpecializedToken,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 25] = [
+    pub const ALL: [Endpoint; 26] = [
         Endpoint::AccessToken,
         Endpoint::CreatePayment,
         Endpoint::GetPayment,
@@ -93,6 +95,7 @@ impl Endpoint {
         Endpoint::EcomCancel,
         Endpoint::EcomDetails,
         Endpoint::EcomForceApprove,
+        Endpoint::SpecializedToken,
     ];
 
     /// The endpoint of a method and path.
@@ -110,11 +113,15 @@ impl Endpoint {
             .or_else(|| login::endpoint(method, &segments))
             .or_else(|| recurring::endpoint(method, &segments))
             .or_else(|| ecom::endpoint(method, &segments))
+            .or_else(|| report::endpoint(method, &segments))
         {
             return endpoint;
         }
         match (method.as_str(), segments.as_slice()) {
-            ("POST", ["accesstoken", "get"]) => Endpoint::AccessToken,
+            // Official code writes both `/accesstoken/get` and `/accessToken/get`.
+            ("POST", [token, "get"]) if token.eq_ignore_ascii_case("accesstoken") => {
+                Endpoint::AccessToken
+            }
             ("POST", ["epayment", "v1", "payments"]) => Endpoint::CreatePayment,
             ("GET", ["epayment", "v1", "payments", r]) if !r.is_empty() => Endpoint::GetPayment,
             ("GET", ["epayment", "v1", "payments", r, "events"]) if !r.is_empty() => {

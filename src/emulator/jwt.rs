@@ -56,6 +56,9 @@ pub(crate) struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msn: Option<u64>,
     pub partner: bool,
+    /// Minted by `POST /miami/v1/token` for accounting keys (no subscription key).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accounting: bool,
     pub client_id: String,
     /// [`key_fingerprint`] of the subscription key.
     pub skf: String,
@@ -149,6 +152,7 @@ mod tests {
             env: "test".into(),
             msn: Some(123456),
             partner: false,
+            accounting: false,
             client_id: "id".into(),
             skf: key_fingerprint("k"),
             jti: "j".into(),

@@ -184,6 +184,7 @@ mod order_management;
 mod presets;
 mod recurring;
 mod replays;
+mod report;
 mod server;
 mod webhooks;
 
@@ -202,11 +203,12 @@ pub use builder::EmulatorBuilder;
 pub use endpoints::{Counts, Endpoint, SeenRequest};
 pub use faults::{Fault, Faults};
 pub use presets::{
-    ALL_CREDENTIALS, Credentials, NOT_LOGGED_IN_USER, PRODUCTION_LOGIN_ONLY,
-    PRODUCTION_LOGIN_ONLY_MSN, PRODUCTION_MERCHANT, PRODUCTION_MSN, PRODUCTION_PARTNER,
-    PRODUCTION_PARTNER_MSNS, PRODUCTION_UNSUBSCRIBED, PRODUCTION_UNSUBSCRIBED_MSN, READY_USER,
-    Role, TEST_LOGIN_ONLY, TEST_LOGIN_ONLY_MSN, TEST_MERCHANT, TEST_MSN, TEST_UNSUBSCRIBED,
-    TEST_UNSUBSCRIBED_MSN, UNDER_15_USER, UNKNOWN_USER, WAITING_USER,
+    ALL_CREDENTIALS, AccountingCredentials, Credentials, NOT_LOGGED_IN_USER, PRODUCTION_ACCOUNTING,
+    PRODUCTION_LOGIN_ONLY, PRODUCTION_LOGIN_ONLY_MSN, PRODUCTION_MERCHANT, PRODUCTION_MSN,
+    PRODUCTION_PARTNER, PRODUCTION_PARTNER_MSNS, PRODUCTION_UNSUBSCRIBED,
+    PRODUCTION_UNSUBSCRIBED_MSN, READY_USER, Role, TEST_LOGIN_ONLY, TEST_LOGIN_ONLY_MSN,
+    TEST_MERCHANT, TEST_MSN, TEST_UNSUBSCRIBED, TEST_UNSUBSCRIBED_MSN, UNDER_15_USER, UNKNOWN_USER,
+    WAITING_USER,
 };
 pub use server::REQUEST_BODY_CAP;
 pub use webhooks::{WebhookCounts, WebhookRetry};
@@ -256,6 +258,14 @@ struct Shared {
 impl Shared {
     /// Epoch seconds (rounded down), following tokio's clock (so a paused test
     /// clock can expire tokens) plus [`Emulator::advance_clock`].
+    /// The currency of a sales unit's payments: NOK unless configured.
+    fn currency(&self, environment: Environment, msn: Msn) -> &'static str {
+        self.currencies
+            .get(&(environment, msn))
+            .copied()
+            .unwrap_or("NOK")
+    }
+
     fn now(&self) -> u64 {
         self.now_ms() / 1000
     }

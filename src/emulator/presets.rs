@@ -223,6 +223,61 @@ pub const PRODUCTION_UNSUBSCRIBED: Credentials = Credentials {
     subscription_key: "d0d00000000000000000000000654323",
 };
 
+/// Accounting keys: `client_id` and `client_secret` for
+/// `POST /miami/v1/token`, the specialized token endpoint, which takes no
+/// subscription key. They give the Report API only, for the sales units whose
+/// merchants gave the accounting partner access
+/// (<https://developer.vippsmobilepay.com/docs/APIs/access-token-api/partner-authentication>).
+///
+/// ```
+/// use tower_vipps::emulator;
+///
+/// let keys = emulator::PRODUCTION_ACCOUNTING;
+/// assert_eq!(keys.msns(), &[emulator::PRODUCTION_MSN]);
+/// assert!(!format!("{keys:?}").contains(keys.client_secret()));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountingCredentials {
+    client_id: &'static str,
+    client_secret: &'static str,
+    msns: &'static [u64],
+}
+
+impl AccountingCredentials {
+    /// `client_id`.
+    pub const fn client_id(&self) -> &'static str {
+        self.client_id
+    }
+
+    /// `client_secret`.
+    pub const fn client_secret(&self) -> &'static str {
+        self.client_secret
+    }
+
+    /// The sales units whose reports these keys may read.
+    pub const fn msns(&self) -> &'static [u64] {
+        self.msns
+    }
+}
+
+impl std::fmt::Debug for AccountingCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountingCredentials")
+            .field("client_id", &self.client_id)
+            .field("msns", &self.msns)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Accounting keys in production, with access to the reports of
+/// [`PRODUCTION_MSN`]. There are none in test: the Report API's partner access is
+/// production only.
+pub const PRODUCTION_ACCOUNTING: AccountingCredentials = AccountingCredentials {
+    client_id: "d0d00000-0000-4000-8000-00000000acc0",
+    client_secret: "emulator-production-accounting-secret",
+    msns: &[PRODUCTION_MSN],
+};
+
 /// Every preset key set.
 pub const ALL_CREDENTIALS: [Credentials; 7] = [
     TEST_MERCHANT,

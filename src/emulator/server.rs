@@ -256,6 +256,15 @@ fn route(
                 Err(res) => res,
             }
         }
+        Endpoint::SpecializedToken => super::report::token(shared, environment, &parts.headers),
+        Endpoint::Other if super::report::handles(parts.uri.path()) => {
+            super::report::answer(shared, environment, parts, body, || {
+                let msn = authenticate(shared, environment, endpoint, parts)?;
+                let partner = subscription(shared, environment, &parts.headers)
+                    .is_ok_and(|entry| matches!(entry.kind, KeyKind::Partner { .. }));
+                Ok(Authenticated { msn, partner })
+            })
+        }
         Endpoint::Other if super::order_management::handles(parts.uri.path()) => {
             match authenticate(shared, environment, endpoint, parts) {
                 Ok(msn) => {
@@ -439,6 +448,7 @@ fn access_token(shared: &Shared, environment: Environment, headers: &HeaderMap) 
         env: environment.as_str().to_owned(),
         msn: msn.map(Msn::get),
         partner: matches!(entry.kind, KeyKind::Partner { .. }),
+        accounting: false,
         client_id: entry.client_id.clone(),
         skf: jwt::key_fingerprint(&entry.subscription_key),
         jti: format!("{:016x}", fastrand::u64(..)),
@@ -457,6 +467,14 @@ fn access_token(shared: &Shared, environment: Environment, headers: &HeaderMap) 
         bodies::JSON,
         serde_json::to_vec(&body).unwrap_or_default(),
     )
+}
+
+/// A call that passed the gateway's checks of standard keys.
+pub(crate) struct Authenticated {
+    /// The MSN it acts for.
+    pub msn: Msn,
+    /// Whether the keys are partner keys.
+    pub partner: bool,
 }
 
 /// The gateway's and the API's checks of an API call, in the gateway's order; the

@@ -7,6 +7,7 @@ mod epayment;
 mod gateway;
 mod lifecycle;
 mod order_management;
+mod report;
 mod token;
 
 use std::time::Duration;
