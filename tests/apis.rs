@@ -18,7 +18,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
-use tower_vipps::Environment::Test;
+use tower_vipps::Environment::{self, Production, Test};
 use tower_vipps::emulator::{self, Emulator, Endpoint, READY_USER, SeenRequest, TEST_MERCHANT};
 use tower_vipps::reqwest::{VippsMiddleware, into_vipps_error};
 use tower_vipps::{Cause, VippsError};
@@ -67,7 +67,19 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Answer {
-        let url = format!("{}{}", self.emu.base_url(Test), path);
+        self.send_in(Test, method, path, headers, body).await
+    }
+
+    /// [`Client::send`] to another environment's host.
+    async fn send_in(
+        &self,
+        env: Environment,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Answer {
+        let url = format!("{}{}", self.emu.base_url(env), path);
         match self.path {
             Path::Tower => {
                 let mut b = Request::builder().method(method).uri(url);
@@ -575,6 +587,55 @@ const RECURRING_DRAFT: &str = r#"{"pricing":{"type":"LEGACY","amount":49900,"cur
 /// A Webhooks registration.
 const WEBHOOK_REGISTRATION: &str =
     r#"{"url":"https://acme.example/vipps/webhooks","events":["epayments.payment.captured.v1"]}"#;
+
+/// An accounting partner's Report flow through the stack: the token call to
+/// `/miami/v1/token` with its own `client_id` and `client_secret`, then the Report
+/// API with that token: both pass untouched (no subscription key, no standard
+/// token, no MSN added), and the emulator answers them.
+async fn report_with_an_accounting_token(path: Path) {
+    let c = Client::new(path).await;
+    let keys = emulator::PRODUCTION_ACCOUNTING;
+    let sent = [
+        ("client_id", keys.client_id()),
+        ("client_secret", keys.client_secret()),
+    ];
+    let (status, body) = c
+        .send_in(Production, Method::POST, "/miami/v1/token", &sent, None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_untouched(&c.seen("/miami/v1/token"), &sent);
+    let token = format!("Bearer {}", body["access_token"].as_str().unwrap());
+    let sent = [("Authorization", token.as_str())];
+    let (status, body) = c
+        .send_in(
+            Production,
+            Method::GET,
+            "/settlement/v1/ledgers",
+            &sent,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["items"][0]["settlesForRecipientHandles"][0],
+        format!("api:{}", emulator::PRODUCTION_MSN)
+    );
+    assert_untouched(&c.seen("/settlement/v1/ledgers"), &sent);
+    assert_eq!(c.emu.count(Endpoint::AccessToken), 0, "no standard token");
+    assert_eq!(c.emu.count(Endpoint::SpecializedToken), 1);
+}
+
+#[tokio::test]
+async fn report_with_an_accounting_token_tower() {
+    report_with_an_accounting_token(Path::Tower).await;
+}
+
+#[tokio::test]
+async fn report_with_an_accounting_token_reqwest() {
+    report_with_an_accounting_token(Path::Reqwest).await;
+}
 
 #[tokio::test]
 async fn every_api_tower() {
