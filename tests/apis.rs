@@ -496,9 +496,15 @@ async fn every_api(path: Path) {
     assert!(body["chargeId"].is_string());
     assert_access_token_headers(&c.seen(&charges), true);
 
-    // Order Management: access token and Idempotency-Key.
+    // Order Management: access token and Idempotency-Key; a receipt for the
+    // ePayment payment above.
     let receipt = "/order-management/v2/ecom/receipts/acme-apis-0001";
-    let _ = c.send(Method::POST, receipt, with_msn, Some("{}")).await;
+    let (status, body) = c
+        .send(Method::POST, receipt, with_msn, Some(OM_RECEIPT))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{path:?} {body}");
+    assert!(body.as_str().is_some_and(|id| id.len() == 36), "{body}");
     assert_access_token_headers(&c.seen(receipt), true);
     // Mistake: the MSN in a header named like the body field: refused unsent.
     let misspelled: &[(&str, &str)] = &[
@@ -534,6 +540,25 @@ async fn every_api(path: Path) {
     assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
     assert_eq!(err.cause(), Cause::InvalidUrl, "{err}");
     assert!(String::from_utf8_lossy(err.body().unwrap()).contains("\"url\""));
+
+    // Management: access token and subscription key; a caller's own token stands.
+    let sales_unit = format!("/management/v1/sales-units/{MSN}");
+    let _ = c.send(Method::GET, &sales_unit, with_msn, None).await;
+    assert_access_token_headers(&c.seen(&sales_unit), false);
+    // Mistake: the caller's own token with the scheme in lower case: refused unsent.
+    let before = c.emu.counts().total();
+    let err = c
+        .send(
+            Method::GET,
+            &sales_unit,
+            &[("Authorization", "bearer eyJhbGciOiJub25lIn0.e30.c2ln")],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_refused(), "{err}");
+    assert_eq!(err.cause(), Cause::BearerWrongCase);
+    assert_eq!(c.emu.counts().total(), before, "nothing sent");
 
     // Report with a partner's own token (from /miami/v1/token): untouched, no
     // subscription key added.
@@ -583,6 +608,9 @@ fn date_in(days: i64) -> String {
 
 /// A Recurring v3 draft agreement as the spec's example writes it.
 const RECURRING_DRAFT: &str = r#"{"pricing":{"type":"LEGACY","amount":49900,"currency":"NOK"},"interval":{"unit":"MONTH","count":1},"merchantRedirectUrl":"https://acme.example/redirect","merchantAgreementUrl":"https://acme.example/agreement","productName":"Coffee subscription"}"#;
+
+/// An Order Management receipt as the spec's example writes it.
+const OM_RECEIPT: &str = r#"{"orderLines":[{"name":"socks","id":"line_item_1","totalAmount":49900,"totalAmountExcludingTax":39920,"totalTaxAmount":9980,"taxRate":2500,"unitInfo":{"unitPrice":49900,"quantity":"1","quantityUnit":"PCS"}}],"bottomLine":{"currency":"NOK","posId":"pos_122"}}"#;
 
 /// A Webhooks registration.
 const WEBHOOK_REGISTRATION: &str =
