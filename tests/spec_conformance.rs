@@ -403,7 +403,11 @@ fn cases() -> Vec<Case> {
         field("eCom amount large (no maximum)", "POST", ECOM, INITIATE, "\"amount\":20000", "\"amount\":99999999999", None),
         field("eCom amount 99", "POST", ECOM, INITIATE, "\"amount\":20000", "\"amount\":99", Some(InvalidAmount)),
         field("eCom mobile 8 digits", "POST", ECOM, INITIATE, "91234567", "48059528", None),
-        field("eCom mobile with 47", "POST", ECOM, INITIATE, "91234567", "4791234567", Some(InvalidPhoneNumber)),
+        // The spec: "Vipps attempts to correct incorrectly formatted phone numbers
+        // instead of responding with HTTP 400": a `47` or `+47` is taken off.
+        field("eCom mobile with 47 (corrected by the API)", "POST", ECOM, INITIATE, "91234567", "4791234567", None),
+        field("eCom mobile with +47 (corrected by the API)", "POST", ECOM, INITIATE, "91234567", "+4791234567", None),
+        field("eCom mobile with 0047 (Invalid MSISDN)", "POST", ECOM, INITIATE, "91234567", "004791234567", Some(InvalidPhoneNumber)),
         field("eCom mobile 7", "POST", ECOM, INITIATE, "91234567", "9123456", Some(InvalidPhoneNumber)),
         field("eCom callbackPrefix 255", "POST", ECOM, INITIATE, "https://example.com/callback", &url(255), None),
         field("eCom callbackPrefix 256", "POST", ECOM, INITIATE, "https://example.com/callback", &url(256), Some(InvalidUrl)),

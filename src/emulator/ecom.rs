@@ -35,6 +35,7 @@ use super::presets::{self, User};
 use super::recurring::JSON_UTF8;
 use super::replays::{Replay, Replays};
 use super::{Endpoint, Shared};
+use crate::preflight::body::ecom_mobile_number as norwegian_number;
 use crate::{Environment, Msn};
 
 /// The most characters of an `X-Request-Id`.
@@ -308,6 +309,12 @@ impl EcomPayments {
         };
         let user = match customer.get("mobileNumber") {
             None | Some(Value::Null) => None,
+            // Jackson reads a JSON number into a string field: the spec's own
+            // example is unquoted (`example: 91234567`).
+            Some(Value::Number(n)) if n.is_u64() => match norwegian_number(&n.to_string()) {
+                Some(number) => Some(presets::user(&format!("47{number}"))),
+                None => return invalid_request("mobileNumber", &format!("Invalid MSISDN: {n}")),
+            },
             Some(Value::String(raw)) => match norwegian_number(raw) {
                 Some(number) => Some(presets::user(&format!("47{number}"))),
                 None => return invalid_request("mobileNumber", &format!("Invalid MSISDN: {raw}")),
@@ -576,22 +583,6 @@ impl EcomPayments {
         payment.log("RESERVE", payment.amount, now, None);
         Some(true)
     }
-}
-
-/// A Norwegian mobile number as eCom takes it (`91234567`), after the
-/// corrections the spec says the API makes (spaces, `+47` or `47` before eight
-/// digits); `0047` is refused, as in the corpus (`Invalid MSISDN: 004712345678`).
-fn norwegian_number(raw: &str) -> Option<String> {
-    let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    let number = digits
-        .strip_prefix("+47")
-        .or_else(|| {
-            (digits.len() == 10)
-                .then(|| digits.strip_prefix("47"))
-                .flatten()
-        })
-        .unwrap_or(&digits);
-    (number.len() == 8 && number.bytes().all(|b| b.is_ascii_digit())).then(|| number.to_owned())
 }
 
 #[cfg(test)]

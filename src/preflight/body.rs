@@ -20,7 +20,7 @@
 //! | currency | `NOK`, `DKK` or `EUR`, exactly | `epayment.v1.yml #/components/schemas/Currency` |
 //! | ePayment phone number | `^\d{10,15}$` | `epayment.v1.yml` CustomerPhoneNumber |
 //! | Recurring phone number | at most 15 characters | `recurring.yaml` DraftAgreementV3 |
-//! | eCom `mobileNumber` | `^\d{8}$` | `ecom-v2.yaml` customerInfo |
+//! | eCom `mobileNumber` | `^\d{8}$` after the corrections the spec says the API makes (spaces, `+47` or `47` before 8 digits; not `0047`) | `ecom-v2.yaml` CustomerInfo |
 //! | URLs | see [`url`] | |
 //! | ePayment `reference` | `^[a-zA-Z0-9-]{8,64}$` (the docs' current bound; the 2023 spec said 50) | <https://developer.vippsmobilepay.com/docs/APIs/epayment-api/errors/> |
 //! | eCom `orderId` | `^[a-zA-Z0-9-]{1,50}$` | `ecom-v2.yaml` transaction.orderId |
@@ -295,8 +295,8 @@ pub(super) fn currency(f: &Facts<'_>) -> Option<Diagnosis> {
 ///   (`epayment.v1.yml #/components/schemas/CustomerPhoneNumber/properties/phoneNumber`);
 /// - Recurring v3 `phoneNumber`: a string of at most 15 characters
 ///   (`recurring.yaml DraftAgreementV3 phoneNumber`, `maxLength: 15`);
-/// - eCom `customerInfo.mobileNumber`: `^\d{8}$`
-///   (`ecom-v2.yaml initiatePaymentV3UsingPOST customerInfo.mobileNumber`).
+/// - eCom `customerInfo.mobileNumber`: `^\d{8}$` once the API's own corrections
+///   are made ([`ecom_mobile_number`]; `ecom-v2.yaml` CustomerInfo.mobileNumber).
 ///
 /// Nothing stricter: no per-market lengths, which the specifications do not set.
 pub(super) fn phone_number(f: &Facts<'_>) -> Option<Diagnosis> {
@@ -366,16 +366,46 @@ pub(crate) fn msisdn_problem(s: &str) -> Option<String> {
 /// What is wrong with an eCom mobile number: `^\d{8}$`, 8 digits without country
 /// code.
 pub(crate) fn ecom_mobile_problem(s: &str) -> Option<String> {
-    if let Some(p) = shape_problem(s) {
-        return Some(p);
-    }
-    let n = s.len();
-    if n == 8 {
+    if ecom_mobile_number(s).is_some() {
         return None;
     }
-    Some(format!(
-        "has {n} digits; the eCom API takes 8 digits without country code (`^\\d{{8}}$`)"
-    ))
+    let digits: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let msg = if digits.is_empty() {
+        "is empty".to_owned()
+    } else if digits.starts_with("00") {
+        "starts with `00`: the eCom API answers `Invalid MSISDN`; write the 8 digits without a country code".to_owned()
+    } else if !digits
+        .trim_start_matches('+')
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+    {
+        "holds characters other than digits".to_owned()
+    } else {
+        format!(
+            "has {} digits; the eCom API takes 8 digits without country code (`^\\d{{8}}$`; it corrects a `+47` or `47` before them)",
+            digits.trim_start_matches('+').len()
+        )
+    };
+    Some(msg)
+}
+
+/// An eCom `mobileNumber` as the API takes it (`91234567`), after the corrections
+/// the specification says the API makes ("Vipps attempts to correct incorrectly
+/// formatted phone numbers instead of responding with `HTTP 400 Bad Request`"):
+/// spaces dropped, a `+47`, or a `47` before eight digits, taken off. `0047` is not
+/// corrected: the API answers `Invalid MSISDN: 004712345678` (the error corpus).
+/// The emulator uses the same function, so both refuse exactly the same numbers.
+pub(crate) fn ecom_mobile_number(raw: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    let number = digits
+        .strip_prefix("+47")
+        .or_else(|| {
+            (digits.len() == 10)
+                .then(|| digits.strip_prefix("47"))
+                .flatten()
+        })
+        .unwrap_or(&digits);
+    (number.len() == 8 && number.bytes().all(|b| b.is_ascii_digit())).then(|| number.to_owned())
 }
 
 /// Problems common to every phone format: `+`, `00`, spaces, other characters, a
@@ -829,14 +859,23 @@ mod tests {
             &with(CREATE, "\"4712345678\"", "4712345678"),
             Cause::InvalidPhoneNumber,
         );
-        // eCom: 8 digits.
-        assert_eq!(ecom_mobile_problem("48059528"), None);
+        // eCom: 8 digits, after the API's corrections (never stricter than it).
+        for good in [
+            "48059528",
+            "+4748059528",
+            "4748059528",
+            "+47 480 59 528",
+            "480 59 528",
+        ] {
+            assert_eq!(ecom_mobile_problem(good), None, "{good}");
+        }
         for bad in [
             "004748059528",
-            "+4748059528",
             "4805952",
             "4848059528",
-            "4748059528",
+            "+4648059528",
+            "4805952x",
+            "",
         ] {
             assert!(ecom_mobile_problem(bad).is_some(), "{bad}");
         }
