@@ -542,6 +542,12 @@ fn per_request(len: usize, post: bool, rounds: usize, per_round: usize) {
             .expect("STACK_ONLY names a case");
         only_loop(c, 2_000); // warm-up
         only_loop(c, 20_000);
+        let ((), allocs, bytes, _) = counted(|| only_loop(c, 1_000));
+        eprintln!(
+            "{only}: {:.2} allocations, {:.0} bytes per request",
+            allocs as f64 / 1_000.0,
+            bytes as f64 / 1_000.0
+        );
         return;
     }
     let results = measure(&mut cases, rounds, per_round);

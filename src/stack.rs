@@ -121,7 +121,9 @@ impl VippsLayer {
             diagnose: DiagnoseLayer::new().keyring(&keyring),
             retry: RetryLayer::new(RetryPolicy::new()),
             total: TimeoutLayer::total(DEFAULT_TOTAL_TIMEOUT).hosts(hosts.clone()),
-            attempt: TimeoutLayer::per_attempt(DEFAULT_ATTEMPT_TIMEOUT).hosts(hosts),
+            attempt: TimeoutLayer::per_attempt(DEFAULT_ATTEMPT_TIMEOUT)
+                .hosts(hosts)
+                .without_context(),
             preflight: PreflightLayer::new()
                 .keyring(keyring.clone())
                 .known_tokens(Arc::new(cache)),
@@ -157,7 +159,9 @@ impl VippsLayer {
 
     /// The deadline of one attempt (default 10 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt = TimeoutLayer::per_attempt(timeout).hosts(self.keyring.hosts().clone());
+        self.attempt = TimeoutLayer::per_attempt(timeout)
+            .hosts(self.keyring.hosts().clone())
+            .without_context();
         self
     }
 

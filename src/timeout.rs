@@ -94,6 +94,9 @@ pub struct TimeoutLayer {
     duration: Duration,
     deadline: Deadline,
     hosts: Hosts,
+    /// Whether an error is given the request's context here (off inside the
+    /// preset, whose total timeout outside gives it).
+    context: bool,
 }
 
 impl TimeoutLayer {
@@ -103,6 +106,7 @@ impl TimeoutLayer {
             duration,
             deadline: Deadline::PerAttempt,
             hosts: Hosts::default(),
+            context: true,
         }
     }
 
@@ -113,6 +117,7 @@ impl TimeoutLayer {
             duration,
             deadline: Deadline::Total,
             hosts: Hosts::default(),
+            context: true,
         }
     }
 
@@ -120,6 +125,14 @@ impl TimeoutLayer {
     /// official ones; add the emulator's here).
     pub fn hosts(mut self, hosts: Hosts) -> Self {
         self.hosts = hosts;
+        self
+    }
+
+    /// No request context on errors from this layer: another layer outside it
+    /// (the preset's total timeout) fills it in, and the per-request copy of the
+    /// method, URI and headers it needs is saved.
+    pub(crate) fn without_context(mut self) -> Self {
+        self.context = false;
         self
     }
 
@@ -197,13 +210,16 @@ where
                 req.extensions_mut().insert(CallDeadline(at));
             }
         }
-        let context = ContextSeed::of(&req, &self.layer.hosts);
+        let context = self
+            .layer
+            .context
+            .then(|| ContextSeed::of(&req, &self.layer.hosts));
         ResponseFuture {
             inner: Some(self.inner.call(req)),
             sleep: tokio::time::sleep(self.layer.duration),
             duration: self.layer.duration,
             deadline: self.layer.deadline,
-            context: Some(context),
+            context,
         }
     }
 }

@@ -30,7 +30,7 @@
 //! code); phone numbers and URLs are personal or may carry tokens, so only their
 //! shape is described.
 
-use serde_json::Value;
+use super::sparse::Value;
 
 use super::{Facts, shown_word};
 use crate::Environment;
@@ -75,13 +75,13 @@ pub(crate) fn is_well_known(api: Api, op: Option<&str>) -> bool {
     kind(api, op).is_some()
 }
 
-pub(super) fn known<'f>(f: &'f Facts<'_>) -> Option<(Kind, &'f Value)> {
+pub(super) fn known<'f>(f: &'f Facts<'_>) -> Option<(Kind, Value<'f>)> {
     let kind = kind(f.api, f.operation)?;
     // The Recurring rules follow v3; v2 bodies have another shape.
     if f.api == Api::Recurring && !is_recurring_v3(f.uri.path()) {
         return None;
     }
-    Some((kind, f.json.as_ref()?))
+    Some((kind, f.json.as_ref()?.root()))
 }
 
 /// A Recurring v3 path (`/recurring/v3/…`).
@@ -92,8 +92,18 @@ pub(super) fn is_recurring_v3(path: &str) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("v3"))
 }
 
-pub(super) fn at<'v>(json: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.').try_fold(json, |v, key| v.get(key))
+pub(super) fn at<'v>(json: Value<'v>, path: &str) -> Option<Value<'v>> {
+    let mut value = json;
+    let mut rest = path;
+    loop {
+        match rest.bytes().position(|b| b == b'.') {
+            Some(dot) => {
+                value = value.get(rest.get(..dot)?)?;
+                rest = rest.get(dot + 1..)?;
+            }
+            None => return value.get(rest),
+        }
+    }
 }
 
 /// A well-known body that is not valid JSON: the API answers 400 without reading
@@ -273,7 +283,7 @@ pub(super) fn currency(f: &Facts<'_>) -> Option<Diagnosis> {
         };
         let problem = match value {
             Value::Null => continue,
-            Value::String(s) if matches!(s.as_str(), "NOK" | "DKK" | "EUR") => continue,
+            Value::String("NOK" | "DKK" | "EUR") => continue,
             Value::String(s) => match shown_word(s, 8) {
                 Some(code) => format!("is `{code}`"),
                 None => "is not a currency code".to_owned(),
@@ -310,7 +320,7 @@ pub(super) fn phone_number(f: &Facts<'_>) -> Option<Diagnosis> {
     let value = at(json, path)?;
     let digits = match value {
         Value::Null => return None,
-        Value::String(s) => s.as_str(),
+        Value::String(s) => s,
         // The eCom spec's own example is an unquoted number (`mobileNumber:
         // 91234567`), and a Norwegian mobile number never starts with 0: eight
         // digits pass as a number too.

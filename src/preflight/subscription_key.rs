@@ -49,7 +49,7 @@ pub(super) fn missing(f: &Facts<'_>) -> Option<Diagnosis> {
 /// sent twice.
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
     let value = f.headers.get(OCP_APIM_SUBSCRIPTION_KEY)?.as_bytes();
-    let n = count(f.headers, OCP_APIM_SUBSCRIPTION_KEY);
+    let n = count(&f.headers, OCP_APIM_SUBSCRIPTION_KEY);
     let evidence = if n > 1 {
         format!("{n} `Ocp-Apim-Subscription-Key` headers, expected 1")
     } else if value.iter().all(|b| b.is_ascii_whitespace()) {
