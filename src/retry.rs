@@ -436,6 +436,10 @@ impl RetryPolicy {
             Outcome::Response(status, headers) => failure_of_status(status, headers),
             Outcome::Error(err) => failure_of_error(err),
         };
+        if failure.is_none() {
+            // A final answer (the common case): nothing to weigh.
+            return Err(None);
+        }
         let safe = safe(method, path, headers);
         let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
         let attempt = self.attempts + 1;
@@ -507,11 +511,13 @@ impl<B: 'static, R> Policy<Request<B>, Response<R>, VippsError> for RetryPolicy 
         req: &mut Request<B>,
         result: &mut Result<Response<R>, VippsError>,
     ) -> Option<Self::Future> {
-        let deadline = req.extensions().get::<CallDeadline>().map(|d| d.0);
         let outcome = match result {
+            // A success is final: nothing to look up.
+            Ok(res) if res.status().is_success() => return None,
             Ok(res) => Outcome::Response(res.status(), res.headers()),
             Err(err) => Outcome::Error(err),
         };
+        let deadline = req.extensions().get::<CallDeadline>().map(|d| d.0);
         let path = Some(req.uri().path());
         match self.next_delay_at(req.method(), path, req.headers(), deadline, outcome) {
             Ok(delay) => Some(tokio::time::sleep(delay)),

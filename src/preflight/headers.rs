@@ -75,11 +75,15 @@ impl<'a> Headers<'a> {
         &self,
         name: N,
     ) -> impl Iterator<Item = &'a HeaderValue> + use<'a, N> {
-        let absent = slot(name.as_ref()).is_some_and(|i| self.count.get(i) == Some(&0));
-        (!absent)
-            .then(|| self.map.get_all(name).iter())
-            .into_iter()
-            .flatten()
+        // A header seen once (or never) is answered from the pass; more values
+        // are read from the map.
+        let (one, all) = match slot(name.as_ref()) {
+            Some(i) if self.count.get(i).is_some_and(|c| *c <= 1) => {
+                (self.first.get(i).copied().flatten(), None)
+            }
+            _ => (None, Some(self.map.get_all(name).iter())),
+        };
+        one.into_iter().chain(all.into_iter().flatten())
     }
 
     /// How many values `name` has.
