@@ -267,6 +267,9 @@ pub struct RetryPolicy {
     budget: Arc<dyn Budget + Send + Sync>,
     /// Retries made so far in this call (each call works on its own clone).
     attempts: u32,
+    /// The call's total deadline when a scoped total timeout passed it (the
+    /// preset) rather than a [`CallDeadline`] extension.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl fmt::Debug for RetryPolicy {
@@ -299,6 +302,7 @@ impl RetryPolicy {
             retry_after_cap: Duration::from_secs(30),
             budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2)),
             attempts: 0,
+            deadline: None,
         }
     }
 
@@ -517,7 +521,11 @@ impl<B: 'static, R> Policy<Request<B>, Response<R>, VippsError> for RetryPolicy 
             Ok(res) => Outcome::Response(res.status(), res.headers()),
             Err(err) => Outcome::Error(err),
         };
-        let deadline = req.extensions().get::<CallDeadline>().map(|d| d.0);
+        let extension = req.extensions().get::<CallDeadline>().map(|d| d.0);
+        let deadline = match (self.deadline, extension) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let path = Some(req.uri().path());
         match self.next_delay_at(req.method(), path, req.headers(), deadline, outcome) {
             Ok(delay) => Some(tokio::time::sleep(delay)),
@@ -536,8 +544,10 @@ impl<B: 'static, R> Policy<Request<B>, Response<R>, VippsError> for RetryPolicy 
 
     fn clone_request(&mut self, req: &Request<B>) -> Option<Request<B>> {
         if self.attempts == 0 {
-            // The first attempt of a call: it earns the budget its share.
+            // The first attempt of a call: it earns the budget its share, and takes
+            // the deadline of a scoped total timeout (called synchronously above).
             self.budget.deposit();
+            self.deadline = crate::timeout::scope::current();
         }
         let mut copy = crate::replay::try_clone_request(req)?;
         *copy.extensions_mut() = req.extensions().clone();

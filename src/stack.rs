@@ -120,7 +120,9 @@ impl VippsLayer {
             call_span: CallSpanLayer::new().hosts(hosts.clone()),
             diagnose: DiagnoseLayer::new().keyring(&keyring),
             retry: RetryLayer::new(RetryPolicy::new()),
-            total: TimeoutLayer::total(DEFAULT_TOTAL_TIMEOUT).hosts(hosts.clone()),
+            total: TimeoutLayer::total(DEFAULT_TOTAL_TIMEOUT)
+                .hosts(hosts.clone())
+                .scoped(),
             attempt: TimeoutLayer::per_attempt(DEFAULT_ATTEMPT_TIMEOUT)
                 .hosts(hosts)
                 .without_context(),
@@ -153,7 +155,9 @@ impl VippsLayer {
 
     /// The deadline of a whole call, retries included (default 30 s).
     pub fn total_timeout(mut self, timeout: Duration) -> Self {
-        self.total = TimeoutLayer::total(timeout).hosts(self.keyring.hosts().clone());
+        self.total = TimeoutLayer::total(timeout)
+            .hosts(self.keyring.hosts().clone())
+            .scoped();
         self
     }
 
