@@ -511,40 +511,42 @@ pub(crate) fn url_problem(s: &str, app_scheme_ok: bool, production: bool) -> Opt
         .rsplit('@')
         .next()
         .unwrap_or("");
-    let lower = scheme.to_ascii_lowercase();
-    match lower.as_str() {
-        "https" => {
-            if host.is_empty() {
-                return Some("has no host".to_owned());
-            }
+    // Compared without a lower-case copy: no allocation for a URL that passes.
+    if scheme.eq_ignore_ascii_case("https") {
+        if host.is_empty() {
+            return Some("has no host".to_owned());
+        }
+        return None;
+    }
+    if scheme.eq_ignore_ascii_case("http") {
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let local = ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .any(|l| name.eq_ignore_ascii_case(l));
+        return if local && !production {
             None
-        }
-        "http" => {
-            let name = match host.rsplit_once(':') {
-                Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-                _ => host,
-            };
-            let local = matches!(
-                name.to_ascii_lowercase().as_str(),
-                "localhost" | "127.0.0.1" | "[::1]"
-            );
-            if local && !production {
-                None
-            } else if local {
-                Some("uses `http://localhost` in production: use `https://`".to_owned())
-            } else {
-                Some("uses `http://`: Vipps MobilePay requires `https://`".to_owned())
-            }
-        }
-        _ if looks_like_http_typo(&lower) => Some(format!(
+        } else if local {
+            Some("uses `http://localhost` in production: use `https://`".to_owned())
+        } else {
+            Some("uses `http://`: Vipps MobilePay requires `https://`".to_owned())
+        };
+    }
+    let lower = scheme.to_ascii_lowercase();
+    if looks_like_http_typo(&lower) {
+        Some(format!(
             "has the scheme `{}`: did you mean `https`?",
             shown_word(scheme, 16).unwrap_or("?")
-        )),
-        _ if app_scheme_ok => None,
-        _ => Some(format!(
+        ))
+    } else if app_scheme_ok {
+        None
+    } else {
+        Some(format!(
             "has the scheme `{}`: it must be `https`",
             shown_word(scheme, 16).unwrap_or("?")
-        )),
+        ))
     }
 }
 

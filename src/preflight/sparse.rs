@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
+use smallvec::SmallVec;
 
 /// The object keys the rules read, at any depth.
 const KEPT: &[&str] = &[
@@ -58,11 +59,17 @@ const KEPT: &[&str] = &[
 /// rules count its properties).
 const WHOLE: &[&str] = &["metadata"];
 
-/// A parsed body: every kept value in one vector (one allocation), strings
-/// borrowed from the body unless they hold escapes.
+/// A parsed body: every kept value in one vector (inline up to [`INLINE`]
+/// values: no allocation for the bodies the rules read), strings borrowed from
+/// the body unless they hold escapes.
 pub(crate) struct Doc<'a> {
-    nodes: Vec<Node<'a>>,
+    nodes: Nodes<'a>,
 }
+
+/// Kept values held without an allocation: an ePayment create keeps about ten.
+const INLINE: usize = 16;
+
+type Nodes<'a> = SmallVec<[Node<'a>; INLINE]>;
 
 struct Node<'a> {
     /// The index of the object holding this value (`u32::MAX` for the root).
@@ -214,7 +221,7 @@ impl<'d> Object<'d> {
 
 pub(crate) fn parse(bytes: &[u8]) -> Option<Doc<'_>> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let mut nodes = Vec::with_capacity(16);
+    let mut nodes = Nodes::new();
     nodes.push(Node {
         parent: ROOT,
         key: Cow::Borrowed(""),
@@ -238,7 +245,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Doc<'_>> {
 /// pushed as nodes with `index` as their parent. `whole`: the members of an
 /// object are kept whatever their keys, one level deep (`metadata`).
 struct Sparse<'n, 'a> {
-    nodes: &'n mut Vec<Node<'a>>,
+    nodes: &'n mut Nodes<'a>,
     index: u32,
     whole: bool,
 }
