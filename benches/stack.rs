@@ -7,6 +7,7 @@
 //! cargo bench --bench stack -- --measurement-time 3
 //! STACK_ONLY=preset STACK_METHOD=get STACK_TOKEN=436 \
 //!     valgrind --tool=callgrind target/release/deps/stack-*  # instruction counts
+//! STACK_ONLY=memory target/release/deps/stack-*         # bytes per cached MSN only
 //! ```
 //!
 //! Not a criterion bench: criterion times one function at a time, and on a shared
@@ -750,6 +751,12 @@ fn main() {
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(3.0);
     if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    if std::env::var("STACK_ONLY").is_ok_and(|o| o == "memory") {
+        // Bytes per cached MSN only.
+        memory(436);
+        memory(1200);
         return;
     }
     let only = std::env::var("STACK_ONLY").is_ok();

@@ -70,13 +70,8 @@ pub(super) fn kind(api: Api, op: Option<&str>) -> Option<Kind> {
     })
 }
 
-/// Whether the request's body is one these rules read.
-pub(crate) fn is_well_known(api: Api, op: Option<&str>) -> bool {
-    kind(api, op).is_some()
-}
-
 pub(super) fn known<'f>(f: &'f Facts<'_>) -> Option<(Kind, Value<'f>)> {
-    let kind = kind(f.api, f.operation)?;
+    let kind = f.kind?;
     // The Recurring rules follow v3; v2 bodies have another shape.
     if f.api == Api::Recurring && !is_recurring_v3(f.uri.path()) {
         return None;

@@ -667,6 +667,8 @@ pub(crate) struct Facts<'a> {
     pub sub_key_sets: &'a [KeySet],
     /// The body as JSON, when it is a well-known body or may hold an MSN.
     pub json: Option<sparse::Doc<'a>>,
+    /// The well-known operation whose body the body rules read, worked out once.
+    kind: Option<body::Kind>,
     /// A well-known body was buffered, and it is not valid JSON.
     pub body_not_json: bool,
     pub now: SystemTime,
@@ -732,10 +734,11 @@ impl<'a> Facts<'a> {
                 })
             });
         let body = body.filter(|b| b.len() <= config.body_cap);
+        let kind = body::kind(api, op);
         let mut body_not_json = false;
         let json = match body {
             Some(bytes) if !bytes.is_empty() => {
-                let well_known = body::is_well_known(api, op);
+                let well_known = kind.is_some();
                 let wanted = well_known
                     || (headers.contains_key(MERCHANT_SERIAL_NUMBER)
                         && contains(bytes, b"merchantSerialNumber"));
@@ -768,6 +771,7 @@ impl<'a> Facts<'a> {
             key_set,
             sub_key_sets,
             json,
+            kind,
             body_not_json,
             now: SystemTime::now(),
         }
