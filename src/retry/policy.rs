@@ -24,7 +24,7 @@ pub(super) fn safe(method: &Method, path: Option<&str>, headers: &HeaderMap) -> 
 
 /// A transient failure, as the policy sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Failure {
+pub(super) enum Failure {
     /// A retryable status, with the `Retry-After` delay if one was given.
     Status(StatusCode, Option<Duration>),
     /// The connection could not be opened: the request was never sent.
@@ -53,7 +53,7 @@ impl Failure {
 
 /// Why the policy does not retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stop {
+pub(super) enum Stop {
     /// Success, or a failure that is not transient.
     Final,
     /// Transient, but the request is not safe to repeat.
@@ -69,12 +69,12 @@ enum Stop {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Decision {
+pub(super) enum Decision {
     Retry(Duration),
     Stop(Stop),
 }
 
-/// The [`tower::retry::Policy`] of tower-vipps; see the [module docs](self).
+/// The [`tower::retry::Policy`] of tower-vipps; see the [module docs](crate::retry).
 ///
 /// Clones share the retry budget. Use it through [`RetryLayer`] (which converts
 /// the inner errors to [`VippsError`]), or with `tower::retry::RetryLayer` over a
@@ -87,7 +87,7 @@ pub struct RetryPolicy {
     retry_after_cap: Duration,
     budget: Arc<dyn Budget + Send + Sync>,
     /// Retries made so far in this call (each call works on its own clone).
-    attempts: u32,
+    pub(super) attempts: u32,
     /// The call's total deadline when a scoped total timeout passed it (the
     /// preset) rather than a [`CallDeadline`] extension.
     deadline: Option<tokio::time::Instant>,
@@ -167,7 +167,7 @@ impl RetryPolicy {
 
     /// The upper bound of the backoff before retry `n` (from 0):
     /// `min(max_delay, base_delay * 2^n)`.
-    fn backoff_ceiling(&self, n: u32) -> Duration {
+    pub(super) fn backoff_ceiling(&self, n: u32) -> Duration {
         let factor = 1u32.checked_shl(n).unwrap_or(u32::MAX);
         self.base_delay
             .checked_mul(factor)
@@ -176,7 +176,7 @@ impl RetryPolicy {
     }
 
     /// Full jitter: uniform in `[0, ceiling]`.
-    fn backoff(&self, n: u32) -> Duration {
+    pub(super) fn backoff(&self, n: u32) -> Duration {
         let ceiling = u64::try_from(self.backoff_ceiling(n).as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(fastrand::u64(0..=ceiling))
     }
@@ -184,7 +184,12 @@ impl RetryPolicy {
     /// The decision for one failure, given the request's safety and the time left
     /// before the call's total deadline. Withdraws from the budget when it decides
     /// to retry.
-    fn decide(&self, failure: Option<Failure>, safe: bool, left: Option<Duration>) -> Decision {
+    pub(super) fn decide(
+        &self,
+        failure: Option<Failure>,
+        safe: bool,
+        left: Option<Duration>,
+    ) -> Decision {
         let Some(failure) = failure else {
             return Decision::Stop(Stop::Final);
         };
@@ -297,13 +302,13 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     parse_retry_after(headers.get(http::header::RETRY_AFTER)?, SystemTime::now())
 }
 
-fn failure_of_status(status: StatusCode, headers: &HeaderMap) -> Option<Failure> {
+pub(super) fn failure_of_status(status: StatusCode, headers: &HeaderMap) -> Option<Failure> {
     RETRY_STATUSES
         .contains(&status)
         .then(|| Failure::Status(status, retry_after(headers)))
 }
 
-fn failure_of_error(err: &VippsError) -> Option<Failure> {
+pub(super) fn failure_of_error(err: &VippsError) -> Option<Failure> {
     match err.origin() {
         Origin::Response(r) => failure_of_status(r.status, &r.headers),
         // A permanent transport failure (a certificate problem, a client without

@@ -1,3 +1,4 @@
+use super::policy::{Decision, Failure, Stop, failure_of_error, failure_of_status};
 use super::*;
 
 #[test]
