@@ -40,6 +40,7 @@ mod phone;
 mod urls;
 
 pub(in crate::preflight) use phone::phone_number;
+#[cfg(feature = "emulator")]
 pub(crate) use urls::looks_like_http_typo;
 pub(in crate::preflight) use urls::url;
 
