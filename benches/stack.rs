@@ -7,6 +7,7 @@
 //! cargo bench --bench stack -- --measurement-time 3
 //! STACK_ONLY=preset STACK_METHOD=get STACK_TOKEN=436 \
 //!     valgrind --tool=callgrind target/release/deps/stack-*  # instruction counts
+//! STACK_ONLY=memory target/release/deps/stack-*         # bytes per cached MSN only
 //! ```
 //!
 //! Not a criterion bench: criterion times one function at a time, and on a shared
@@ -542,6 +543,12 @@ fn per_request(len: usize, post: bool, rounds: usize, per_round: usize) {
             .expect("STACK_ONLY names a case");
         only_loop(c, 2_000); // warm-up
         only_loop(c, 20_000);
+        let ((), allocs, bytes, _) = counted(|| only_loop(c, 1_000));
+        eprintln!(
+            "{only}: {:.2} allocations, {:.0} bytes per request",
+            allocs as f64 / 1_000.0,
+            bytes as f64 / 1_000.0
+        );
         return;
     }
     let results = measure(&mut cases, rounds, per_round);
@@ -744,6 +751,12 @@ fn main() {
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(3.0);
     if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    if std::env::var("STACK_ONLY").is_ok_and(|o| o == "memory") {
+        // Bytes per cached MSN only.
+        memory(436);
+        memory(1200);
         return;
     }
     let only = std::env::var("STACK_ONLY").is_ok();

@@ -155,6 +155,8 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let cap = self.cap;
+        // The total deadline of a scoped timeout above, for the call made later.
+        let deadline = crate::timeout::scope::current();
         Either::Right(Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             let bytes = Limited::new(body, cap)
@@ -169,8 +171,7 @@ where
             };
             parts.extensions.insert(Buffered(bytes));
             parts.extensions.insert(Rebuild::<B>(B::rebuild));
-            inner
-                .call(Request::from_parts(parts, body))
+            crate::timeout::scope::within(deadline, || inner.call(Request::from_parts(parts, body)))
                 .await
                 .map_err(|e| VippsError::from_boxed(e.into()))
         }))

@@ -81,9 +81,12 @@ pub fn fresh_key() -> HeaderValue {
     let mut random = [0u8; 16];
     rand::rng().fill_bytes(&mut random);
     let uuid = uuid::Builder::from_random_bytes(random).into_uuid();
-    let mut buf = uuid::Uuid::encode_buffer();
-    let text = uuid.hyphenated().encode_lower(&mut buf);
-    HeaderValue::from_str(text).expect("a UUID is a valid header value")
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid.hyphenated().encode_lower(&mut text);
+    // One reference-counted allocation that clones share (a `Bytes` copied from a
+    // slice allocates again on its first clone, and the key is cloned per request).
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(text))
+        .expect("a UUID is a valid header value")
 }
 
 /// Adds an `Idempotency-Key` to every `POST`, `PUT`, `PATCH` and `DELETE` that has

@@ -120,8 +120,12 @@ impl VippsLayer {
             call_span: CallSpanLayer::new().hosts(hosts.clone()),
             diagnose: DiagnoseLayer::new().keyring(&keyring),
             retry: RetryLayer::new(RetryPolicy::new()),
-            total: TimeoutLayer::total(DEFAULT_TOTAL_TIMEOUT).hosts(hosts.clone()),
-            attempt: TimeoutLayer::per_attempt(DEFAULT_ATTEMPT_TIMEOUT).hosts(hosts),
+            total: TimeoutLayer::total(DEFAULT_TOTAL_TIMEOUT)
+                .hosts(hosts.clone())
+                .scoped(),
+            attempt: TimeoutLayer::per_attempt(DEFAULT_ATTEMPT_TIMEOUT)
+                .hosts(hosts)
+                .without_context(),
             preflight: PreflightLayer::new()
                 .keyring(keyring.clone())
                 .known_tokens(Arc::new(cache)),
@@ -151,13 +155,17 @@ impl VippsLayer {
 
     /// The deadline of a whole call, retries included (default 30 s).
     pub fn total_timeout(mut self, timeout: Duration) -> Self {
-        self.total = TimeoutLayer::total(timeout).hosts(self.keyring.hosts().clone());
+        self.total = TimeoutLayer::total(timeout)
+            .hosts(self.keyring.hosts().clone())
+            .scoped();
         self
     }
 
     /// The deadline of one attempt (default 10 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt = TimeoutLayer::per_attempt(timeout).hosts(self.keyring.hosts().clone());
+        self.attempt = TimeoutLayer::per_attempt(timeout)
+            .hosts(self.keyring.hosts().clone())
+            .without_context();
         self
     }
 

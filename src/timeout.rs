@@ -10,7 +10,10 @@
 //!
 //! The total deadline also puts a [`CallDeadline`] into the request's extensions:
 //! the retry policy will not start a wait (backoff or `Retry-After`) that would end
-//! past it, and returns the failure it has instead of a timeout later.
+//! past it, and returns the failure it has instead of a timeout later. (Inside the
+//! preset, [`tower_vipps::layer`](crate::layer), the deadline reaches the retry
+//! layer without the extension, sparing each request the extension map and the
+//! retry layer its copy.)
 //!
 //! When the deadline passes, the inner future is dropped at once (the request in
 //! flight is cancelled, no task is left behind) and the call fails with a
@@ -94,6 +97,13 @@ pub struct TimeoutLayer {
     duration: Duration,
     deadline: Deadline,
     hosts: Hosts,
+    /// Whether an error is given the request's context here (off inside the
+    /// preset, whose total timeout outside gives it).
+    context: bool,
+    /// Total deadline: passed down by [`scope`] rather than as a [`CallDeadline`]
+    /// extension (the preset, whose layers between this one and `Retry` carry the
+    /// scope across their own awaits).
+    scoped: bool,
 }
 
 impl TimeoutLayer {
@@ -103,6 +113,8 @@ impl TimeoutLayer {
             duration,
             deadline: Deadline::PerAttempt,
             hosts: Hosts::default(),
+            context: true,
+            scoped: false,
         }
     }
 
@@ -113,6 +125,8 @@ impl TimeoutLayer {
             duration,
             deadline: Deadline::Total,
             hosts: Hosts::default(),
+            context: true,
+            scoped: false,
         }
     }
 
@@ -120,6 +134,22 @@ impl TimeoutLayer {
     /// official ones; add the emulator's here).
     pub fn hosts(mut self, hosts: Hosts) -> Self {
         self.hosts = hosts;
+        self
+    }
+
+    /// No request context on errors from this layer: another layer outside it
+    /// (the preset's total timeout) fills it in, and the per-request copy of the
+    /// method, URI and headers it needs is saved.
+    pub(crate) fn without_context(mut self) -> Self {
+        self.context = false;
+        self
+    }
+
+    /// The total deadline passed to the retry layer through [`scope`] instead of a
+    /// [`CallDeadline`] extension; only for stacks whose layers between this one and
+    /// `Retry` call their inner service synchronously or re-enter the scope.
+    pub(crate) fn scoped(mut self) -> Self {
+        self.scoped = true;
         self
     }
 
@@ -190,21 +220,70 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if self.layer.deadline == Deadline::Total {
-            let at = tokio::time::Instant::now() + self.layer.duration;
-            let earlier = req.extensions().get::<CallDeadline>().map(|d| d.0);
-            if earlier.is_none_or(|earlier| at < earlier) {
-                req.extensions_mut().insert(CallDeadline(at));
+        let at = tokio::time::Instant::now() + self.layer.duration;
+        let context = self
+            .layer
+            .context
+            .then(|| ContextSeed::of(&req, &self.layer.hosts));
+        let inner = match self.layer.deadline {
+            Deadline::Total if self.layer.scoped => {
+                let outer = scope::current();
+                let at = outer.map_or(at, |outer| outer.min(at));
+                scope::within(Some(at), || self.inner.call(req))
             }
-        }
-        let context = ContextSeed::of(&req, &self.layer.hosts);
+            Deadline::Total => {
+                let earlier = req.extensions().get::<CallDeadline>().map(|d| d.0);
+                if earlier.is_none_or(|earlier| at < earlier) {
+                    req.extensions_mut().insert(CallDeadline(at));
+                }
+                self.inner.call(req)
+            }
+            Deadline::PerAttempt => self.inner.call(req),
+        };
         ResponseFuture {
-            inner: Some(self.inner.call(req)),
-            sleep: tokio::time::sleep(self.layer.duration),
+            inner: Some(inner),
+            sleep: tokio::time::sleep_until(at),
             duration: self.layer.duration,
             deadline: self.layer.deadline,
-            context: Some(context),
+            context,
         }
+    }
+}
+
+/// The total deadline of the call being made on this thread, set by a scoped
+/// total [`Timeout`] around its inner `call` (a synchronous stretch: no request
+/// waits in it). The retry layer reads it when a call starts; layers that call
+/// their inner service later, from a future, take it along with [`current`] and
+/// [`within`].
+///
+/// [`current`]: scope::current
+/// [`within`]: scope::within
+pub(crate) mod scope {
+    use std::cell::Cell;
+
+    use tokio::time::Instant;
+
+    thread_local! {
+        static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    }
+
+    /// The deadline of the call being made on this thread, if a scoped total
+    /// timeout set one.
+    pub(crate) fn current() -> Option<Instant> {
+        DEADLINE.with(Cell::get)
+    }
+
+    /// Runs `f` with `deadline` as the current one (restored after, also on a
+    /// panic).
+    pub(crate) fn within<R>(deadline: Option<Instant>, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Instant>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                DEADLINE.with(|d| d.set(self.0));
+            }
+        }
+        let _restore = Restore(DEADLINE.with(|d| d.replace(deadline)));
+        f()
     }
 }
 
@@ -344,5 +423,51 @@ mod tests {
         assert_eq!(err.cause(), Cause::Transport);
         assert_eq!(err.idempotency_key(), Some("k-2"));
         assert_eq!(err.context().operation, Some("create_payment"));
+    }
+
+    /// The preset's scoped total deadline reaches the retry layer without an
+    /// extension, through a buffer, as the extension did: no wait past it starts.
+    #[tokio::test(start_paused = true)]
+    async fn a_scoped_deadline_reaches_the_retry_layer() {
+        use crate::retry::{RetryLayer, RetryPolicy};
+        use bytes::Bytes;
+        use http_body_util::{BodyExt, Full};
+        use tower::ServiceBuilder;
+        // Not peekable: the buffer reads it ahead and calls on from its future.
+        type Boxed = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+        const GET: &str = "https://apitest.vipps.no/epayment/v1/payments/acme-shop-123-order123abc";
+        for scoped in [true, false] {
+            let hits = Arc::new(AtomicUsize::new(0));
+            let seen = hits.clone();
+            let total = TimeoutLayer::total(Duration::from_secs(5));
+            let svc = ServiceBuilder::new()
+                .layer(if scoped { total.scoped() } else { total })
+                .layer(crate::buffer::BufferLayer::new())
+                .layer(RetryLayer::new(RetryPolicy::new()))
+                .service(service_fn(move |req: Request<Boxed>| {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    // The scoped deadline costs the request no extension.
+                    assert_eq!(req.extensions().get::<CallDeadline>().is_none(), scoped);
+                    let res = http::Response::builder()
+                        .status(429)
+                        .header("retry-after", "10")
+                        .body(())
+                        .unwrap();
+                    std::future::ready(Ok::<_, BoxError>(res))
+                }));
+            let start = tokio::time::Instant::now();
+            let res = svc
+                .oneshot(
+                    Request::get(GET)
+                        .body(Full::new(Bytes::from_static(b"x")).boxed())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 429);
+            assert_eq!(start.elapsed(), Duration::ZERO, "scoped: {scoped}");
+            assert_eq!(hits.load(Ordering::SeqCst), 1, "scoped: {scoped}");
+        }
+        assert_eq!(scope::current(), None);
     }
 }

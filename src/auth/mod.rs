@@ -453,6 +453,7 @@ fn prepare<S, B: 'static, T>(
         key,
         shared: shared.clone(),
         replay,
+        deadline: crate::timeout::scope::current(),
     })
 }
 
@@ -478,6 +479,8 @@ struct Sent<S, B, T> {
     shared: Arc<Shared<S, T>>,
     /// A copy of the request before the auth headers, when it can be replayed.
     replay: Option<Replay<B>>,
+    /// The total deadline a scoped timeout above set for the call, for the replay.
+    deadline: Option<tokio::time::Instant>,
 }
 
 struct Replay<B> {
@@ -559,6 +562,7 @@ where
                 let treq = token_request(&req, cache, &target, &shared.keyring);
                 let target = target.owned();
                 let shared = self.shared.clone();
+                let deadline = crate::timeout::scope::current();
                 return ResponseFuture::slow(Box::pin(async move {
                     let started = Instant::now();
                     let token = shared.cache.wait(key, &client, &treq).await;
@@ -573,18 +577,18 @@ where
                     };
                     let target = target.as_target();
                     let generation = shared.cache.generation_of(key, token.authorization());
-                    let sent = prepare(
-                        &mut req,
-                        token.authorization().clone(),
-                        generation,
-                        &target,
-                        &shared,
-                        key,
-                    )?;
-                    let response = inner
-                        .call(req)
-                        .await
-                        .map_err(|e| VippsError::from_boxed(e.into()))?;
+                    let (sent, future) = crate::timeout::scope::within(deadline, || {
+                        let sent = prepare(
+                            &mut req,
+                            token.authorization().clone(),
+                            generation,
+                            &target,
+                            &shared,
+                            key,
+                        )?;
+                        Ok::<_, VippsError>((sent, inner.call(req)))
+                    })?;
+                    let response = future.await.map_err(|e| VippsError::from_boxed(e.into()))?;
                     finish(response, sent).await
                 }));
             }

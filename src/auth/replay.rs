@@ -66,11 +66,12 @@ where
             crate::headers::too_many_headers(request.headers(), "Authorization"),
         ));
     }
-    let response = inner
+    let ready = inner
         .ready()
         .await
-        .map_err(|e| VippsError::from_boxed(e.into()))?
-        .call(request)
+        .map_err(|e| VippsError::from_boxed(e.into()))?;
+    // The total deadline of the preset's timeout, as it was when the call came.
+    let response = crate::timeout::scope::within(sent.deadline, || ready.call(request))
         .await
         .map_err(|e| VippsError::from_boxed(e.into()))?;
     if response.status() != StatusCode::UNAUTHORIZED {

@@ -208,6 +208,7 @@ where
 
 /// How a call ended, for the metrics.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 enum Outcome {
     Ok,
     Error { code: &'static str, refused: bool },

@@ -32,6 +32,8 @@ pub const OTHER_OPERATION: &str = "other";
 
 /// A call ended: `outcome` is `ok` or the cause code.
 #[inline]
+// Read only by the metrics of a call, made with the `metrics` feature.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) fn call(api: Api, operation: &'static str, outcome: &'static str, took: Duration) {
     #[cfg(feature = "metrics")]
     {
@@ -46,6 +48,8 @@ pub(crate) fn call(api: Api, operation: &'static str, outcome: &'static str, too
 
 /// A call was refused before sending.
 #[inline]
+// Read only by the metrics of a call, made with the `metrics` feature.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) fn refusal(api: Api, cause: &'static str) {
     #[cfg(feature = "metrics")]
     ::metrics::counter!(REFUSALS, "api" => api.as_str(), "cause" => cause).increment(1);
@@ -55,6 +59,8 @@ pub(crate) fn refusal(api: Api, cause: &'static str) {
 
 /// An attempt was answered `429`.
 #[inline]
+// Read only by the metrics of a call, made with the `metrics` feature.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) fn rate_limited(api: Api) {
     #[cfg(feature = "metrics")]
     ::metrics::counter!(RATE_LIMITED, "api" => api.as_str()).increment(1);

@@ -8,9 +8,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
+use super::headers::Lookup;
 use super::{Facts, count, shown_word};
 use crate::api::{Api, Credentials};
 use crate::{Cause, Diagnosis};
@@ -35,19 +35,19 @@ fn exempt(api: Api) -> bool {
 
 /// The token of a well-formed `Authorization: Bearer <token>` (one header, one
 /// space, no whitespace in the token).
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+pub(crate) fn bearer_token<H: Lookup + ?Sized>(headers: &H) -> Option<&str> {
+    let value = headers.get_value(&AUTHORIZATION)?.to_str().ok()?;
     let token = value.strip_prefix("Bearer ")?;
     (!token.is_empty() && !token.bytes().any(|b| b.is_ascii_whitespace())).then_some(token)
 }
 
 /// No `Authorization` header on a call that needs a bearer token.
 pub(super) fn missing(f: &Facts<'_>) -> Option<Diagnosis> {
-    missing_in(f.api, f.headers)
+    missing_in(f.api, &f.headers)
 }
 
-fn missing_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
-    if !requires_bearer(api) || headers.contains_key(AUTHORIZATION) {
+fn missing_in<H: Lookup + ?Sized>(api: Api, headers: &H) -> Option<Diagnosis> {
+    if !requires_bearer(api) || headers.has(&AUTHORIZATION) {
         return None;
     }
     Some(
@@ -59,14 +59,14 @@ fn missing_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
 /// The scheme is not `Bearer`: another scheme (`Basic`), none (a bare token), or
 /// `Bearer` in the wrong case.
 pub(super) fn scheme(f: &Facts<'_>) -> Option<Diagnosis> {
-    scheme_in(f.api, f.headers)
+    scheme_in(f.api, &f.headers)
 }
 
-fn scheme_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
+fn scheme_in<H: Lookup + ?Sized>(api: Api, headers: &H) -> Option<Diagnosis> {
     if exempt(api) {
         return None;
     }
-    let value = headers.get(AUTHORIZATION)?.as_bytes();
+    let value = headers.get_value(&AUTHORIZATION)?.as_bytes();
     if value.starts_with(b"Bearer") {
         return None;
     }
@@ -104,21 +104,21 @@ fn scheme_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
     // The cache's own value, shaped right when it was fetched: `Bearer `, one space,
     // a JWT. Only a second header is left to find.
-    if f.token.as_ref().is_some_and(|t| t.shape_ok()) && count(f.headers, AUTHORIZATION) == 1 {
+    if f.token.as_ref().is_some_and(|t| t.shape_ok()) && count(&f.headers, AUTHORIZATION) == 1 {
         return None;
     }
-    malformed_in(f.api, f.headers)
+    malformed_in(f.api, &f.headers)
 }
 
-fn malformed_in(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
+fn malformed_in<H: Lookup + ?Sized>(api: Api, headers: &H) -> Option<Diagnosis> {
     if exempt(api) {
         return None;
     }
-    let value = headers.get(AUTHORIZATION)?.as_bytes();
+    let value = headers.get_value(&AUTHORIZATION)?.as_bytes();
     let diagnosis = |evidence: String| {
         Some(Diagnosis::new(Cause::MalformedAuthorization).with_evidence(evidence))
     };
-    let n = count(headers, AUTHORIZATION);
+    let n = headers.number(&AUTHORIZATION);
     if n > 1 {
         return diagnosis(format!("{n} `Authorization` headers, expected 1"));
     }
@@ -180,7 +180,7 @@ pub(crate) fn token_shape(token: &[u8]) -> Option<String> {
 /// missing, not `Bearer`, `Bearer` in the wrong case, or a malformed token. The
 /// rules of [`missing`], [`scheme`] and [`malformed`], for `DiagnoseLayer` to explain
 /// a `401` that only says the token is invalid.
-pub(crate) fn header_problem(api: Api, headers: &HeaderMap) -> Option<Diagnosis> {
+pub(crate) fn header_problem<H: Lookup + ?Sized>(api: Api, headers: &H) -> Option<Diagnosis> {
     missing_in(api, headers)
         .or_else(|| scheme_in(api, headers))
         .or_else(|| malformed_in(api, headers))

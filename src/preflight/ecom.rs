@@ -1,8 +1,8 @@
 //! eCom v2 rules from the specification (`ecom-v2.yaml`, 2.0.3); each function
 //! names its source.
 
+use super::sparse::Value;
 use http::HeaderName;
-use serde_json::Value;
 
 use super::Facts;
 use super::body::{Kind, at, known};
@@ -23,7 +23,7 @@ pub(super) fn request_id(f: &Facts<'_>) -> Option<Diagnosis> {
         return None;
     };
     let what = format!("the eCom {op} call");
-    let evidence = super::missing_header(f.headers, &X_REQUEST_ID, "X-Request-Id", &what)?;
+    let evidence = super::missing_header(&f.headers, &X_REQUEST_ID, "X-Request-Id", &what)?;
     Some(Diagnosis::new(Cause::MissingRequestId).with_evidence(evidence))
 }
 
@@ -63,7 +63,7 @@ pub(super) fn body_msn(f: &Facts<'_>) -> Option<Diagnosis> {
     }
     let text = match at(json, "merchantInfo.merchantSerialNumber")? {
         Value::Null => return None,
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.to_owned(),
         Value::Number(n) => n.to_string(),
         _ => {
             return Some(

@@ -1,7 +1,7 @@
 //! ePayment rules from the specification (`epayment.v1.yml`, 1.4.1) and the
 //! current ePayment guide; each function names its source.
 
-use serde_json::Value;
+use super::sparse::Value;
 
 use super::Facts;
 use super::body::{Kind, at, known};
@@ -74,7 +74,7 @@ fn reference_problem(s: &str) -> Option<String> {
     (!(REFERENCE_MIN..=REFERENCE_MAX).contains(&n)).then(|| format!("is {n} characters long"))
 }
 
-fn create<'f>(f: &'f Facts<'_>) -> Option<&'f Value> {
+fn create<'f>(f: &'f Facts<'_>) -> Option<Value<'f>> {
     match known(f)? {
         (Kind::EPaymentCreate, json) => Some(json),
         _ => None,
@@ -95,7 +95,7 @@ pub(super) fn payment_description(f: &Facts<'_>) -> Option<Diagnosis> {
 
 /// What is wrong with a text of `min..=max` characters, if anything (`null` is
 /// absent).
-pub(super) fn text_problem(value: &Value, min: usize, max: usize) -> Option<String> {
+pub(super) fn text_problem(value: Value<'_>, min: usize, max: usize) -> Option<String> {
     match value {
         Value::Null => None,
         Value::String(s) => {
@@ -114,7 +114,7 @@ const USER_FLOWS: [&str; 4] = ["PUSH_MESSAGE", "NATIVE_REDIRECT", "WEB_REDIRECT"
 pub(super) fn user_flow(f: &Facts<'_>) -> Option<Diagnosis> {
     let evidence = match at(create(f)?, "userFlow") {
         None | Some(Value::Null) => "no `userFlow`: it is required".to_owned(),
-        Some(Value::String(s)) if USER_FLOWS.contains(&s.as_str()) => return None,
+        Some(Value::String(s)) if USER_FLOWS.contains(&s) => return None,
         Some(Value::String(s)) => match super::shown_word(s, 20) {
             Some(w) => format!("`userFlow` is `{w}`"),
             None => "`userFlow` is not one of the four flows".to_owned(),
@@ -199,7 +199,8 @@ pub(super) fn metadata(f: &Facts<'_>) -> Option<Diagnosis> {
         }
         Value::Object(map) => {
             let (key, _) = map
-                .iter()
+                .entries()
+                .into_iter()
                 .find(|(_, v)| !matches!(v, Value::String(_) | Value::Number(_)))?;
             let shown = if key.len() <= 40 && key.chars().all(|c| c.is_ascii_graphic()) {
                 format!("`{key}`")
@@ -234,7 +235,7 @@ pub(super) fn qr_format(f: &Facts<'_>) -> Option<Diagnosis> {
     let problem = match qr {
         Value::Null => return None,
         Value::Object(_) => match (qr.get("format"), qr.get("size")) {
-            (Some(Value::String(s)), _) if !QR_FORMATS.contains(&s.as_str()) => {
+            (Some(Value::String(s)), _) if !QR_FORMATS.contains(&s) => {
                 "`qrFormat.format` is not `TEXT/TARGETURL`, `IMAGE/SVG+XML` or `IMAGE/PNG`"
                     .to_owned()
             }

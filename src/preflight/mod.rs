@@ -61,6 +61,7 @@ mod checkout;
 mod ecom;
 mod environment;
 mod epayment;
+mod headers;
 mod idempotency;
 pub(crate) mod msn;
 mod recurring;
@@ -76,7 +77,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use http::{HeaderMap, Method, Request, Uri};
+use http::{HeaderMap, HeaderName, Method, Request, Uri};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -472,9 +473,14 @@ impl PreflightLayer {
     /// be sent), `Ok` otherwise, after logging the warnings.
     pub fn check<B: 'static>(&self, request: &Request<B>) -> Result<(), VippsError> {
         let config = &*self.config;
-        let Some(facts) = Facts::gather(config, request) else {
+        let Some(scope) = Facts::scope(config, request) else {
             return Ok(());
         };
+        let body = peek_request(request);
+        if body.is_none() {
+            crate::buffer::skipped_checks::<B>();
+        }
+        let facts = Facts::gather(config, request, scope, body.as_deref());
         for id in RuleId::ALL {
             let action = config.policy.action(*id);
             if action == Action::Off {
@@ -635,7 +641,7 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 pub(crate) struct Facts<'a> {
     pub method: &'a Method,
     pub uri: &'a Uri,
-    pub headers: &'a HeaderMap,
+    pub headers: headers::Headers<'a>,
     pub api: Api,
     pub operation: Option<&'static str>,
     /// The environment of the host, if it is a known one.
@@ -645,7 +651,9 @@ pub(crate) struct Facts<'a> {
     /// The scheme is not `https` and the host is not registered as plaintext.
     pub insecure_scheme: bool,
     pub allow_unknown_hosts: bool,
-    /// The token of a well-formed `Authorization: Bearer <token>`.
+    /// The token of a well-formed `Authorization: Bearer <token>`, read when the
+    /// value is not the cache's own (`token` is `None`): the cache's token answers
+    /// every question a rule asks of it.
     pub bearer_token: Option<&'a str>,
     /// What the token was minted for, if the token cache knows it.
     pub minted: Option<MintedFor>,
@@ -658,7 +666,9 @@ pub(crate) struct Facts<'a> {
     /// The key sets whose subscription key the request carries, any environment.
     pub sub_key_sets: &'a [KeySet],
     /// The body as JSON, when it is a well-known body or may hold an MSN.
-    pub json: Option<serde_json::Value>,
+    pub json: Option<sparse::Doc<'a>>,
+    /// The well-known operation whose body the body rules read, worked out once.
+    kind: Option<body::Kind>,
     /// A well-known body was buffered, and it is not valid JSON.
     pub body_not_json: bool,
     pub now: SystemTime,
@@ -667,14 +677,26 @@ pub(crate) struct Facts<'a> {
 impl<'a> Facts<'a> {
     /// `None` when the request is not a Vipps MobilePay call at all (an unknown host
     /// without keys or tokens): no rule applies.
-    fn gather<B: 'static>(config: &'a Config, request: &'a Request<B>) -> Option<Facts<'a>> {
+    /// The environment of the request and whether its host is unknown, or `None`
+    /// when an unknown host carries no secret (not a Vipps MobilePay call: not checked).
+    fn scope<B>(config: &Config, request: &Request<B>) -> Option<(Option<Environment>, bool)> {
         let uri = request.uri();
-        let headers = request.headers();
         let environment = config.hosts.environment_of(uri);
         let unknown_host = environment.is_none() && uri.host().is_some();
-        if unknown_host && !config.allow_unknown_hosts && !carries_secrets(headers) {
+        if unknown_host && !config.allow_unknown_hosts && !carries_secrets(request.headers()) {
             return None;
         }
+        Some((environment, unknown_host))
+    }
+
+    fn gather<B: 'static>(
+        config: &'a Config,
+        request: &'a Request<B>,
+        (environment, unknown_host): (Option<Environment>, bool),
+        body: Option<&'a [u8]>,
+    ) -> Facts<'a> {
+        let uri = request.uri();
+        let headers = headers::Headers::new(request.headers());
         let path = uri.path();
         let api = Api::from_path(path);
         let op = operation(request.method(), path);
@@ -683,13 +705,9 @@ impl<'a> Facts<'a> {
             (Some(known), Some(value)) => known.identify(value),
             _ => None,
         };
-        let bearer_token = match (&token, authorization_value) {
-            // The cache's own bytes: `Bearer ` and a token of visible ASCII.
-            (Some(_), Some(value)) => value
-                .as_bytes()
-                .get("Bearer ".len()..)
-                .and_then(|t| std::str::from_utf8(t).ok()),
-            _ => authorization::bearer_token(headers),
+        let bearer_token = match token {
+            Some(_) => None,
+            None => authorization::bearer_token(headers.map()),
         };
         let minted = match (&token, &config.known_tokens, bearer_token) {
             (Some(token), _, _) => Some(token.minted_for().clone()),
@@ -715,15 +733,12 @@ impl<'a> Facts<'a> {
                         && k.subscription_key_fingerprint() == minted.subscription_key
                 })
             });
-        let peeked = peek_request(request);
-        if peeked.is_none() {
-            crate::buffer::skipped_checks::<B>();
-        }
-        let body = peeked.filter(|b| b.len() <= config.body_cap);
+        let body = body.filter(|b| b.len() <= config.body_cap);
+        let kind = body::kind(api, op);
         let mut body_not_json = false;
-        let json = match &body {
+        let json = match body {
             Some(bytes) if !bytes.is_empty() => {
-                let well_known = body::is_well_known(api, op);
+                let well_known = kind.is_some();
                 let wanted = well_known
                     || (headers.contains_key(MERCHANT_SERIAL_NUMBER)
                         && contains(bytes, b"merchantSerialNumber"));
@@ -739,7 +754,7 @@ impl<'a> Facts<'a> {
             }
             _ => None,
         };
-        Some(Facts {
+        Facts {
             method: request.method(),
             uri,
             headers,
@@ -756,9 +771,10 @@ impl<'a> Facts<'a> {
             key_set,
             sub_key_sets,
             json,
+            kind,
             body_not_json,
             now: SystemTime::now(),
-        })
+        }
     }
 }
 
@@ -783,7 +799,7 @@ pub(crate) fn shown_word(s: &str, max: usize) -> Option<&str> {
 /// Evidence that a required header is missing or empty on a call (`what`, such as
 /// "the eCom capture call"), or `None` when it is there.
 pub(crate) fn missing_header(
-    headers: &HeaderMap,
+    headers: &headers::Headers<'_>,
     name: &http::HeaderName,
     shown: &str,
     what: &str,
@@ -798,8 +814,11 @@ pub(crate) fn missing_header(
 }
 
 /// The number of values of a header.
-pub(crate) fn count(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> usize {
-    headers.get_all(name).iter().count()
+pub(crate) fn count(
+    headers: &headers::Headers<'_>,
+    name: impl std::borrow::Borrow<HeaderName>,
+) -> usize {
+    headers.count(name.borrow())
 }
 
 #[cfg(test)]

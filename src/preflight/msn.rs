@@ -2,8 +2,8 @@
 //!
 //! MSNs are not secrets; evidence names them.
 
+use super::sparse::Value;
 use http::HeaderName;
-use serde_json::Value;
 
 use super::{Facts, count};
 use crate::context::Api;
@@ -20,7 +20,7 @@ pub(crate) const MISSPELLED: [HeaderName; 3] = [
 
 /// The MSN of a valid, single `Merchant-Serial-Number` header.
 fn header_msn(f: &Facts<'_>) -> Option<Msn> {
-    if count(f.headers, MERCHANT_SERIAL_NUMBER) != 1 {
+    if count(&f.headers, MERCHANT_SERIAL_NUMBER) != 1 {
         return None;
     }
     Msn::from_header(f.headers.get(MERCHANT_SERIAL_NUMBER)?).ok()
@@ -29,7 +29,7 @@ fn header_msn(f: &Facts<'_>) -> Option<Msn> {
 /// `Merchant-Serial-Number` is not a merchant serial number, or is sent twice.
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
     let value = f.headers.get(MERCHANT_SERIAL_NUMBER)?;
-    let n = count(f.headers, MERCHANT_SERIAL_NUMBER);
+    let n = count(&f.headers, MERCHANT_SERIAL_NUMBER);
     let evidence = if n > 1 {
         format!("{n} `Merchant-Serial-Number` headers, expected 1")
     } else {
@@ -122,7 +122,7 @@ pub(super) fn partner_not_connected(f: &Facts<'_>) -> Option<Diagnosis> {
 /// `merchantInfo.merchantSerialNumber` in eCom) differs from the header.
 pub(super) fn body_mismatch(f: &Facts<'_>) -> Option<Diagnosis> {
     let header = header_msn(f)?;
-    let json = f.json.as_ref()?;
+    let json = f.json.as_ref()?.root();
     for (field, value) in [
         ("merchantSerialNumber", json.get("merchantSerialNumber")),
         (

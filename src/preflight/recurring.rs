@@ -1,8 +1,8 @@
 //! Recurring v3 rules from the specification (`recurring.yaml`, 2.6.17) and the
 //! Recurring docs; each function names its source.
 
+use super::sparse::Value;
 use http::header::AUTHORIZATION;
-use serde_json::Value;
 
 use super::Facts;
 use super::body::{Kind, at, known};
@@ -26,7 +26,7 @@ pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
         _ => return None,
     };
     let what = format!("the Recurring {op} call");
-    let evidence = super::missing_header(f.headers, &IDEMPOTENCY_KEY, "Idempotency-Key", &what)?;
+    let evidence = super::missing_header(&f.headers, &IDEMPOTENCY_KEY, "Idempotency-Key", &what)?;
     Some(Diagnosis::new(Cause::MissingIdempotencyKey).with_evidence(evidence))
 }
 
@@ -87,12 +87,12 @@ pub(super) fn interval(f: &Facts<'_>) -> Option<Diagnosis> {
     Some(Diagnosis::new(Cause::InvalidInterval).with_evidence(format!("`{path}` {problem}")))
 }
 
-fn interval_problem(v: &Value, draft: bool) -> Option<String> {
+fn interval_problem(v: Value<'_>, draft: bool) -> Option<String> {
     let Value::Object(_) = v else {
         return Some("is not an object".to_owned());
     };
     match v.get("unit") {
-        Some(Value::String(u)) if UNITS.contains(&u.as_str()) => {}
+        Some(Value::String(u)) if UNITS.contains(&u) => {}
         // An update sends `interval.period` (not read): nothing to judge.
         None | Some(Value::Null) if !draft && v.get("count").is_none() => return None,
         None | Some(Value::Null) => return Some("has no `unit`".to_owned()),

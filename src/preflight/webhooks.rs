@@ -1,7 +1,7 @@
 //! Webhooks API rules from the specification (`webhooks.yaml`, v1); each
 //! function names its source.
 
-use serde_json::Value;
+use super::sparse::Value;
 
 use super::Facts;
 use super::body::{Kind, at, known};

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -141,12 +141,21 @@ struct Slot {
     hard_at: Instant,
     /// Set by the one caller that starts the background refresh.
     refresh_claimed: AtomicBool,
+    /// Coarse time of the last use, in seconds since the cache's epoch
+    /// (saturating: 136 years).
+    last_used: AtomicU32,
+    /// A fetch in flight or a recent failure: boxed, so the many slots with
+    /// neither (a warm cache) stay small.
+    pending: Option<Box<Pending>>,
+}
+
+/// What a slot holds only while a fetch runs or after one failed.
+#[derive(Default)]
+struct Pending {
     /// The fetch in flight: its id, its shared result, and its span (which the
     /// spans of the calls that wait for it follow from).
     inflight: Option<(u64, Inflight, Option<tracing::Id>)>,
     failure: Option<(SharedFailure, Instant)>,
-    /// Coarse time of the last use, in seconds since the cache's epoch.
-    last_used: AtomicU64,
 }
 
 impl Slot {
@@ -157,17 +166,47 @@ impl Slot {
             refresh_at: now,
             hard_at: now,
             refresh_claimed: AtomicBool::new(false),
-            inflight: None,
-            failure: None,
-            last_used: AtomicU64::new(now_secs),
+            last_used: AtomicU32::new(coarse(now_secs)),
+            pending: None,
         }
     }
 
     fn touch(&self, secs: u64) {
+        let secs = coarse(secs);
         if self.last_used.load(Ordering::Relaxed) != secs {
             self.last_used.store(secs, Ordering::Relaxed);
         }
     }
+
+    fn inflight(&self) -> Option<&(u64, Inflight, Option<tracing::Id>)> {
+        self.pending.as_ref()?.inflight.as_ref()
+    }
+
+    fn failure(&self) -> Option<&(SharedFailure, Instant)> {
+        self.pending.as_ref()?.failure.as_ref()
+    }
+
+    fn set_inflight(&mut self, inflight: Option<(u64, Inflight, Option<tracing::Id>)>) {
+        self.edit_pending(|p| p.inflight = inflight);
+    }
+
+    fn set_failure(&mut self, failure: Option<(SharedFailure, Instant)>) {
+        self.edit_pending(|p| p.failure = failure);
+    }
+
+    /// Edits the pending state, dropping its box once it holds nothing.
+    fn edit_pending(&mut self, f: impl FnOnce(&mut Pending)) {
+        let pending = self.pending.get_or_insert_with(Box::default);
+        f(pending);
+        if pending.inflight.is_none() && pending.failure.is_none() {
+            self.pending = None;
+        }
+    }
+}
+
+/// Seconds since the cache's epoch, as a slot keeps them.
+fn coarse(secs: u64) -> u32 {
+    u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
 /// What the hot path found.
@@ -481,7 +520,7 @@ impl TokenCache {
         };
         slot.touch(self.secs(now));
         if now >= slot.refresh_at
-            && slot.inflight.is_none()
+            && slot.inflight().is_none()
             && !slot.refresh_claimed.swap(true, Ordering::AcqRel)
         {
             return Fast::Refresh(found);
@@ -520,13 +559,13 @@ impl TokenCache {
         let Some(mut slot) = self.inner.slots.get_mut(&key) else {
             return;
         };
-        if slot.inflight.is_some() {
+        if slot.inflight().is_some() {
             return;
         }
         tracing::trace!("refreshing an access token ahead of expiry");
         if let Err(failure) = self.start_fetch(key, &mut slot, client, request) {
             slot.refresh_claimed.store(false, Ordering::Release);
-            slot.failure = Some((failure, now + self.inner.config.failure_backoff));
+            slot.set_failure(Some((failure, now + self.inner.config.failure_backoff)));
         }
     }
 
@@ -550,13 +589,13 @@ impl TokenCache {
             if let Some(token) = slot.token.as_ref().filter(|_| now < slot.hard_at) {
                 return Ok(token.clone());
             }
-            match &slot.failure {
-                Some((failure, until)) if now < *until && slot.inflight.is_none() => {
+            match slot.failure() {
+                Some((failure, until)) if now < *until && slot.inflight().is_none() => {
                     return Err(failure.to_error());
                 }
                 _ => {}
             }
-            match &slot.inflight {
+            match slot.inflight() {
                 Some((_, inflight, span)) => {
                     tracing::Span::current().follows_from(span.clone());
                     inflight.clone()
@@ -649,7 +688,7 @@ impl TokenCache {
         }
         .boxed()
         .shared();
-        slot.inflight = Some((id, inflight.clone(), span_id));
+        slot.set_inflight(Some((id, inflight.clone(), span_id)));
         Ok(inflight)
     }
 
@@ -833,8 +872,8 @@ impl Inner {
         let mut replaced = None;
         {
             let mut slot = self.slots.entry(key).or_insert_with(|| Slot::empty(0, now));
-            if slot.inflight.as_ref().is_some_and(|(i, _, _)| *i == id) {
-                slot.inflight = None;
+            if slot.inflight().is_some_and(|(i, _, _)| *i == id) {
+                slot.set_inflight(None);
             }
             slot.refresh_claimed.store(false, Ordering::Release);
             match outcome {
@@ -842,13 +881,13 @@ impl Inner {
                     self.index(token);
                     slot.refresh_at = self.refresh_at(token);
                     slot.hard_at = token.expires_at();
-                    slot.failure = None;
+                    slot.set_failure(None);
                     slot.generation = self.next_fetch_id.fetch_add(1, Ordering::Relaxed);
                     replaced = slot.token.replace(token.clone());
                 }
                 Err(failure) => {
                     let until = now + self.config.failure_backoff;
-                    slot.failure = Some((failure.clone(), until));
+                    slot.set_failure(Some((failure.clone(), until)));
                     if slot.token.is_some() {
                         // Keep the still-valid token; retry the refresh after the backoff.
                         slot.refresh_at = until.min(slot.hard_at);
@@ -885,8 +924,9 @@ impl Inner {
         let idle = self.config.idle_eviction.as_secs();
         let mut evicted = Vec::new();
         self.slots.retain(|_, slot| {
-            let keep = slot.inflight.is_some()
-                || now_secs.saturating_sub(slot.last_used.load(Ordering::Relaxed)) < idle;
+            let keep = slot.inflight().is_some()
+                || now_secs.saturating_sub(u64::from(slot.last_used.load(Ordering::Relaxed)))
+                    < idle;
             if !keep {
                 if let Some(token) = slot.token.take() {
                     evicted.push(token);
@@ -919,5 +959,24 @@ impl KnownTokens for TokenCache {
         let key = authorization.as_bytes().as_ptr() as usize;
         let found = self.inner.by_address.get(&key)?;
         found.is_value_of(authorization).then(|| found.clone())
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// A warm slot stays small: the fetch and failure state is boxed.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_slot_is_small() {
+        eprintln!(
+            "Slot {} B, CacheKey {} B, AccessToken {} B, Pending {} B",
+            std::mem::size_of::<Slot>(),
+            std::mem::size_of::<CacheKey>(),
+            std::mem::size_of::<AccessToken>(),
+            std::mem::size_of::<Pending>()
+        );
+        assert!(std::mem::size_of::<Slot>() <= 64);
     }
 }
