@@ -426,6 +426,8 @@ fn cases() -> Vec<Case> {
         field("Checkout reference 7", "POST", SESS, SESSION, "acme-shop-123", "abcdefg", Some(InvalidReference)),
         field("Checkout reference 50", "POST", SESS, SESSION, "acme-shop-123", &long(50), None),
         field("Checkout reference 51", "POST", SESS, SESSION, "acme-shop-123", &long(51), Some(InvalidReference)),
+        field("Checkout terms URL", "POST", SESS, SESSION, "\"callbackAuthorizationToken\"", "\"termsAndConditionsUrl\":\"https://example.com/terms\",\"callbackAuthorizationToken\"", None),
+        field("Checkout terms URL without a scheme", "POST", SESS, SESSION, "\"callbackAuthorizationToken\"", "\"termsAndConditionsUrl\":\"example.com/terms\",\"callbackAuthorizationToken\"", Some(InvalidUrl)),
         field("Checkout description 2", "POST", SESS, SESSION, "One pair of socks", "ab", Some(InvalidDescription)),
         field("Checkout description 101", "POST", SESS, SESSION, "One pair of socks", &long(101), Some(InvalidDescription)),
         field("Checkout amount 0", "POST", SESS, SESSION, "\"value\":1000", "\"value\":0", None),

@@ -22,6 +22,7 @@ const KEPT: &[&str] = &[
     "reference",
     "returnUrl",
     "callbackUrl",
+    "termsAndConditionsUrl",
     "userFlow",
     "merchantInfo",
     "merchantSerialNumber",
