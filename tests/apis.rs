@@ -543,7 +543,12 @@ async fn every_api(path: Path) {
 
     // Management: access token and subscription key; a caller's own token stands.
     let sales_unit = format!("/management/v1/sales-units/{MSN}");
-    let _ = c.send(Method::GET, &sales_unit, with_msn, None).await;
+    let (status, body) = c
+        .send(Method::GET, &sales_unit, with_msn, None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{path:?} {body}");
+    assert_eq!(body["msn"], MSN.to_string());
     assert_access_token_headers(&c.seen(&sales_unit), false);
     // Mistake: the caller's own token with the scheme in lower case: refused unsent.
     let before = c.emu.counts().total();

@@ -180,6 +180,7 @@ mod faults;
 mod jwt;
 mod limits;
 mod login;
+mod management;
 mod order_management;
 mod presets;
 mod recurring;
@@ -258,6 +259,18 @@ struct Shared {
 impl Shared {
     /// Epoch seconds (rounded down), following tokio's clock (so a paused test
     /// clock can expire tokens) plus [`Emulator::advance_clock`].
+    /// The MSNs of the merchant keys of an environment.
+    fn merchant_msns(&self, environment: Environment) -> Vec<Msn> {
+        self.keys
+            .values()
+            .filter(|k| k.environment == environment)
+            .filter_map(|k| match k.kind {
+                server::KeyKind::Merchant { msn, .. } => Some(msn),
+                server::KeyKind::Partner { .. } => None,
+            })
+            .collect()
+    }
+
     /// The currency of a sales unit's payments: NOK unless configured.
     fn currency(&self, environment: Environment, msn: Msn) -> &'static str {
         self.currencies

@@ -265,6 +265,14 @@ fn route(
                 Ok(Authenticated { msn, partner })
             })
         }
+        Endpoint::Other if super::management::handles(parts.uri.path()) => {
+            match authenticate(shared, environment, endpoint, parts)
+                .and_then(|_| subscription(shared, environment, &parts.headers))
+            {
+                Ok(entry) => super::management::answer(shared, environment, parts, entry),
+                Err(res) => res,
+            }
+        }
         Endpoint::Other if super::order_management::handles(parts.uri.path()) => {
             match authenticate(shared, environment, endpoint, parts) {
                 Ok(msn) => {

@@ -6,6 +6,7 @@ mod common;
 mod epayment;
 mod gateway;
 mod lifecycle;
+mod management;
 mod order_management;
 mod report;
 mod token;
