@@ -50,7 +50,7 @@
 //!
 //! | request | answers |
 //! | --- | --- |
-//! | `POST /accesstoken/get` | a JWT-shaped token (numbers as strings, like the real API) |
+//! | `POST /accesstoken/get` (or `/accessToken/get`) | a JWT-shaped token (numbers as strings, like the real API) |
 //! | `POST /epayment/v1/payments` | `201` `{"redirectUrl", "reference"}` |
 //! | `GET /epayment/v1/payments/{reference}` | the payment, with its `aggregate` |
 //! | `GET /epayment/v1/payments/{reference}/events` | the event log |
@@ -72,6 +72,10 @@
 //! | `POST /ecomm/v2/payments` | eCom: `200` `{"orderId", "url"}` |
 //! | `POST /ecomm/v2/payments/{orderId}/capture`, `/refund`; `PUT …/cancel`; `GET …/details` | the transaction and its summary; eCom's error arrays |
 //! | `POST /ecomm/v2/integration-test/payments/{orderId}/approve` | test only: the user approves; or [`Emulator::approve_ecom`] |
+//! | `POST /order-management/v2/{paymentType}/receipts/{orderId}` | `201` the id; once per order (`409` after); `PUT …/categories/{orderId}` `200`; `GET …/{paymentType}/{orderId}` the category and receipt |
+//! | `POST /miami/v1/token` | the specialized token for [`PRODUCTION_ACCOUNTING`] (production, 15 minutes, no subscription key) |
+//! | `GET /settlement/v1/ledgers`; `GET /report/v2/ledgers/{ledgerId}/{funds,fees}/dates/{date}`, `…/feed` | Report: the caller's ledgers (a merchant's own, an accounting partner's); empty reports (`404` until the date comes, `tryLater` on the day) |
+//! | `GET /management/v1/sales-units/{msn}`; `GET /management/v1/merchants/{orgno}/sales-units` | Management, read side: the sales unit, or the merchant's units the keys may see |
 //! | anything else | `404` `{"statusCode": 404, "message": "Resource not found"}` |
 //!
 //! Every API call is checked in the gateway's order, and each failure answers with
