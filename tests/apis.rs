@@ -466,7 +466,7 @@ async fn every_api(path: Path) {
     // emulator's problem, diagnosed and kept.
     let charges = format!("{one}/charges");
     let charge = r#"{"amount":49900,"transactionType":"DIRECT_CAPTURE","description":"October","due":"2099-01-01","retryDays":5}"#;
-    let soon = charge.replace("2099-01-01", &date_in(7));
+    let soon = charge.replace("2099-01-01", &common::date_in(7));
     let err = c
         .send(Method::POST, &charges, with_msn, Some(&soon))
         .await
@@ -590,25 +590,6 @@ async fn every_api(path: Path) {
     assert!(err.is_refused(), "{err}");
     assert_eq!(err.cause(), Cause::AccessTokenExpired);
     assert_eq!(c.emu.counts().total(), before, "nothing sent");
-}
-
-/// `YYYY-MM-DD`, `days` from today (UTC).
-fn date_in(days: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = now.div_euclid(86_400) + days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// A Recurring v3 draft agreement as the spec's example writes it.

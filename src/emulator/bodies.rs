@@ -84,6 +84,30 @@ pub(crate) fn trace_id() -> String {
     )
 }
 
+/// Plain problem details, `{type, title, status, detail, instance}`, with the
+/// content type the API's specification gives (the Report API
+/// `application/problem+json`, the Management API `application/json`).
+pub(crate) fn plain_problem(
+    status: u16,
+    title: &str,
+    detail: &str,
+    instance: &str,
+    content_type: &'static str,
+) -> Response<Body> {
+    let body = serde_json::json!({
+        "type": format!("https://httpstatuses.io/{status}"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    });
+    respond(
+        status,
+        content_type,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
 /// An RFC 7807 problem details response in the corpus' format.
 pub(crate) fn problem(
     status: u16,

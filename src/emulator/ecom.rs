@@ -30,7 +30,8 @@ use http::{HeaderMap, Method, Response};
 use serde_json::{Map, Value, json};
 
 use super::bodies::{self, Body};
-use super::epayment::{rfc3339, valid_return_url, valid_url};
+use super::dates::rfc3339;
+use super::epayment::{valid_return_url, valid_url};
 use super::presets::{self, User};
 use super::recurring::JSON_UTF8;
 use super::replays::{Replay, Replays};

@@ -101,16 +101,9 @@ pub(crate) fn answer(
     }
 }
 
-/// The spec's `Error` problem details.
+/// The spec's `Error` problem details (`application/json`).
 fn error(status: u16, title: &str, detail: &str, instance: &str) -> Response<Body> {
-    let body = json!({
-        "type": format!("https://httpstatuses.io/{status}"),
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-    });
-    json_response(status, &body)
+    bodies::plain_problem(status, title, detail, instance, bodies::JSON)
 }
 
 fn json_response(status: u16, value: &Value) -> Response<Body> {

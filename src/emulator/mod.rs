@@ -177,6 +177,7 @@
 mod bodies;
 mod builder;
 mod checkout;
+mod dates;
 mod ecom;
 mod endpoints;
 mod epayment;

@@ -28,6 +28,7 @@ use http::{HeaderMap, Method, Response};
 use serde_json::{Value, json};
 
 use super::bodies::{self, Body};
+use super::dates::epoch_day;
 use super::jwt::{self, Claims};
 use super::presets::PRODUCTION_ACCOUNTING;
 use super::server::{Authenticated, header_str, same_secret};
@@ -214,64 +215,8 @@ fn ledger_id(msn: Msn) -> String {
     format!("30{msn}")
 }
 
-/// Days since the epoch of a `yyyy-MM-dd` date (the spec's pattern,
-/// `^\d{4}-\d{2}-\d{2}`), if it is a date.
-fn epoch_day(date: &str) -> Option<i64> {
-    let b = date.as_bytes();
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let s = date.get(r)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&m) || d < 1 {
-        return None;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in_month = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if d > days_in_month[(m - 1) as usize] {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
 fn problem(status: u16, title: &str, detail: &str, instance: &str) -> Response<Body> {
-    let body = json!({
-        "type": format!("https://httpstatuses.io/{status}"),
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-    });
-    bodies::respond(
-        status,
-        bodies::PROBLEM_JSON,
-        serde_json::to_vec(&body).unwrap_or_default(),
-    )
+    bodies::plain_problem(status, title, detail, instance, bodies::PROBLEM_JSON)
 }
 
 fn json_response(status: u16, value: &Value) -> Response<Body> {
@@ -280,27 +225,4 @@ fn json_response(status: u16, value: &Value) -> Response<Body> {
         bodies::JSON,
         serde_json::to_vec(value).unwrap_or_default(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(epoch_day("1970-01-01"), Some(0));
-        assert_eq!(epoch_day("2000-03-01"), Some(11_017));
-        assert_eq!(epoch_day("2024-02-29"), Some(19_782));
-        for bad in [
-            "2023-02-29",
-            "2024-13-01",
-            "2024-00-10",
-            "24-01-01",
-            "2024/01/01",
-            "",
-            "2024-01-3x",
-        ] {
-            assert_eq!(epoch_day(bad), None, "{bad}");
-        }
-    }
 }

@@ -163,3 +163,10 @@ pub fn capture_tracing_globally() -> &'static Captured {
         captured
     })
 }
+
+/// `yyyy-MM-dd`, `days` from today (UTC).
+pub fn date_in(days: i64) -> String {
+    let day = (time::OffsetDateTime::now_utc() + time::Duration::days(days)).date();
+    day.format(time::macros::format_description!("[year]-[month]-[day]"))
+        .expect("a date formats")
+}

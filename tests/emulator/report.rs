@@ -2,26 +2,6 @@
 
 use super::*;
 
-/// `yyyy-MM-dd` of the day `offset` days from today (UTC).
-fn day(offset: i64) -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        + offset * 86_400;
-    // Civil from days (Howard Hinnant).
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 #[tokio::test]
 async fn accounting_keys_read_reports_in_production() {
     let h = Harness::new().await;
@@ -60,11 +40,11 @@ async fn accounting_keys_read_reports_in_production() {
     assert_eq!(items[0]["currency"], "NOK");
     let ledger = items[0]["ledgerId"].as_str().unwrap().to_owned();
     let funds = |date: String| report(format!("/report/v2/ledgers/{ledger}/funds/dates/{date}"));
-    let closed = funds(day(-1)).await;
+    let closed = funds(common::date_in(-1)).await;
     assert_eq!(closed.status, 200, "{}", closed.body);
     assert_eq!(closed.json()["tryLater"], false);
-    assert_eq!(funds(day(0)).await.json()["tryLater"], true);
-    assert_eq!(funds(day(2)).await.status, 404);
+    assert_eq!(funds(common::date_in(0)).await.json()["tryLater"], true);
+    assert_eq!(funds(common::date_in(2)).await.status, 404);
     assert_eq!(funds("2024-02-30".into()).await.status, 400);
     let fees_feed = report(format!("/report/v2/ledgers/{ledger}/fees/feed")).await;
     assert_eq!(fees_feed.status, 200, "{}", fees_feed.body);

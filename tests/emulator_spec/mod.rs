@@ -221,25 +221,6 @@ pub fn receipt() -> Value {
     })
 }
 
-/// `YYYY-MM-DD`, `days` from today (UTC).
-pub fn date_in(days: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = now.div_euclid(86_400) + days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 /// The cause `tower_vipps` diagnoses for an answer of `api`.
 pub fn cause(api: Api, status: u16, body: &Value) -> Cause {
     let context = RequestContext {
@@ -254,3 +235,5 @@ pub fn cause(api: Api, status: u16, body: &Value) -> Cause {
     )
     .cause()
 }
+
+pub use crate::common::date_in;

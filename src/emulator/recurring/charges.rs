@@ -9,7 +9,7 @@ use super::{
     string,
 };
 use crate::emulator::bodies::Body;
-use crate::emulator::epayment::rfc3339;
+use crate::emulator::dates::{epoch_day, rfc3339};
 
 /// Days of lead time a charge's `due` needs, and the most days ahead it may be.
 const DUE_MIN_DAYS: i64 = 1;
@@ -296,67 +296,9 @@ fn transaction_id() -> String {
     fastrand::u64(1_000_000_000..10_000_000_000).to_string()
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date, if it is one.
-pub(crate) fn epoch_day(date: &str) -> Option<i64> {
-    let b = date.as_bytes();
-    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-        return None;
-    }
-    let number = |s: &str| -> Option<i64> {
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    let y = number(date.get(0..4)?)?;
-    let m = number(date.get(5..7)?)?;
-    let d = number(date.get(8..10)?)?;
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let days_in_month = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if !(1..=days_in_month).contains(&d) {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
 /// A charge id as the API makes them: `DraftAgreementResponseV3.chargeId` must
 /// match `^[a-zA-Z0-9-]{1,50}$` and `ChargeReference.chargeId` be at most 15
 /// characters, so `chr-` and eleven letters or digits.
 fn charge_id() -> String {
     format!("chr-{}", alphanumeric(11))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(epoch_day("1970-01-01"), Some(0));
-        assert_eq!(epoch_day("2000-03-01"), Some(11_017));
-        assert_eq!(epoch_day("2024-02-29"), Some(19_782));
-        assert_eq!(epoch_day("2023-02-29"), None);
-        assert_eq!(epoch_day("2030-13-01"), None);
-        assert_eq!(epoch_day("2030-1-01"), None);
-        assert_eq!(epoch_day("2030-01-01T00:00:00Z"), None);
-        assert_eq!(epoch_day("+030-01-01"), None);
-        // Round trip with the RFC 3339 writer.
-        for day in [0u64, 11_017, 19_782, 20_000, 25_000] {
-            let text = rfc3339(day * 86_400);
-            assert_eq!(epoch_day(&text[..10]), Some(day as i64), "{text}");
-        }
-    }
 }

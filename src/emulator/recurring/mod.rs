@@ -35,7 +35,8 @@ use serde_json::{Map, Value, json};
 mod charges;
 
 use super::bodies::{self, Body};
-use super::epayment::{rfc3339, valid_return_url, valid_url};
+use super::dates::rfc3339;
+use super::epayment::{valid_return_url, valid_url};
 use super::replays::{Replay, Replays};
 use super::{Endpoint, Shared};
 use crate::{Environment, Msn};
