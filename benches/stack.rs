@@ -31,10 +31,7 @@ use futures_util::FutureExt;
 use http::{HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use support::body_1k;
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_http::auth::AddAuthorizationLayer;
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::set_header::SetRequestHeaderLayer;
+use tower::{Layer, Service, ServiceExt};
 use tower_vipps::idempotency::IdempotencyLayer;
 use tower_vipps::preflight::PreflightLayer;
 use tower_vipps::retry::{RetryLayer, RetryPolicy};
@@ -241,33 +238,7 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            http::header::AUTHORIZATION,
-            HeaderName::from_static("ocp-apim-subscription-key"),
-        ]))
-        .layer(AddAuthorizationLayer::bearer(token))
-        .layer(SetRequestHeaderLayer::overriding(
-            HeaderName::from_static("ocp-apim-subscription-key"),
-            HeaderValue::from_static(SUB_KEY),
-        ))
-        .layer(SetRequestHeaderLayer::overriding(
-            HeaderName::from_static("vipps-system-name"),
-            HeaderValue::from_static("acme-shop"),
-        ))
-        .layer(SetRequestHeaderLayer::overriding(
-            HeaderName::from_static("vipps-system-version"),
-            HeaderValue::from_static("1.2.3"),
-        ))
-        .layer(SetRequestHeaderLayer::overriding(
-            HeaderName::from_static("vipps-system-plugin-name"),
-            HeaderValue::from_static("tower-vipps"),
-        ))
-        .layer(SetRequestHeaderLayer::overriding(
-            HeaderName::from_static("vipps-system-plugin-version"),
-            HeaderValue::from_static("0.1.0"),
-        ))
-        .service(inner)
+    support::trio6(token, SUB_KEY, inner)
 }
 
 /// A plain `RwLock<HashMap>` from MSN to `Authorization` value.

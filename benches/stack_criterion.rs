@@ -15,10 +15,7 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::Full;
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_http::auth::AddAuthorizationLayer;
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::set_header::SetRequestHeaderLayer;
+use tower::{Layer, Service, ServiceExt};
 use tower_vipps::token::TokenClient;
 use tower_vipps::{AuthLayer, Environment, KeySet, Keyring, Msn};
 
@@ -93,33 +90,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let _guard = rt.enter();
-    let trio6 = ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            http::header::AUTHORIZATION,
-            HeaderName::from_static("ocp-apim-subscription-key"),
-        ]))
-        .layer(AddAuthorizationLayer::bearer(TOKEN))
-        .layer(SetRequestHeaderLayer::overriding(
-            HeaderName::from_static("ocp-apim-subscription-key"),
-            HeaderValue::from_static(SUB_KEY),
-        ))
-        .layer(SetRequestHeaderLayer::overriding(
-            HeaderName::from_static("vipps-system-name"),
-            HeaderValue::from_static("acme-shop"),
-        ))
-        .layer(SetRequestHeaderLayer::overriding(
-            HeaderName::from_static("vipps-system-version"),
-            HeaderValue::from_static("1.2.3"),
-        ))
-        .layer(SetRequestHeaderLayer::overriding(
-            HeaderName::from_static("vipps-system-plugin-name"),
-            HeaderValue::from_static("tower-vipps"),
-        ))
-        .layer(SetRequestHeaderLayer::overriding(
-            HeaderName::from_static("vipps-system-plugin-version"),
-            HeaderValue::from_static("0.1.0"),
-        ))
-        .service(bare());
+    let trio6 = support::trio6(TOKEN, SUB_KEY, bare());
     let auth = AuthLayer::new(keyring())
         .token_client(token_endpoint())
         .layer(bare());
