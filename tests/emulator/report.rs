@@ -125,3 +125,28 @@ async fn the_token_path_in_either_case() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(h.emu.count(Endpoint::AccessToken), 1);
 }
+
+/// The Report API's `401` for keys without access is diagnosed, not `unknown`.
+#[tokio::test]
+async fn a_partner_on_the_report_api_is_diagnosed() {
+    let h = Harness::new().await;
+    let partner = emulator::PRODUCTION_PARTNER;
+    let token = h.token(partner).await;
+    let answer = h
+        .api(partner, &token, Method::GET, "/settlement/v1/ledgers")
+        .msn(emulator::PRODUCTION_PARTNER_MSNS.start())
+        .send()
+        .await;
+    assert_eq!(answer.status, 401);
+    let context = tower_vipps::RequestContext {
+        api: tower_vipps::Api::Report,
+        ..Default::default()
+    };
+    let diagnosis = tower_vipps::diagnose::classify(
+        &context,
+        answer.status,
+        &answer.headers,
+        answer.body.as_bytes(),
+    );
+    assert_ne!(diagnosis.cause(), tower_vipps::Cause::Unknown);
+}
