@@ -495,7 +495,7 @@ async fn garbage_never_breaks_it() {
         let mut buf = Vec::new();
         let _ = stream.read_to_end(&mut buf).await;
     }
-    // Random bodies and headers on every endpoint.
+    // Random methods, bodies and headers on every endpoint of every API.
     let mut rng = fastrand::Rng::with_seed(7);
     let paths = [
         "/accesstoken/get",
@@ -506,6 +506,32 @@ async fn garbage_never_breaks_it() {
         "/epayment/v1/payments/abcdefgh-1/refund",
         "/epayment/v1/payments/abcdefgh-1/cancel",
         "/epayment/v1/test/payments/abcdefgh-1/approve",
+        "/recurring/v3/agreements",
+        "/recurring/v3/agreements/agr_abcdefg",
+        "/recurring/v3/agreements/agr_abcdefg/accept",
+        "/recurring/v3/agreements/agr_abcdefg/charges",
+        "/recurring/v3/agreements/agr_abcdefg/charges/chr-abcdefg",
+        "/ecomm/v2/payments",
+        "/ecomm/v2/payments/order-1/capture",
+        "/ecomm/v2/payments/order-1/refund",
+        "/ecomm/v2/payments/order-1/cancel",
+        "/ecomm/v2/payments/order-1/details",
+        "/ecomm/v2/integration-test/payments/order-1/approve",
+        "/checkout/v3/session",
+        "/checkout/v3/session/abcdefgh-1",
+        "/webhooks/v1/webhooks",
+        "/webhooks/v1/webhooks/0d0b3a3e-1111-4222-8333-444455556666",
+        "/order-management/v2/ECOM/receipts/abcdefgh-1",
+        "/order-management/v2/RECURRING/categories/chr-abcdefg",
+        "/order-management/v2/ecom/abcdefgh-1",
+        "/miami/v1/token",
+        "/settlement/v1/ledgers",
+        "/report/v2/ledgers/30123456/funds/dates/2024-02-30",
+        "/report/v2/ledgers/30123456/fees/feed",
+        "/management/v1/sales-units/123456",
+        "/management/v1/merchants/987654321/sales-units",
+        "/access-management-1.0/access/oauth2/token",
+        "/access-management-1.0/access/userinfo",
     ];
     let jsonish: [&[u8]; 6] = [
         b"{\"amount\":{\"value\":1e400,\"currency\":\"NOK\"}}",
@@ -515,15 +541,29 @@ async fn garbage_never_breaks_it() {
         b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
         b"",
     ];
-    for i in 0..200 {
+    let methods = [
+        Method::POST,
+        Method::GET,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ];
+    // Shapes each API reads, with the wrong types and sizes.
+    let shaped: [&[u8]; 6] = [
+        b"{\"orderLines\":[{\"name\":1,\"id\":null,\"totalAmount\":1e400,\"unitInfo\":{\"quantity\":[]}}],\"bottomLine\":7}",
+        b"{\"pricing\":{\"amount\":-1,\"currency\":{}},\"interval\":\"MONTH\",\"phoneNumber\":12}",
+        b"{\"amount\":18446744073709551616,\"due\":\"2024-02-30\",\"retryDays\":-3,\"transactionType\":[]}",
+        b"{\"customerInfo\":{\"mobileNumber\":4791234567},\"merchantInfo\":[],\"transaction\":{\"amount\":\"x\"}}",
+        b"{\"category\":5,\"orderDetailsUrl\":\"\\u0000\",\"imageId\":\"../../\"}",
+        b"{\"url\":\"http://\",\"events\":[1,2,3]}",
+    ];
+    for i in 0..600 {
         let path = paths[rng.usize(..paths.len())];
-        let method = if rng.bool() {
-            Method::POST
-        } else {
-            Method::GET
-        };
-        let body: Vec<u8> = if i % 2 == 0 {
+        let method = methods[rng.usize(..methods.len())].clone();
+        let body: Vec<u8> = if i % 3 == 0 {
             jsonish[rng.usize(..jsonish.len())].to_vec()
+        } else if i % 3 == 1 {
+            shaped[rng.usize(..shaped.len())].to_vec()
         } else {
             (0..rng.usize(..300)).map(|_| rng.u8(..)).collect()
         };
