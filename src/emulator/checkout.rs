@@ -16,10 +16,9 @@ use http::{HeaderMap, Method, Response};
 use serde_json::{Value, json};
 
 use super::bodies::{self, Body};
-use super::jwt;
-use super::server::{KeyEntry, header_str, same_secret, subscription};
+use super::server::{KeyEntry, KeyKind, bearer_claims, client_matches, subscription};
 use super::{Endpoint, Shared};
-use crate::headers::{CLIENT_ID, CLIENT_SECRET, MERCHANT_SERIAL_NUMBER};
+use crate::headers::MERCHANT_SERIAL_NUMBER;
 use crate::{Environment, Msn};
 
 /// The sessions created so far, per environment, MSN and reference.
@@ -84,20 +83,8 @@ fn authenticated(
     entry: &KeyEntry,
     h: &HeaderMap,
 ) -> bool {
-    let client = header_str(h, &CLIENT_ID).is_some_and(|id| id == entry.client_id)
-        && header_str(h, &CLIENT_SECRET).is_some_and(|s| same_secret(s, &entry.client_secret));
-    if client {
-        return true;
-    }
-    header_str(h, &http::header::AUTHORIZATION)
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| jwt::verify(&shared.signing_key, t))
-        .is_some_and(|claims| {
-            claims.environment() == Some(environment)
-                && shared.now() < claims.exp
-                && claims.client_id == entry.client_id
-                && claims.skf == jwt::key_fingerprint(&entry.subscription_key)
-        })
+    client_matches(h, &entry.client_id, &entry.client_secret)
+        || bearer_claims(shared, environment, h).is_some_and(|claims| claims.minted_for(entry))
 }
 
 /// The endpoint of a Checkout path, if it is one.
@@ -129,14 +116,22 @@ pub(crate) fn handle(
     if !authenticated(shared, environment, entry, headers) {
         return unauthorized(instance);
     }
-    let Some(value) = headers.get(MERCHANT_SERIAL_NUMBER) else {
-        return validation(
-            instance,
-            "Merchant-Serial-Number",
-            "The Merchant-Serial-Number header is required.",
-        );
+    // checkout.yaml does not require the header: merchant keys name their own
+    // sales unit; partner keys must say which one.
+    let msn = match headers.get(MERCHANT_SERIAL_NUMBER) {
+        None => match entry.kind {
+            KeyKind::Merchant { msn, .. } => Ok(msn),
+            KeyKind::Partner { .. } => {
+                return validation(
+                    instance,
+                    "Merchant-Serial-Number",
+                    "The Merchant-Serial-Number header is required.",
+                );
+            }
+        },
+        Some(value) => Msn::from_header(value),
     };
-    let msn = match Msn::from_header(value) {
+    let msn = match msn {
         Ok(msn) if entry.connects(msn) => msn,
         _ => {
             return problem(
@@ -214,27 +209,35 @@ impl Sessions {
                 "The field Reference must match the regular expression '^[-a-zA-Z0-9]{8,50}$'.",
             );
         }
-        if tx
-            .get("paymentDescription")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            return validation(
-                instance,
-                "Transaction.PaymentDescription",
-                "The PaymentDescription field is required.",
-            );
+        match tx.get("paymentDescription").and_then(Value::as_str) {
+            None | Some("") => {
+                return validation(
+                    instance,
+                    "Transaction.PaymentDescription",
+                    "The PaymentDescription field is required.",
+                );
+            }
+            // checkout.yaml: `minLength: 3`, `maxLength: 100`.
+            Some(d) if !(3..=100).contains(&d.chars().count()) => {
+                return validation(
+                    instance,
+                    "Transaction.PaymentDescription",
+                    "The field PaymentDescription must be a string with a minimum length of 3 and a maximum length of 100.",
+                );
+            }
+            Some(_) => {}
         }
         let amount = tx.get("amount").cloned().unwrap_or(Value::Null);
+        // checkout.yaml: an int32, `minimum: 0`.
         if amount
             .get("value")
             .and_then(Value::as_u64)
-            .is_none_or(|v| v == 0)
+            .is_none_or(|v| v > i32::MAX as u64)
         {
             return validation(
                 instance,
                 "Transaction.Amount.Value",
-                "The amount must be a positive integer in minor units.",
+                "The amount must be an integer in minor units, 0 or more.",
             );
         }
         if !matches!(

@@ -69,6 +69,11 @@ pub(crate) const ISSUER: &str = "tower-vipps-emulator";
 pub(crate) const RESOURCE: &str = "00000002-0000-0000-c000-000000000000";
 
 impl Claims {
+    /// Whether the token was minted for these keys (client id and subscription key).
+    pub(crate) fn minted_for(&self, entry: &super::server::KeyEntry) -> bool {
+        self.client_id == entry.client_id && self.skf == key_fingerprint(&entry.subscription_key)
+    }
+
     pub(crate) fn environment(&self) -> Option<Environment> {
         self.env.parse().ok()
     }

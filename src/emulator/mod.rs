@@ -262,8 +262,6 @@ struct Shared {
 }
 
 impl Shared {
-    /// Epoch seconds (rounded down), following tokio's clock (so a paused test
-    /// clock can expire tokens) plus [`Emulator::advance_clock`].
     /// The MSNs of the merchant keys of an environment.
     fn merchant_msns(&self, environment: Environment) -> Vec<Msn> {
         self.keys
@@ -284,6 +282,8 @@ impl Shared {
             .unwrap_or("NOK")
     }
 
+    /// Epoch seconds (rounded down), following tokio's clock (so a paused test
+    /// clock can expire tokens) plus [`Emulator::advance_clock`].
     fn now(&self) -> u64 {
         self.now_ms() / 1000
     }

@@ -22,7 +22,6 @@
 //! The emulator settles nothing: a closed date's report has no items, today's says
 //! `tryLater`, and the feed is at its end.
 
-use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, Method, Response};
 use serde_json::{Value, json};
@@ -31,9 +30,9 @@ use super::bodies::{self, Body};
 use super::dates::epoch_day;
 use super::jwt::{self, Claims};
 use super::presets::PRODUCTION_ACCOUNTING;
-use super::server::{Authenticated, header_str, same_secret};
+use super::server::{Authenticated, bearer_claims, client_matches};
 use super::{Endpoint, Shared};
-use crate::headers::{CLIENT_ID, CLIENT_SECRET};
+
 use crate::{Environment, Msn};
 
 /// The lifetime of a `/miami/v1/token` token, in both environments.
@@ -48,11 +47,9 @@ pub(crate) fn token(
     headers: &HeaderMap,
 ) -> Response<Body> {
     let keys = PRODUCTION_ACCOUNTING;
-    let client_ok = environment == Environment::Production
-        && header_str(headers, &CLIENT_ID).is_some_and(|id| id == keys.client_id())
-        && header_str(headers, &CLIENT_SECRET)
-            .is_some_and(|secret| same_secret(secret, keys.client_secret()));
-    if !client_ok {
+    if environment != Environment::Production
+        || !client_matches(headers, keys.client_id(), keys.client_secret())
+    {
         return bodies::respond(401, bodies::JSON, bodies::INVALID_CLIENT);
     }
     let now_ms = shared.now_ms();
@@ -91,7 +88,6 @@ pub(crate) fn answer(
     shared: &Shared,
     environment: Environment,
     parts: &Parts,
-    _body: &Bytes,
     merchant: impl FnOnce() -> Result<Authenticated, Response<Body>>,
 ) -> Response<Body> {
     // An accounting token needs no subscription key; anything else goes through
@@ -190,12 +186,8 @@ fn accounting_token(
     environment: Environment,
     headers: &HeaderMap,
 ) -> Option<Vec<Msn>> {
-    let token = header_str(headers, &http::header::AUTHORIZATION)?.strip_prefix("Bearer ")?;
-    let claims = jwt::verify(&shared.signing_key, token)?;
-    let valid = claims.accounting
-        && claims.environment() == Some(environment)
-        && shared.now_ms() < claims.exp_ms
-        && claims.client_id == PRODUCTION_ACCOUNTING.client_id();
+    let claims = bearer_claims(shared, environment, headers)?;
+    let valid = claims.accounting && claims.client_id == PRODUCTION_ACCOUNTING.client_id();
     valid.then(|| {
         PRODUCTION_ACCOUNTING
             .msns()

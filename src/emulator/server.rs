@@ -258,7 +258,7 @@ fn route(
         }
         Endpoint::SpecializedToken => super::report::token(shared, environment, &parts.headers),
         Endpoint::Other if super::report::handles(parts.uri.path()) => {
-            super::report::answer(shared, environment, parts, body, || {
+            super::report::answer(shared, environment, parts, || {
                 let msn = authenticate(shared, environment, endpoint, parts)?;
                 let partner = subscription(shared, environment, &parts.headers)
                     .is_ok_and(|entry| matches!(entry.kind, KeyKind::Partner { .. }));
@@ -346,11 +346,7 @@ fn route(
                 }
             }
             let call = Call {
-                currency: shared
-                    .currencies
-                    .get(&(environment, msn))
-                    .copied()
-                    .unwrap_or("NOK"),
+                currency: shared.currency(environment, msn),
                 environment,
                 msn,
                 endpoint,
@@ -421,10 +417,7 @@ fn access_token(shared: &Shared, environment: Environment, headers: &HeaderMap) 
         Ok(entry) => entry,
         Err(res) => return res,
     };
-    let client_ok = header_str(headers, &CLIENT_ID).is_some_and(|id| id == entry.client_id)
-        && header_str(headers, &CLIENT_SECRET)
-            .is_some_and(|secret| same_secret(secret, &entry.client_secret));
-    if !client_ok {
+    if !client_matches(headers, &entry.client_id, &entry.client_secret) {
         return bodies::respond(401, bodies::JSON, bodies::INVALID_CLIENT);
     }
     let msn = match (&entry.kind, headers.get(MERCHANT_SERIAL_NUMBER)) {
@@ -477,6 +470,29 @@ fn access_token(shared: &Shared, environment: Environment, headers: &HeaderMap) 
     )
 }
 
+/// The claims of the request's `Authorization: Bearer` token when it is one of
+/// this emulator's, of this environment and not expired (to the millisecond).
+pub(crate) fn bearer_claims(
+    shared: &Shared,
+    environment: Environment,
+    headers: &HeaderMap,
+) -> Option<Claims> {
+    header_str(headers, &http::header::AUTHORIZATION)
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !t.is_empty() && !t.bytes().any(|b| b.is_ascii_whitespace()))
+        .and_then(|t| jwt::verify(&shared.signing_key, t))
+        .filter(|claims| {
+            claims.environment() == Some(environment) && shared.now_ms() < claims.exp_ms
+        })
+}
+
+/// Whether the request's `client_id` and `client_secret` headers are these.
+pub(crate) fn client_matches(headers: &HeaderMap, client_id: &str, client_secret: &str) -> bool {
+    header_str(headers, &CLIENT_ID).is_some_and(|id| id == client_id)
+        && header_str(headers, &CLIENT_SECRET)
+            .is_some_and(|secret| same_secret(secret, client_secret))
+}
+
 /// A call that passed the gateway's checks of standard keys.
 pub(crate) struct Authenticated {
     /// The MSN it acts for.
@@ -503,17 +519,9 @@ fn authenticate(
         ));
     }
     let invalid_token = || bodies::respond(401, bodies::TEXT, bodies::INVALID_TOKEN);
-    let claims = header_str(headers, &http::header::AUTHORIZATION)
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .filter(|t| !t.is_empty() && !t.bytes().any(|b| b.is_ascii_whitespace()))
-        .and_then(|t| jwt::verify(&shared.signing_key, t))
-        .ok_or_else(invalid_token)?;
+    let claims = bearer_claims(shared, environment, headers).ok_or_else(invalid_token)?;
     let msn_header = headers.get(MERCHANT_SERIAL_NUMBER);
-    let token_ok = claims.environment() == Some(environment)
-        && shared.now_ms() < claims.exp_ms
-        && claims.skf == jwt::key_fingerprint(&entry.subscription_key)
-        && claims.client_id == entry.client_id;
-    if !token_ok {
+    if !claims.minted_for(entry) {
         return Err(invalid_token());
     }
     let instance = parts
@@ -596,4 +604,5 @@ fn carries_secret(value: &[u8], keys: &HashMap<String, KeyEntry>) -> bool {
         || keys
             .iter()
             .any(|(sub_key, entry)| contains(sub_key) || contains(&entry.client_secret))
+        || contains(super::PRODUCTION_ACCOUNTING.client_secret())
 }
