@@ -230,6 +230,17 @@ async fn a_full_header_map_is_refused_not_a_panic() {
     .body(Full::new(Bytes::new()))
     .unwrap();
     nearly_full(&mut req, 1);
+    let err = auth.clone().oneshot(req).await.unwrap_err();
+    assert_eq!(err.code(), "vipps::too_many_headers");
+    assert!(err.is_refused());
+    assert_eq!(sent.load(Ordering::SeqCst), 0);
+
+    // Checkout: its client credentials do not fit either.
+    let mut req = Request::post(format!("{}/checkout/v3/session", tokens.base_url()))
+        .header("merchant-serial-number", "123456")
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    nearly_full(&mut req, 1);
     let err = auth.oneshot(req).await.unwrap_err();
     assert_eq!(err.code(), "vipps::too_many_headers");
     assert!(err.is_refused());

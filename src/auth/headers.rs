@@ -258,12 +258,14 @@ pub(super) fn apply(
 /// `client_secret` and `Ocp-Apim-Subscription-Key` (marked sensitive, replacing the
 /// caller's), `Merchant-Serial-Number` when the request lacks it, and the
 /// keyring's `Vipps-System-*` headers. `Authorization` is left as it is.
+///
+/// `Err` when they do not fit in the map (the request is then refused, unsent).
 pub(super) fn client_credentials(
     headers: &mut HeaderMap,
     target: &Target<'_>,
     api: crate::Api,
     core: &Core,
-) {
+) -> Result<(), http::header::MaxSizeReached> {
     for name in [CLIENT_ID, CLIENT_SECRET, OCP_APIM_SUBSCRIPTION_KEY] {
         if headers.contains_key(&name) {
             tracing::debug!(
@@ -274,15 +276,15 @@ pub(super) fn client_credentials(
         }
     }
     let keys = &target.keys;
-    headers.insert(CLIENT_ID, keys.client_id_header().clone());
-    headers.insert(CLIENT_SECRET, keys.client_secret_header().clone());
-    headers.insert(
+    headers.try_insert(CLIENT_ID, keys.client_id_header().clone())?;
+    headers.try_insert(CLIENT_SECRET, keys.client_secret_header().clone())?;
+    headers.try_insert(
         OCP_APIM_SUBSCRIPTION_KEY,
         keys.subscription_key_header().clone(),
-    );
+    )?;
     if !target.has_msn_header {
         if let Some(msn) = target.msn {
-            headers.insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value());
+            headers.try_insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value())?;
         }
     }
     for (name, value) in core.template.iter() {
@@ -290,9 +292,10 @@ pub(super) fn client_credentials(
             && *name != OCP_APIM_SUBSCRIPTION_KEY
             && *name != MERCHANT_SERIAL_NUMBER
         {
-            headers.insert(name.clone(), value.clone());
+            headers.try_insert(name.clone(), value.clone())?;
         }
     }
+    Ok(())
 }
 
 /// A `debug` event naming the credentials of the request's own that `Auth`

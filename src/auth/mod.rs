@@ -532,7 +532,15 @@ where
                     Ok(found) => found,
                     Err(error) => return ResponseFuture::refused(error),
                 };
-                client_credentials(req.headers_mut(), &target, spec.api, shared);
+                if client_credentials(req.headers_mut(), &target, spec.api, shared).is_err() {
+                    // A full map: refused, unsent, rather than a panic.
+                    let diagnosis = crate::headers::too_many_headers(req.headers(), "client_id");
+                    return ResponseFuture::refused(headers::refuse(
+                        &req,
+                        &shared.keyring,
+                        diagnosis,
+                    ));
+                }
                 return ResponseFuture::untouched(inner.call(req));
             }
         }
