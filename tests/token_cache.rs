@@ -448,3 +448,29 @@ fn debug_output_redacts_secrets() {
     }
     assert!(token.authorization().is_sensitive());
 }
+
+/// A caller's `Duration::MAX` fetch timeout is "no limit", not an overflow that
+/// panics the fetch task and leaves the key waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unbounded_fetch_timeout_fetches() {
+    let env = Environment::Test;
+    let server = start(env, known(env, 1)).await;
+    let keyring = keyring(&server, env, 1, 0);
+    let cache = TokenCache::builder()
+        .fetch_timeout(Duration::MAX)
+        .hard_expiry_wait(Duration::MAX)
+        .build();
+    let auth = AuthLayer::new(keyring)
+        .with_cache(cache)
+        .token_service(client());
+    let svc = tower::ServiceBuilder::new().layer(auth).service(echo());
+    for _ in 0..2 {
+        let res = svc
+            .clone()
+            .oneshot(api_request(&server, msn(100_001)))
+            .await
+            .unwrap();
+        assert!(bearer_of(res).await.starts_with("Bearer "));
+    }
+    assert_eq!(server.fetches(), 1);
+}

@@ -187,10 +187,16 @@ impl Slot {
     }
 
     fn set_inflight(&mut self, inflight: Option<(u64, Inflight, Option<tracing::Id>)>) {
+        if inflight.is_none() && self.pending.is_none() {
+            return;
+        }
         self.edit_pending(|p| p.inflight = inflight);
     }
 
     fn set_failure(&mut self, failure: Option<(SharedFailure, Instant)>) {
+        if failure.is_none() && self.pending.is_none() {
+            return;
+        }
         self.edit_pending(|p| p.failure = failure);
     }
 
@@ -655,6 +661,7 @@ impl TokenCache {
         }
         let span_id = span.id();
         tracing::Span::current().follows_from(span_id.clone());
+        let after_panic = inner.clone();
         let task = handle.spawn(
             async move {
                 let started = Instant::now();
@@ -678,12 +685,18 @@ impl TokenCache {
         let inflight: Inflight = async move {
             match task.await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(SharedFailure::from_error(VippsError::token(
-                    None,
-                    Diagnosis::new(Cause::Unknown)
-                        .with_evidence("the access token fetch task was cancelled or panicked"),
-                    None,
-                ))),
+                Err(_) => {
+                    let failed: Outcome = Err(SharedFailure::from_error(VippsError::token(
+                        None,
+                        Diagnosis::new(Cause::Unknown)
+                            .with_evidence("the access token fetch task was cancelled or panicked"),
+                        None,
+                    )));
+                    // The task did not finish its slot: do it here, so that the
+                    // key is not left waiting on a fetch that is gone.
+                    after_panic.complete(key, id, &failed);
+                    failed
+                }
             }
         }
         .boxed()
@@ -781,7 +794,10 @@ impl Inner {
             .unwrap_or(self.config.hard_expiry_wait);
         // A retry layer below must not wait out a `Retry-After` past this: the
         // caller gets the 429 (`vipps::rate_limited`, with its wait) instead.
-        let deadline = Instant::now() + limit;
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(limit)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400));
         let fetch = async {
             let Some(store) = &self.store else {
                 return client.fetch_before(request, Some(deadline)).await;
@@ -923,11 +939,13 @@ impl Inner {
     fn sweep(&self, now_secs: u64) -> usize {
         let idle = self.config.idle_eviction.as_secs();
         let mut evicted = Vec::new();
-        self.slots.retain(|_, slot| {
+        let mut evicted_keys = Vec::new();
+        self.slots.retain(|key, slot| {
             let keep = slot.inflight().is_some()
                 || now_secs.saturating_sub(u64::from(slot.last_used.load(Ordering::Relaxed)))
                     < idle;
             if !keep {
+                evicted_keys.push(*key);
                 if let Some(token) = slot.token.take() {
                     evicted.push(token);
                 }
@@ -936,6 +954,11 @@ impl Inner {
         });
         for token in &evicted {
             self.unindex(token);
+        }
+        // A rejected token is kept only to be refused from the store for its key:
+        // with the key gone, so is it (and the secret it holds).
+        for key in &evicted_keys {
+            self.rejected.remove(key);
         }
         if !evicted.is_empty() {
             tracing::trace!(evicted = evicted.len(), "idle access tokens evicted");

@@ -485,7 +485,9 @@ impl RedisStore {
                     // Each round trip is bounded by `timeout` on our side (the
                     // connection survives a slow answer); only a connection that
                     // has not answered for far longer is dropped and re-made.
-                    .set_response_timeout(Some((self.inner.timeout * 20).max(Duration::from_secs(1))))
+                    .set_response_timeout(Some(
+                        self.inner.timeout.saturating_mul(20).max(Duration::from_secs(1)),
+                    ))
                     .set_number_of_retries(3)
                     .set_max_delay(Duration::from_secs(1));
                 ConnectionManager::new_lazy_with_config(self.inner.client.clone(), config)
@@ -647,8 +649,14 @@ impl RedisStore {
         // lease another replica took is waited for as long as Redis says it has
         // left (at most its holder's lease, or twice ours).
         let margin = Duration::from_millis(50);
-        let mut deadline = started + self.inner.lease + margin;
-        let longest = started + self.inner.lease * 2 + margin;
+        // Saturating: a caller's `Duration::MAX` lease is a long wait, not a panic.
+        let after = |d: Duration| {
+            started
+                .checked_add(d.saturating_add(margin))
+                .unwrap_or_else(|| started + Duration::from_secs(365 * 86_400))
+        };
+        let mut deadline = after(self.inner.lease);
+        let longest = after(self.inner.lease.saturating_mul(2));
         let mut pause = Duration::from_millis(5);
         let mut waited = false;
         self.subscribe();
