@@ -31,3 +31,30 @@ pub(crate) fn too_many_headers(headers: &http::HeaderMap, name: &str) -> crate::
         headers.len()
     ))
 }
+
+/// Marks every value of an error response's headers sensitive before the
+/// response is kept in a `VippsError`: a gateway, proxy or error page may echo a
+/// credential under any name, so `Debug` shows none of them (the values stay
+/// readable through `ErrorResponse::headers`).
+pub(crate) fn mark_all_sensitive(headers: &mut http::HeaderMap) {
+    for value in headers.values_mut() {
+        value.set_sensitive(true);
+    }
+}
+
+#[cfg(test)]
+mod sensitive_tests {
+    #[test]
+    fn every_error_response_header_is_hidden_from_debug() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "x-echoed-key",
+            "0123456789abcdef0123456789abcdef".parse().unwrap(),
+        );
+        headers.insert("content-type", "application/json".parse().unwrap());
+        super::mark_all_sensitive(&mut headers);
+        let shown = format!("{headers:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert_eq!(headers["content-type"], "application/json");
+    }
+}

@@ -449,7 +449,7 @@ fn error_response(
 ) -> VippsError {
     let status: StatusCode = parts.status;
     let mut headers: HeaderMap = parts.headers;
-    mark_sensitive(&mut headers);
+    crate::headers::mark_all_sensitive(&mut headers);
     let mut diagnosis = classify(&context, status, &headers, &body);
     if let Some(authorization) = authorization {
         if status == StatusCode::UNAUTHORIZED && diagnosis.cause() == Cause::InvalidAccessToken {
@@ -504,27 +504,6 @@ fn error_response(
         truncated,
     };
     VippsError::from_response(response, diagnosis).with_context(context)
-}
-
-/// Response headers that could echo a credential are kept, but marked sensitive
-/// so that `Debug` of the error does not show them.
-fn mark_sensitive(headers: &mut HeaderMap) {
-    const SENSITIVE: &[&str] = &[
-        "authorization",
-        "proxy-authorization",
-        "ocp-apim-subscription-key",
-        "client_secret",
-        "client-secret",
-        "set-cookie",
-        "cookie",
-    ];
-    for name in SENSITIVE {
-        if let http::header::Entry::Occupied(mut entry) = headers.entry(*name) {
-            for value in entry.iter_mut() {
-                value.set_sensitive(true);
-            }
-        }
-    }
 }
 
 struct MsnField<'a>(&'a RequestContext);

@@ -310,11 +310,7 @@ fn error_response(
     truncated: bool,
 ) -> ErrorResponse {
     let mut headers = headers.clone();
-    // All of them, not only the names `Diagnose` marks: a proxy or an error page
-    // may echo a credential under any name.
-    for value in headers.values_mut() {
-        value.set_sensitive(true);
-    }
+    crate::headers::mark_all_sensitive(&mut headers);
     ErrorResponse {
         status,
         headers,
