@@ -123,9 +123,9 @@ impl VippsLayer {
             total: TimeoutLayer::total(DEFAULT_TOTAL_TIMEOUT)
                 .hosts(hosts.clone())
                 .scoped(),
-            attempt: TimeoutLayer::per_attempt(DEFAULT_ATTEMPT_TIMEOUT)
-                .hosts(hosts)
-                .without_context(),
+            // No context of its own (the total timeout's gives it): no hosts to
+            // carry through every attempt's clone.
+            attempt: TimeoutLayer::per_attempt(DEFAULT_ATTEMPT_TIMEOUT).without_context(),
             preflight: PreflightLayer::new()
                 .keyring(keyring.clone())
                 .known_tokens(Arc::new(cache)),
@@ -163,9 +163,7 @@ impl VippsLayer {
 
     /// The deadline of one attempt (default 10 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt = TimeoutLayer::per_attempt(timeout)
-            .hosts(self.keyring.hosts().clone())
-            .without_context();
+        self.attempt = TimeoutLayer::per_attempt(timeout).without_context();
         self
     }
 

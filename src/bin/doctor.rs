@@ -405,16 +405,22 @@ fn check_inputs(inputs: &Inputs, base: &str, report: &mut Report) -> Result<Chec
 
     // Show what was given, secrets as lengths and fingerprints only.
     if let Some(id) = inputs.client_id.as_deref() {
-        let shape = if is_uuid(id) {
-            "a UUID, as Vipps MobilePay client ids are"
+        // A UUID is a client id: its first 8 characters help tell key sets
+        // apart. Anything else may be another key put here: shown as a
+        // fingerprint, as the secrets are.
+        if is_uuid(id) {
+            report.note(&format!(
+                "client_id         {}… ({} chars, a UUID, as Vipps MobilePay client ids are)",
+                id.chars().take(8).collect::<String>(),
+                id.chars().count()
+            ));
         } else {
-            "not a UUID: Vipps MobilePay client ids are; is it another key?"
-        };
-        report.note(&format!(
-            "client_id         {}… ({} chars, {shape})",
-            id.chars().take(8).collect::<String>(),
-            id.chars().count()
-        ));
+            report.note(&format!(
+                "client_id         {} chars, fingerprint {} (not a UUID: Vipps MobilePay client ids are; is it another key?)",
+                id.chars().count(),
+                tower_vipps::Secret::new(id).fingerprint()
+            ));
+        }
     }
     if let Some(secret) = inputs.client_secret.as_deref() {
         report.note(&format!(

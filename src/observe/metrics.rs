@@ -3,7 +3,9 @@
 //!
 //! Without the feature every recording function is empty and compiles away. With
 //! it, each goes to the recorder installed through the `metrics` facade (none
-//! installed: a no-op); labels are `&'static str`, so recording allocates nothing.
+//! installed: a no-op). Labels are `&'static str` (no string is built), but the
+//! `metrics` macros gather a call's labels into a small vector: with the feature
+//! on, each recording costs one allocation, installed recorder or not.
 //! See the [module docs](super) for the table of metrics and labels.
 
 use std::time::Duration;

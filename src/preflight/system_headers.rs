@@ -62,13 +62,14 @@ pub(super) fn too_long(f: &Facts<'_>) -> Option<Diagnosis> {
     let mut diagnosis: Option<Diagnosis> = None;
     for (name, shown) in ALL {
         for v in f.headers.get_all(name) {
-            if v.len() > MAX_SYSTEM_HEADER {
+            // The spec's `maxLength` counts characters, not UTF-8 bytes.
+            let chars = std::str::from_utf8(v.as_bytes()).map_or(v.len(), |s| s.chars().count());
+            if chars > MAX_SYSTEM_HEADER {
                 let d = diagnosis
                     .take()
                     .unwrap_or_else(|| Diagnosis::new(Cause::SystemHeaderTooLong));
                 diagnosis = Some(d.with_evidence(format!(
-                    "`{shown}` is {} characters long, at most {MAX_SYSTEM_HEADER}",
-                    v.len()
+                    "`{shown}` is {chars} characters long, at most {MAX_SYSTEM_HEADER}"
                 )));
             }
         }

@@ -79,10 +79,10 @@ pub(crate) fn msisdn_problem(s: &str) -> Option<String> {
 /// What is wrong with an eCom mobile number: `^\d{8}$`, 8 digits without country
 /// code, once the API's own corrections are made ([`ecom_mobile_number`]).
 pub(crate) fn ecom_mobile_problem(s: &str) -> Option<String> {
-    if ecom_mobile_number(s).is_some() {
+    let digits = without_spaces(s);
+    if corrected(&digits).is_some() {
         return None;
     }
-    let digits: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     let msg = if digits.is_empty() {
         "is empty".to_owned()
     } else if digits.starts_with("00") {
@@ -109,7 +109,20 @@ pub(crate) fn ecom_mobile_problem(s: &str) -> Option<String> {
 /// corrected: the API answers `Invalid MSISDN: 004712345678` (the error corpus).
 /// The emulator uses the same function, so both refuse exactly the same numbers.
 pub(crate) fn ecom_mobile_number(raw: &str) -> Option<String> {
-    let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    corrected(&without_spaces(raw)).map(str::to_owned)
+}
+
+/// The number without spaces; borrowed (no allocation) when it has none.
+fn without_spaces(raw: &str) -> std::borrow::Cow<'_, str> {
+    if raw.chars().any(char::is_whitespace) {
+        raw.chars().filter(|c| !c.is_whitespace()).collect()
+    } else {
+        std::borrow::Cow::Borrowed(raw)
+    }
+}
+
+/// The 8 digits of a number without spaces, after the API's corrections.
+fn corrected(digits: &str) -> Option<&str> {
     let number = digits
         .strip_prefix("+47")
         .or_else(|| {
@@ -117,8 +130,8 @@ pub(crate) fn ecom_mobile_number(raw: &str) -> Option<String> {
                 .then(|| digits.strip_prefix("47"))
                 .flatten()
         })
-        .unwrap_or(&digits);
-    (number.len() == 8 && number.bytes().all(|b| b.is_ascii_digit())).then(|| number.to_owned())
+        .unwrap_or(digits);
+    (number.len() == 8 && number.bytes().all(|b| b.is_ascii_digit())).then_some(number)
 }
 
 /// Problems common to every phone format: `+`, `00`, spaces, other characters, a
