@@ -78,3 +78,43 @@ async fn two_caches_over_one_memory_store_refetch_once_after_a_revocation() {
     );
     assert_eq!((a.unauthorized(), b.unauthorized()), (40, 40));
 }
+
+/// A refresh does not take this replica's own token back from the store: with
+/// jitter, a token is due while it still has more than the refresh buffer left,
+/// and the store would hand back that very token (the refresh then starting over
+/// at once, and no fresh token ever fetched). The refresh fetches a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_gets_a_fresher_token_than_its_own() {
+    let emulator = Emulator::start().await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    // Production tokens live 24 h. With a buffer of 24 h less 1 s and up to 1,000 s
+    // of jitter, a token is due at once (almost surely), while it still has more
+    // than the buffer left for its first second.
+    let cache = TokenCache::builder()
+        .store(store.clone())
+        .refresh_buffer(Duration::from_secs(86_399))
+        .jitter(Duration::from_secs(1_000))
+        .build();
+    let replica = Replica::new(&emulator, cache);
+    let msns = msns(1);
+    let started = std::time::Instant::now();
+    assert!(
+        run(std::slice::from_ref(&replica), &msns, 1)
+            .await
+            .is_empty()
+    );
+    assert_eq!(emulator.count(Endpoint::AccessToken), 1);
+    // Calls inside that first second start the refresh and are served by the
+    // valid token; the refresh fetches.
+    while started.elapsed() < Duration::from_millis(900)
+        && emulator.count(Endpoint::AccessToken) < 2
+    {
+        assert!(
+            run(std::slice::from_ref(&replica), &msns, 1)
+                .await
+                .is_empty()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(emulator.count(Endpoint::AccessToken), 2, "one fresh token");
+}

@@ -849,7 +849,20 @@ impl Inner {
         if let Some(rejected) = &rejected {
             store.remove(rejected).await;
         }
-        let mut token = match store.claim(&minted_for, self.config.refresh_buffer).await {
+        // On a refresh, only a token fresher than the one held will do: the store
+        // would otherwise hand this replica its own token back, and the refresh
+        // would start over at once.
+        let held = self
+            .slots
+            .get(&key)
+            .and_then(|slot| slot.token.as_ref().map(|t| t.expires_at()));
+        let fresh_for = held.map_or(self.config.refresh_buffer, |expires| {
+            expires
+                .saturating_duration_since(Instant::now())
+                .saturating_add(Duration::from_secs(1))
+                .max(self.config.refresh_buffer)
+        });
+        let mut token = match store.claim(&minted_for, fresh_for).await {
             Claim::Token(token) => token,
             Claim::Fetch(lease) => return Err(lease),
         };
@@ -912,8 +925,17 @@ impl Inner {
             }
         }
         if let Some(old) = replaced {
-            if !outcome.as_ref().is_ok_and(|t| t.same_token(&old)) {
-                self.unindex(&old);
+            match outcome {
+                // The very same allocation: nothing to drop.
+                Ok(token) if Arc::ptr_eq(token, &old) => {}
+                // The same token read back from a store: another allocation, at
+                // another address; only the old address's entry goes (the hash
+                // entry is the new one's now).
+                Ok(token) if token.same_token(&old) => {
+                    self.by_address
+                        .remove_if(&address(&old), |_, indexed| Arc::ptr_eq(indexed, &old));
+                }
+                _ => self.unindex(&old),
             }
         }
     }
