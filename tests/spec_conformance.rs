@@ -497,6 +497,27 @@ fn lower_case_bearer_only_warns_on_recurring() {
         layer.check(&req).unwrap_err().cause(),
         Cause::BearerWrongCase
     );
+    // The scheme's case is the only thing let through: the token behind
+    // `bearer` still gets the token rules (an expired one is refused).
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let expired = format!(
+        "{}.{}.{}",
+        b64(r#"{"alg":"RS256","typ":"JWT"}"#),
+        b64(r#"{"exp":1600000000}"#),
+        b64("signature")
+    );
+    let mut req = request("GET", "/recurring/v3/agreements/agr_5kSeqz")
+        .body(String::new())
+        .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("bearer {expired}").parse().unwrap(),
+    );
+    assert_eq!(
+        layer.check(&req).unwrap_err().cause(),
+        Cause::AccessTokenExpired
+    );
 }
 
 // ---------------------------------------------------------------------------

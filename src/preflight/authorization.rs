@@ -33,11 +33,26 @@ fn exempt(api: Api) -> bool {
     api.credentials() == Credentials::Own
 }
 
+/// What follows the `Bearer` scheme of an `Authorization` value, the scheme
+/// matched whatever its case: whether the case is right is the `scheme` rule's
+/// question alone (a warning on Recurring), so the token rules see the token of
+/// `bearer <token>` too.
+fn after_bearer(value: &[u8]) -> Option<&[u8]> {
+    let scheme = value.get(..6)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer")
+        .then(|| value.get(6..))
+        .flatten()
+}
+
 /// The token of a well-formed `Authorization: Bearer <token>` (one header, one
-/// space, no whitespace in the token).
+/// space, no whitespace in the token; the scheme in any case, see
+/// [`after_bearer`]).
 pub(crate) fn bearer_token<H: Lookup + ?Sized>(headers: &H) -> Option<&str> {
     let value = headers.get_value(&AUTHORIZATION)?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ")?;
+    let rest = after_bearer(value.as_bytes())?;
+    // `rest` starts at a character boundary: the scheme is 6 ASCII bytes.
+    let token = value.get(value.len() - rest.len()..)?.strip_prefix(' ')?;
     (!token.is_empty() && !token.bytes().any(|b| b.is_ascii_whitespace())).then_some(token)
 }
 
@@ -123,7 +138,7 @@ fn malformed_in<H: Lookup + ?Sized>(api: Api, headers: &H) -> Option<Diagnosis> 
         return diagnosis(format!("{n} `Authorization` headers, expected 1"));
     }
     // Other schemes are the `scheme` rule's.
-    let rest = value.strip_prefix(b"Bearer")?;
+    let rest = after_bearer(value)?;
     if rest.is_empty() {
         return diagnosis("no token after `Bearer`".into());
     }
