@@ -511,20 +511,20 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // The ready inner service is called here, synchronously, on every path
+        // but a token miss, which takes it into its future (and leaves a clone).
         let shared = &*self.shared;
         let spec = ApiSpec::of_path(req.uri().path());
         match spec.credentials {
             Credentials::AccessToken => {}
-            Credentials::Own => return ResponseFuture::untouched(inner.call(req)),
+            Credentials::Own => return ResponseFuture::untouched(self.inner.call(req)),
             Credentials::AccessTokenOrOwn => {
                 if req.headers().contains_key(AUTHORIZATION) {
                     tracing::debug!(
                         api = spec.api.as_str(),
                         "the request carries its own `Authorization`: sent as it is"
                     );
-                    return ResponseFuture::untouched(inner.call(req));
+                    return ResponseFuture::untouched(self.inner.call(req));
                 }
             }
             Credentials::ClientCredentials => {
@@ -541,7 +541,7 @@ where
                         diagnosis,
                     ));
                 }
-                return ResponseFuture::untouched(inner.call(req));
+                return ResponseFuture::untouched(self.inner.call(req));
             }
         }
         let target = match target(&req, shared) {
@@ -560,13 +560,15 @@ where
             }
             Fast::Refresh(found) => {
                 observe::token_lookup(&req, TokenFrom::CachedRefreshing, None);
-                let client = shared.tokens.token_client(&inner);
+                let client = shared.tokens.token_client(&self.inner);
                 let treq = token_request(&req, cache, &target, &shared.keyring);
                 cache.start_refresh(key, &client, &treq);
                 found
             }
             Fast::Miss => {
-                let client = shared.tokens.token_client(&inner);
+                let client = shared.tokens.token_client(&self.inner);
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
                 let treq = token_request(&req, cache, &target, &shared.keyring);
                 let target = target.owned();
                 let shared = self.shared.clone();
@@ -614,7 +616,7 @@ where
         };
         ResponseFuture {
             state: State::Call {
-                fut: inner.call(req),
+                fut: self.inner.call(req),
                 sent: Some(sent),
             },
         }
