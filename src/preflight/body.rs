@@ -326,7 +326,7 @@ pub(super) fn reference(f: &Facts<'_>) -> Option<Diagnosis> {
     )
 }
 
-fn reference_problem(s: &str, min: usize, max: usize) -> Option<String> {
+pub(in crate::preflight) fn reference_problem(s: &str, min: usize, max: usize) -> Option<String> {
     if let Some(c) = s
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))

@@ -60,18 +60,7 @@ pub(super) fn path_reference(f: &Facts<'_>) -> Option<Diagnosis> {
 }
 
 fn reference_problem(s: &str) -> Option<String> {
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
-    {
-        return Some(if c.is_ascii_graphic() {
-            format!("holds `{c}`")
-        } else {
-            "holds a character other than letters, digits and `-`".to_owned()
-        });
-    }
-    let n = s.len();
-    (!(REFERENCE_MIN..=REFERENCE_MAX).contains(&n)).then(|| format!("is {n} characters long"))
+    super::body::reference_problem(s, REFERENCE_MIN, REFERENCE_MAX)
 }
 
 fn create<'f>(f: &'f Facts<'_>) -> Option<Value<'f>> {
