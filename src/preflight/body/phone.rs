@@ -44,7 +44,13 @@ pub(in crate::preflight) fn phone_number(f: &Facts<'_>) -> Option<Diagnosis> {
                 )),
             );
         }
-        _ => "\u{0}",
+        // A boolean, array or object: every specification wants a string.
+        _ => {
+            return Some(
+                Diagnosis::new(Cause::InvalidPhoneNumber)
+                    .with_evidence(format!("`{path}` is not a string")),
+            );
+        }
     };
     let problem = match format {
         PhoneFormat::Msisdn => msisdn_problem(digits),

@@ -269,6 +269,12 @@ fn phone_numbers() {
         Cause::InvalidPhoneNumber,
     );
     assert_passes_body(agreement(), &with(AGREEMENT, "4791234567", "91234567"), &[]);
+    // Not a string at all: said so, not hidden behind a placeholder.
+    refuses(
+        agreement(),
+        &with(AGREEMENT, "\"4791234567\"", "true"),
+        Cause::InvalidPhoneNumber,
+    );
 }
 
 #[test]
