@@ -9,23 +9,44 @@ use crate::{Environment, Hosts, Msn};
 
 /// The operation of a request, from its method and path, when it is a well-known one.
 pub fn operation(method: &Method, path: &str) -> Option<&'static str> {
-    // The longest well-known path has 7 segments; longer ones are no operation.
+    operation_in(Api::from_path(path), method, path)
+}
+
+/// The path's segments, without the leading and trailing `/`: at most 8 (`None`
+/// beyond, which no well-known path has). A byte loop: paths are short, and
+/// `str::split` sets up a searcher per segment.
+pub(crate) fn segments(path: &str) -> Option<([&str; 8], usize)> {
+    let path = path.trim_start_matches('/').trim_end_matches('/');
     let mut buf = [""; 8];
     let mut len = 0;
-    for segment in path
-        .trim_start_matches('/')
-        .trim_end_matches('/')
-        .split('/')
-    {
-        if len == buf.len() {
-            return None;
-        }
-        buf[len] = segment;
+    let mut rest = path;
+    loop {
+        let slot = buf.get_mut(len)?;
         len += 1;
+        match rest.as_bytes().iter().position(|&b| b == b'/') {
+            // `/` is ASCII: `end` and `end + 1` are character boundaries.
+            Some(end) => {
+                *slot = rest.get(..end)?;
+                rest = rest.get(end + 1..)?;
+            }
+            None => {
+                *slot = rest;
+                return Some((buf, len));
+            }
+        }
     }
-    let segments = &buf[..len];
+}
+
+/// [`operation`] of a path whose API is known.
+pub(crate) fn operation_in(api: Api, method: &Method, path: &str) -> Option<&'static str> {
+    let (buf, len) = segments(path)?;
+    operation_of(api, method, buf.get(..len)?)
+}
+
+/// [`operation`] of a path's [`segments`], whose API is known.
+pub(crate) fn operation_of(api: Api, method: &Method, segments: &[&str]) -> Option<&'static str> {
     let m = method.as_str();
-    Some(match (Api::from_path(path), m, segments) {
+    Some(match (api, m, segments) {
         (Api::AccessToken, "POST", _) => "get_access_token",
         (Api::EPayment, "POST", [_, _, "payments"]) => "create_payment",
         (Api::EPayment, "GET", [_, _, "payments", _]) => "get_payment",
@@ -135,16 +156,25 @@ pub(crate) struct ContextSeed {
 impl ContextSeed {
     /// The seed of a request, with environments from `hosts`.
     pub(crate) fn of<B>(request: &Request<B>, hosts: &Hosts) -> ContextSeed {
-        let headers = request.headers();
+        // One pass comparing names (a request has few headers) rather than two
+        // hashed lookups; the first value of each, as `HeaderMap::get` gives it.
+        let (mut msn, mut idempotency_key) = (None, None);
+        for (name, value) in request.headers() {
+            let name = name.as_str();
+            if msn.is_none() && name == MERCHANT_SERIAL_NUMBER.as_str() {
+                msn = Some(value);
+            } else if idempotency_key.is_none() && name == IDEMPOTENCY_KEY.as_str() {
+                idempotency_key = Some(value);
+            }
+        }
         ContextSeed {
             method: request.method().clone(),
             uri: request.uri().clone(),
             environment: hosts.environment_of(request.uri()),
-            msn: headers
-                .get(MERCHANT_SERIAL_NUMBER)
+            msn: msn
                 .and_then(|v| Msn::from_header(v).ok())
                 .or_else(|| request.extensions().get::<Msn>().copied()),
-            idempotency_key: headers.get(IDEMPOTENCY_KEY).cloned(),
+            idempotency_key: idempotency_key.cloned(),
         }
     }
 
@@ -213,6 +243,26 @@ impl fmt::Display for RequestContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_are_those_of_split() {
+        for path in [
+            "",
+            "/",
+            "//",
+            "/epayment/v1/payments/ref-1234/capture",
+            "epayment/v1/payments/",
+            "/a//b/",
+            "/ø/æ/å",
+            "/1/2/3/4/5/6/7/8",
+        ] {
+            let trimmed = path.trim_start_matches('/').trim_end_matches('/');
+            let split: Vec<&str> = trimmed.split('/').collect();
+            let (buf, len) = segments(path).unwrap();
+            assert_eq!(&buf[..len], &split[..], "{path:?}");
+        }
+        assert_eq!(segments("/1/2/3/4/5/6/7/8/9"), None);
+    }
 
     #[test]
     fn context_of_request() {

@@ -220,7 +220,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let at = tokio::time::Instant::now() + self.layer.duration;
+        let at = deadline_after(self.layer.duration);
         let context = self
             .layer
             .context
@@ -242,12 +242,21 @@ where
         };
         ResponseFuture {
             inner: Some(inner),
-            sleep: tokio::time::sleep_until(at),
+            at,
+            sleep: None,
             duration: self.layer.duration,
             deadline: self.layer.deadline,
             context,
         }
     }
+}
+
+/// `duration` from now; a duration too long to add is a deadline about 30 years
+/// away (never reached), not a panic.
+fn deadline_after(duration: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(duration)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
 }
 
 /// The total deadline of the call being made on this thread, set by a scoped
@@ -293,8 +302,11 @@ pin_project! {
         // `None` once the deadline has passed: the inner future is dropped then.
         #[pin]
         inner: Option<F>,
+        // The deadline; its timer is made only when the inner future first waits
+        // (an answer that is ready at once never touches the runtime's timer).
+        at: tokio::time::Instant,
         #[pin]
-        sleep: Sleep,
+        sleep: Option<Sleep>,
         duration: Duration,
         deadline: Deadline,
         context: Option<ContextSeed>,
@@ -324,7 +336,12 @@ where
                 }
             }));
         }
-        ready!(this.sleep.poll(cx));
+        if this.sleep.is_none() {
+            this.sleep.set(Some(tokio::time::sleep_until(*this.at)));
+        }
+        if let Some(sleep) = this.sleep.as_pin_mut() {
+            ready!(sleep.poll(cx));
+        }
         // Drop the request in flight now, not when the caller drops this future.
         this.inner.set(None);
         let diagnosis = Diagnosis::new(Cause::Timeout).with_evidence(format!(
@@ -354,6 +371,23 @@ mod tests {
     impl Drop for Live {
         fn drop(&mut self) {
             self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_too_far_to_add_is_no_panic() {
+        for layer in [
+            TimeoutLayer::total(Duration::MAX),
+            TimeoutLayer::per_attempt(Duration::MAX),
+        ] {
+            let svc = layer.layer(service_fn(|_req: Request<()>| async {
+                tokio::task::yield_now().await;
+                Ok::<_, BoxError>("answer")
+            }));
+            let req = Request::get("https://api.vipps.no/epayment/v1/payments/r")
+                .body(())
+                .unwrap();
+            assert_eq!(svc.oneshot(req).await.unwrap(), "answer");
         }
     }
 

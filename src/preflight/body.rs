@@ -40,6 +40,7 @@ mod phone;
 mod urls;
 
 #[cfg(feature = "emulator")]
+#[cfg(feature = "emulator")]
 pub(crate) use phone::ecom_mobile_number;
 pub(in crate::preflight) use phone::phone_number;
 #[cfg(feature = "emulator")]

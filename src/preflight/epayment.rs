@@ -50,7 +50,8 @@ pub(super) fn path_reference(f: &Facts<'_>) -> Option<Diagnosis> {
         "force_approve" => 4,
         _ => return None,
     };
-    let reference = f.uri.path().trim_start_matches('/').split('/').nth(index)?;
+    let (segments, len) = &f.segments;
+    let reference = *segments.get(..*len)?.get(index)?;
     let problem = reference_problem(reference)?;
     Some(
         Diagnosis::new(Cause::InvalidReference).with_evidence(format!(

@@ -24,8 +24,28 @@ const NAMES: [&str; 14] = [
     "merchant-serialnumber",
 ];
 
+/// The index of `name` in [`NAMES`]: its length picks at most two candidates,
+/// whose bytes are then compared (the rules ask some 20 questions per request).
+#[inline]
 fn slot(name: &str) -> Option<usize> {
-    NAMES.iter().position(|n| *n == name)
+    let candidates: &[usize] = match name.len() {
+        9 => &[4],
+        12 => &[10],
+        13 => &[0, 5],
+        15 => &[3],
+        17 => &[6],
+        20 => &[7, 11],
+        21 => &[13],
+        22 => &[2, 12],
+        24 => &[8],
+        25 => &[1],
+        27 => &[9],
+        _ => return None,
+    };
+    candidates
+        .iter()
+        .copied()
+        .find(|&i| NAMES.get(i).is_some_and(|n| *n == name))
 }
 
 /// A header map with the rules' headers looked up once.
@@ -125,6 +145,15 @@ impl Lookup for Headers<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_are_the_names_indices() {
+        for (i, name) in NAMES.iter().enumerate() {
+            assert_eq!(slot(name), Some(i), "{name}");
+        }
+        assert_eq!(slot("x-other"), None);
+        assert_eq!(slot("x-request-ie"), None);
+    }
 
     #[test]
     fn answers_as_the_map_does() {

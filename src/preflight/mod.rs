@@ -82,7 +82,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::context::{Api, operation};
+use crate::context::Api;
 use crate::headers::{CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY};
 use crate::replay::peek_request;
 use crate::token::{AccessToken, KnownTokens, MintedFor};
@@ -644,6 +644,8 @@ pub(crate) struct Facts<'a> {
     pub headers: headers::Headers<'a>,
     pub api: Api,
     pub operation: Option<&'static str>,
+    /// The path's segments ([`crate::context::segments`]; none past 8).
+    pub segments: ([&'a str; 8], usize),
     /// The environment of the host, if it is a known one.
     pub environment: Option<Environment>,
     /// The URI names a host that belongs to no environment.
@@ -699,7 +701,11 @@ impl<'a> Facts<'a> {
         let headers = headers::Headers::new(request.headers());
         let path = uri.path();
         let api = Api::from_path(path);
-        let op = operation(request.method(), path);
+        let segments = crate::context::segments(path).unwrap_or_default();
+        let op = segments
+            .0
+            .get(..segments.1)
+            .and_then(|segments| crate::context::operation_of(api, request.method(), segments));
         let authorization_value = headers.get(http::header::AUTHORIZATION);
         let token = match (&config.known_tokens, authorization_value) {
             (Some(known), Some(value)) => known.identify(value),
@@ -760,6 +766,7 @@ impl<'a> Facts<'a> {
             headers,
             api,
             operation: op,
+            segments,
             environment,
             unknown_host,
             insecure_scheme: !crate::environment::is_https(uri)
