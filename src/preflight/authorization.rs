@@ -6,6 +6,7 @@
 //! credentials and are not checked. Checkout authenticates with
 //! `client_id`/`client_secret` headers, so a missing `Authorization` is fine there.
 
+use super::headers::Known;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::AUTHORIZATION;
@@ -119,7 +120,9 @@ fn scheme_in<H: Lookup + ?Sized>(api: Api, headers: &H) -> Option<Diagnosis> {
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
     // The cache's own value, shaped right when it was fetched: `Bearer `, one space,
     // a JWT. Only a second header is left to find.
-    if f.token.as_ref().is_some_and(|t| t.shape_ok()) && count(&f.headers, AUTHORIZATION) == 1 {
+    if f.token.as_ref().is_some_and(|t| t.shape_ok())
+        && count(&f.headers, Known::AUTHORIZATION) == 1
+    {
         return None;
     }
     malformed_in(f.api, &f.headers)

@@ -1,14 +1,13 @@
 //! Checkout v3 rules from the specification (`checkout.yaml`) and the Checkout
 //! quick start; each function names its source.
 
+use super::headers::Known;
 use http::HeaderName;
-use http::header::AUTHORIZATION;
 
 use super::Facts;
 use super::body::{Kind, at, known};
 use super::epayment::text_problem;
 use crate::context::Api;
-use crate::headers::MERCHANT_SERIAL_NUMBER;
 use crate::{Cause, Diagnosis};
 
 const CLIENT_ID: HeaderName = HeaderName::from_static("client_id");
@@ -22,7 +21,7 @@ const CLIENT_SECRET: HeaderName = HeaderName::from_static("client_secret");
 /// which sends all three). A request with `Authorization` instead is left
 /// alone: some official plugins read sessions with a bearer token.
 pub(super) fn credentials(f: &Facts<'_>) -> Option<Diagnosis> {
-    if f.api != Api::Checkout || f.operation.is_none() || f.headers.contains_key(AUTHORIZATION) {
+    if f.api != Api::Checkout || f.operation.is_none() || f.headers.has(Known::AUTHORIZATION) {
         return None;
     }
     let missing: Vec<&str> = [(&CLIENT_ID, "client_id"), (&CLIENT_SECRET, "client_secret")]
@@ -38,7 +37,7 @@ pub(super) fn credentials(f: &Facts<'_>) -> Option<Diagnosis> {
             )),
         );
     }
-    if !f.headers.contains_key(MERCHANT_SERIAL_NUMBER) {
+    if !f.headers.has(Known::MERCHANT_SERIAL_NUMBER) {
         return Some(
             Diagnosis::new(Cause::MissingMsnHeader)
                 .with_evidence("no `Merchant-Serial-Number` header on the Checkout call"),

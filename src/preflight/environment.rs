@@ -1,7 +1,7 @@
 //! Host and environment rules.
 
 use super::Facts;
-use crate::headers::{CLIENT_SECRET, OCP_APIM_SUBSCRIPTION_KEY};
+use super::headers::Known;
 use crate::{Cause, Diagnosis};
 
 /// A token or a key over plain `http://` to a host not registered as plaintext.
@@ -18,11 +18,11 @@ pub(super) fn insecure_scheme(f: &Facts<'_>) -> Option<Diagnosis> {
 
 /// The first secret-carrying header of the request, named for evidence.
 fn carried(f: &Facts<'_>) -> Option<&'static str> {
-    if f.headers.contains_key(http::header::AUTHORIZATION) {
+    if f.headers.has(Known::AUTHORIZATION) {
         Some("`Authorization`")
-    } else if f.headers.contains_key(OCP_APIM_SUBSCRIPTION_KEY) {
+    } else if f.headers.has(Known::SUBSCRIPTION_KEY) {
         Some("`Ocp-Apim-Subscription-Key`")
-    } else if f.headers.contains_key(CLIENT_SECRET) {
+    } else if f.headers.has(Known::CLIENT_SECRET) {
         Some("`client_secret`")
     } else {
         None

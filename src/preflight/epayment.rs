@@ -1,12 +1,12 @@
 //! ePayment rules from the specification (`epayment.v1.yml`, 1.4.1) and the
 //! current ePayment guide; each function names its source.
 
+use super::headers::Known;
 use super::sparse::Value;
 
 use super::Facts;
 use super::body::{Kind, at, known};
 use crate::context::Api;
-use crate::headers::MERCHANT_SERIAL_NUMBER;
 use crate::{Cause, Diagnosis};
 
 /// The ePayment `reference` pattern: `^[a-zA-Z0-9-]{8,64}$`. The 2023 spec
@@ -23,7 +23,7 @@ const REFERENCE_MIN: usize = 8;
 pub(super) fn msn_header(f: &Facts<'_>) -> Option<Diagnosis> {
     if f.api != Api::EPayment
         || f.operation.is_none()
-        || f.headers.contains_key(MERCHANT_SERIAL_NUMBER)
+        || f.headers.has(Known::MERCHANT_SERIAL_NUMBER)
         || super::msn::MISSPELLED
             .iter()
             .any(|n| f.headers.contains_key(n))

@@ -48,6 +48,48 @@ fn slot(name: &str) -> Option<usize> {
         .find(|&i| NAMES.get(i).is_some_and(|n| *n == name))
 }
 
+/// One of the headers the rules ask about, by its place in [`NAMES`]: answered
+/// from the one pass without comparing names again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Known(usize);
+
+#[allow(dead_code)] // the full set, whether or not every rule asks yet
+impl Known {
+    pub(crate) const AUTHORIZATION: Known = Known(0);
+    pub(crate) const SUBSCRIPTION_KEY: Known = Known(1);
+    pub(crate) const MERCHANT_SERIAL_NUMBER: Known = Known(2);
+    pub(crate) const IDEMPOTENCY_KEY: Known = Known(3);
+    pub(crate) const CLIENT_ID: Known = Known(4);
+    pub(crate) const CLIENT_SECRET: Known = Known(5);
+    pub(crate) const SYSTEM_NAME: Known = Known(6);
+    pub(crate) const SYSTEM_VERSION: Known = Known(7);
+    pub(crate) const SYSTEM_PLUGIN_NAME: Known = Known(8);
+    pub(crate) const SYSTEM_PLUGIN_VERSION: Known = Known(9);
+    pub(crate) const X_REQUEST_ID: Known = Known(10);
+
+    /// The header's name, lower case.
+    pub(crate) fn name(self) -> &'static str {
+        NAMES.get(self.0).copied().unwrap_or_default()
+    }
+}
+
+/// The values of a [`Known`] header: [`Headers::all`].
+pub(crate) enum Values<'a> {
+    One(Option<&'a HeaderValue>),
+    Many(http::header::ValueIter<'a, HeaderValue>),
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = &'a HeaderValue;
+    #[inline]
+    fn next(&mut self) -> Option<&'a HeaderValue> {
+        match self {
+            Values::One(one) => one.take(),
+            Values::Many(many) => many.next(),
+        }
+    }
+}
+
 /// A header map with the rules' headers looked up once.
 #[derive(Clone, Copy)]
 pub(crate) struct Headers<'a> {
@@ -78,6 +120,33 @@ impl<'a> Headers<'a> {
         self.map
     }
 
+    /// The first value of a [`Known`] header.
+    #[inline]
+    pub(crate) fn first(&self, known: Known) -> Option<&'a HeaderValue> {
+        self.first.get(known.0).copied().flatten()
+    }
+
+    /// Whether a [`Known`] header is there.
+    #[inline]
+    pub(crate) fn has(&self, known: Known) -> bool {
+        self.first(known).is_some()
+    }
+
+    /// How many values a [`Known`] header has.
+    #[inline]
+    pub(crate) fn number(&self, known: Known) -> usize {
+        self.count.get(known.0).map_or(0, |c| usize::from(*c))
+    }
+
+    /// Every value of a [`Known`] header (the map is read only for a header sent
+    /// more than once).
+    pub(crate) fn all(&self, known: Known) -> Values<'a> {
+        match self.number(known) {
+            0 | 1 => Values::One(self.first(known)),
+            _ => Values::Many(self.map.get_all(known.name()).iter()),
+        }
+    }
+
     /// The first value of `name`.
     pub(crate) fn get<N: AsHeaderName + AsRef<str>>(&self, name: N) -> Option<&'a HeaderValue> {
         match slot(name.as_ref()) {
@@ -88,22 +157,6 @@ impl<'a> Headers<'a> {
 
     pub(crate) fn contains_key<N: AsHeaderName + AsRef<str>>(&self, name: N) -> bool {
         self.get(name).is_some()
-    }
-
-    /// Every value of `name`.
-    pub(crate) fn get_all<N: AsHeaderName + AsRef<str>>(
-        &self,
-        name: N,
-    ) -> impl Iterator<Item = &'a HeaderValue> + use<'a, N> {
-        // A header seen once (or never) is answered from the pass; more values
-        // are read from the map.
-        let (one, all) = match slot(name.as_ref()) {
-            Some(i) if self.count.get(i).is_some_and(|c| *c <= 1) => {
-                (self.first.get(i).copied().flatten(), None)
-            }
-            _ => (None, Some(self.map.get_all(name).iter())),
-        };
-        one.into_iter().chain(all.into_iter().flatten())
     }
 
     /// How many values `name` has.
@@ -153,6 +206,29 @@ mod tests {
         }
         assert_eq!(slot("x-other"), None);
         assert_eq!(slot("x-request-ie"), None);
+        for known in [
+            Known::AUTHORIZATION,
+            Known::SUBSCRIPTION_KEY,
+            Known::MERCHANT_SERIAL_NUMBER,
+            Known::IDEMPOTENCY_KEY,
+            Known::CLIENT_ID,
+            Known::CLIENT_SECRET,
+            Known::SYSTEM_NAME,
+            Known::SYSTEM_VERSION,
+            Known::SYSTEM_PLUGIN_NAME,
+            Known::SYSTEM_PLUGIN_VERSION,
+            Known::X_REQUEST_ID,
+        ] {
+            assert_eq!(slot(known.name()), Some(known.0));
+        }
+        assert_eq!(
+            Known::AUTHORIZATION.name(),
+            http::header::AUTHORIZATION.as_str()
+        );
+        assert_eq!(
+            Known::SUBSCRIPTION_KEY.name(),
+            crate::headers::OCP_APIM_SUBSCRIPTION_KEY.as_str()
+        );
     }
 
     #[test]
@@ -168,7 +244,13 @@ mod tests {
             assert_eq!(h.get(&name), map.get(&name), "{name}");
             assert_eq!(h.contains_key(&name), map.contains_key(&name), "{name}");
             assert_eq!(h.count(&name), map.get_all(&name).iter().count(), "{name}");
-            assert!(h.get_all(&name).eq(map.get_all(&name).iter()), "{name}");
+            if let Some(i) = slot(name.as_str()) {
+                let known = Known(i);
+                assert_eq!(h.first(known), map.get(&name), "{name}");
+                assert_eq!(h.has(known), map.contains_key(&name), "{name}");
+                assert!(h.all(known).eq(map.get_all(&name).iter()), "{name}");
+                assert_eq!(h.number(known), map.get_all(&name).iter().count(), "{name}");
+            }
         }
     }
 }

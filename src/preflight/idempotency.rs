@@ -1,10 +1,10 @@
 //! `Idempotency-Key` rules.
 
+use super::headers::Known;
 use http::Method;
 
 use super::{Facts, count};
 use crate::context::Api;
-use crate::headers::IDEMPOTENCY_KEY;
 use crate::{Cause, Diagnosis};
 
 /// The longest `Idempotency-Key` the ePayment API accepts.
@@ -23,9 +23,9 @@ pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
         Some(op @ ("create_payment" | "capture" | "refund" | "cancel")) => op,
         _ => return None,
     };
-    let evidence = match f.headers.get(IDEMPOTENCY_KEY) {
+    let evidence = match f.headers.first(Known::IDEMPOTENCY_KEY) {
         None => format!("no `Idempotency-Key` header on the ePayment {what} call"),
-        Some(_) if count(&f.headers, IDEMPOTENCY_KEY) > 1 => {
+        Some(_) if count(&f.headers, Known::IDEMPOTENCY_KEY) > 1 => {
             "2 or more `Idempotency-Key` headers, expected 1".to_owned()
         }
         Some(v) if v.as_bytes().iter().all(|b| b.is_ascii_whitespace()) => {

@@ -77,16 +77,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use http::{HeaderMap, HeaderName, Method, Request, Uri};
+use http::{HeaderMap, Method, Request, Uri};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::context::Api;
-use crate::headers::{CLIENT_SECRET, MERCHANT_SERIAL_NUMBER, OCP_APIM_SUBSCRIPTION_KEY};
+use crate::headers::{CLIENT_SECRET, OCP_APIM_SUBSCRIPTION_KEY};
 use crate::replay::peek_request;
 use crate::token::{AccessToken, KnownTokens, MintedFor};
 use crate::{BoxError, Diagnosis, Environment, Hosts, KeySet, Keyring, RequestContext, VippsError};
+use headers::Known;
 
 /// The default cap on the body bytes inspected: 64 KiB.
 pub const DEFAULT_BODY_CAP: usize = 64 * 1024;
@@ -706,7 +707,7 @@ impl<'a> Facts<'a> {
             .0
             .get(..segments.1)
             .and_then(|segments| crate::context::operation_of(api, request.method(), segments));
-        let authorization_value = headers.get(http::header::AUTHORIZATION);
+        let authorization_value = headers.first(Known::AUTHORIZATION);
         let token = match (&config.known_tokens, authorization_value) {
             (Some(known), Some(value)) => known.identify(value),
             _ => None,
@@ -721,7 +722,7 @@ impl<'a> Facts<'a> {
             _ => None,
         };
         let sub_key_sets: &[KeySet] =
-            match (&config.keyring, headers.get(OCP_APIM_SUBSCRIPTION_KEY)) {
+            match (&config.keyring, headers.first(Known::SUBSCRIPTION_KEY)) {
                 (Some(keyring), Some(value)) => keyring.by_subscription_key(value.as_bytes()),
                 _ => &[],
             };
@@ -746,7 +747,7 @@ impl<'a> Facts<'a> {
             Some(bytes) if !bytes.is_empty() => {
                 let well_known = kind.is_some();
                 let wanted = well_known
-                    || (headers.contains_key(MERCHANT_SERIAL_NUMBER)
+                    || (headers.has(Known::MERCHANT_SERIAL_NUMBER)
                         && contains(bytes, b"merchantSerialNumber"));
                 let json =
                     if wanted && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
@@ -820,12 +821,9 @@ pub(crate) fn missing_header(
     }
 }
 
-/// The number of values of a header.
-pub(crate) fn count(
-    headers: &headers::Headers<'_>,
-    name: impl std::borrow::Borrow<HeaderName>,
-) -> usize {
-    headers.count(name.borrow())
+/// The number of values of a header the rules ask about.
+pub(crate) fn count(headers: &headers::Headers<'_>, known: Known) -> usize {
+    headers.number(known)
 }
 
 #[cfg(test)]

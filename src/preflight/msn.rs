@@ -2,12 +2,12 @@
 //!
 //! MSNs are not secrets; evidence names them.
 
+use super::headers::Known;
 use super::sparse::Value;
 use http::HeaderName;
 
 use super::{Facts, count};
 use crate::context::Api;
-use crate::headers::MERCHANT_SERIAL_NUMBER;
 use crate::{Cause, Diagnosis, KeyScope, Msn};
 
 /// Header names people use by mistake for `Merchant-Serial-Number`.
@@ -20,16 +20,16 @@ pub(crate) const MISSPELLED: [HeaderName; 3] = [
 
 /// The MSN of a valid, single `Merchant-Serial-Number` header.
 fn header_msn(f: &Facts<'_>) -> Option<Msn> {
-    if count(&f.headers, MERCHANT_SERIAL_NUMBER) != 1 {
+    if count(&f.headers, Known::MERCHANT_SERIAL_NUMBER) != 1 {
         return None;
     }
-    Msn::from_header(f.headers.get(MERCHANT_SERIAL_NUMBER)?).ok()
+    Msn::from_header(f.headers.first(Known::MERCHANT_SERIAL_NUMBER)?).ok()
 }
 
 /// `Merchant-Serial-Number` is not a merchant serial number, or is sent twice.
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
-    let value = f.headers.get(MERCHANT_SERIAL_NUMBER)?;
-    let n = count(&f.headers, MERCHANT_SERIAL_NUMBER);
+    let value = f.headers.first(Known::MERCHANT_SERIAL_NUMBER)?;
+    let n = count(&f.headers, Known::MERCHANT_SERIAL_NUMBER);
     let evidence = if n > 1 {
         format!("{n} `Merchant-Serial-Number` headers, expected 1")
     } else {
@@ -44,7 +44,7 @@ pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
 /// A header named `merchantSerialNumber` (the body field's name) or
 /// `merchant_serial_number`, and no `Merchant-Serial-Number`.
 pub(super) fn misspelled(f: &Facts<'_>) -> Option<Diagnosis> {
-    if f.headers.contains_key(MERCHANT_SERIAL_NUMBER) {
+    if f.headers.has(Known::MERCHANT_SERIAL_NUMBER) {
         return None;
     }
     let name = MISSPELLED.into_iter().find(|n| f.headers.contains_key(n))?;
@@ -64,7 +64,7 @@ pub(super) fn misspelled(f: &Facts<'_>) -> Option<Diagnosis> {
 ///
 /// Not on the access token call: partner keys may fetch a token without an MSN.
 pub(super) fn partner_missing_header(f: &Facts<'_>) -> Option<Diagnosis> {
-    if f.api == Api::AccessToken || f.headers.contains_key(MERCHANT_SERIAL_NUMBER) {
+    if f.api == Api::AccessToken || f.headers.has(Known::MERCHANT_SERIAL_NUMBER) {
         return None;
     }
     let how = if f.key_set.as_ref().is_some_and(|k| k.is_partner()) {

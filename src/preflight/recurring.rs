@@ -1,8 +1,8 @@
 //! Recurring v3 rules from the specification (`recurring.yaml`, 2.6.17) and the
 //! Recurring docs; each function names its source.
 
+use super::headers::Known;
 use super::sparse::Value;
-use http::header::AUTHORIZATION;
 
 use super::Facts;
 use super::body::{Kind, at, known};
@@ -123,7 +123,7 @@ pub(super) fn bearer_lower_case(f: &Facts<'_>) -> Option<Diagnosis> {
     if f.api != Api::Recurring {
         return None;
     }
-    let value = f.headers.get(AUTHORIZATION)?.as_bytes();
+    let value = f.headers.first(Known::AUTHORIZATION)?.as_bytes();
     let scheme = value.get(..6)?;
     (scheme != b"Bearer" && scheme.eq_ignore_ascii_case(b"bearer")).then(|| {
         Diagnosis::new(Cause::BearerWrongCase).with_evidence(

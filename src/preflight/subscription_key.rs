@@ -3,9 +3,9 @@
 //! The key is a secret: evidence names its shape, or its [`Fingerprint`], never
 //! the key.
 
+use super::headers::Known;
 use super::{Facts, count};
 use crate::api::{Api, Credentials};
-use crate::headers::OCP_APIM_SUBSCRIPTION_KEY;
 use crate::{Cause, Diagnosis, Fingerprint};
 
 /// Calls that always need the key: every API of [`crate::api::APIS`] taking the
@@ -34,7 +34,7 @@ fn requires_key(f: &Facts<'_>) -> bool {
 
 /// No `Ocp-Apim-Subscription-Key` where it is required.
 pub(super) fn missing(f: &Facts<'_>) -> Option<Diagnosis> {
-    if !requires_key(f) || f.headers.contains_key(OCP_APIM_SUBSCRIPTION_KEY) {
+    if !requires_key(f) || f.headers.has(Known::SUBSCRIPTION_KEY) {
         return None;
     }
     Some(
@@ -48,8 +48,8 @@ pub(super) fn missing(f: &Facts<'_>) -> Option<Diagnosis> {
 /// The key is empty, padded, quoted, holds whitespace or control characters, or is
 /// sent twice.
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
-    let value = f.headers.get(OCP_APIM_SUBSCRIPTION_KEY)?.as_bytes();
-    let n = count(&f.headers, OCP_APIM_SUBSCRIPTION_KEY);
+    let value = f.headers.first(Known::SUBSCRIPTION_KEY)?.as_bytes();
+    let n = count(&f.headers, Known::SUBSCRIPTION_KEY);
     // The common case in one pass: one key of letters and digits is well formed.
     if n == 1 && !value.is_empty() && value.iter().all(u8::is_ascii_alphanumeric) {
         return None;
@@ -77,7 +77,7 @@ pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
 /// The token is known to have been fetched with another subscription key.
 pub(super) fn mismatch(f: &Facts<'_>) -> Option<Diagnosis> {
     let minted = f.minted.as_ref()?;
-    let value = f.headers.get(OCP_APIM_SUBSCRIPTION_KEY)?;
+    let value = f.headers.first(Known::SUBSCRIPTION_KEY)?;
     let sent = match f.sub_key_sets.first() {
         // The keyring found the key by its bytes: its fingerprint is worked out.
         Some(keys) => keys.subscription_key_fingerprint(),

@@ -1,23 +1,19 @@
 //! `Vipps-System-*` rules.
 
-use http::HeaderName;
-
 use super::Facts;
+use super::headers::Known;
 use crate::context::Api;
-use crate::headers::{
-    VIPPS_SYSTEM_NAME, VIPPS_SYSTEM_PLUGIN_NAME, VIPPS_SYSTEM_PLUGIN_VERSION, VIPPS_SYSTEM_VERSION,
-};
 use crate::{Cause, Diagnosis};
 
 /// The longest `Vipps-System-*` value this rule accepts: the ePayment API
 /// specification gives the headers a maximum length of 30 characters.
 pub(crate) const MAX_SYSTEM_HEADER: usize = 30;
 
-const ALL: [(HeaderName, &str); 4] = [
-    (VIPPS_SYSTEM_NAME, "Vipps-System-Name"),
-    (VIPPS_SYSTEM_VERSION, "Vipps-System-Version"),
-    (VIPPS_SYSTEM_PLUGIN_NAME, "Vipps-System-Plugin-Name"),
-    (VIPPS_SYSTEM_PLUGIN_VERSION, "Vipps-System-Plugin-Version"),
+const ALL: [(Known, &str); 4] = [
+    (Known::SYSTEM_NAME, "Vipps-System-Name"),
+    (Known::SYSTEM_VERSION, "Vipps-System-Version"),
+    (Known::SYSTEM_PLUGIN_NAME, "Vipps-System-Plugin-Name"),
+    (Known::SYSTEM_PLUGIN_VERSION, "Vipps-System-Plugin-Version"),
 ];
 
 /// `Vipps-System-Name` or `Vipps-System-Version` missing (the plugin headers are
@@ -32,7 +28,7 @@ pub(super) fn system_headers(f: &Facts<'_>) -> Option<Diagnosis> {
         diagnosis = Some(d.with_evidence(evidence));
     };
     for (i, (name, shown)) in ALL.into_iter().enumerate() {
-        match f.headers.get(name) {
+        match f.headers.first(name) {
             None if i < 2 => add(format!("no `{shown}` header")),
             None => {}
             Some(v) if v.as_bytes().iter().all(|b| b.is_ascii_whitespace()) => {
@@ -61,7 +57,7 @@ pub(super) fn too_long(f: &Facts<'_>) -> Option<Diagnosis> {
     }
     let mut diagnosis: Option<Diagnosis> = None;
     for (name, shown) in ALL {
-        for v in f.headers.get_all(name) {
+        for v in f.headers.all(name) {
             // The spec's `maxLength` counts characters, not UTF-8 bytes; no more
             // bytes than that is no more characters, without counting them.
             if v.len() <= MAX_SYSTEM_HEADER {

@@ -1,11 +1,11 @@
 //! Webhooks API rules from the specification (`webhooks.yaml`, v1); each
 //! function names its source.
 
+use super::headers::Known;
 use super::sparse::Value;
 
 use super::Facts;
 use super::body::{Kind, at, known};
-use crate::headers::OCP_APIM_SUBSCRIPTION_KEY;
 use crate::{Cause, Diagnosis};
 
 /// Whether the request is a Webhooks API call (`/webhooks/…`).
@@ -21,7 +21,7 @@ fn is_webhooks(f: &Facts<'_>) -> bool {
 /// No `Ocp-Apim-Subscription-Key` on a Webhooks call: every operation of
 /// `webhooks.yaml` declares it `required: true`.
 pub(super) fn subscription_key(f: &Facts<'_>) -> Option<Diagnosis> {
-    if !is_webhooks(f) || f.headers.contains_key(OCP_APIM_SUBSCRIPTION_KEY) {
+    if !is_webhooks(f) || f.headers.has(Known::SUBSCRIPTION_KEY) {
         return None;
     }
     Some(
