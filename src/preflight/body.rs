@@ -328,9 +328,14 @@ pub(super) fn reference(f: &Facts<'_>) -> Option<Diagnosis> {
 }
 
 pub(in crate::preflight) fn reference_problem(s: &str, min: usize, max: usize) -> Option<String> {
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    // Bytes, not chars: the first byte outside the pattern starts the character
+    // shown (only ASCII passes, so that byte is a character boundary).
+    let bad = s
+        .bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || b == b'-'));
+    if let Some(c) = bad
+        .and_then(|i| s.get(i..))
+        .and_then(|rest| rest.chars().next())
     {
         let shown = if c.is_ascii_graphic() {
             format!("`{c}`")
