@@ -29,7 +29,7 @@
 //! | --- | --- | --- | --- | --- | --- |
 //! | `epayment` | ePayment | access token + subscription key | yes | yes | [ePayment API][epayment] |
 //! | `recurring` | Recurring | access token + subscription key | yes | yes | [Recurring API][recurring] |
-//! | `ecomm`, `ecom` | eCom v2 | access token + subscription key | no (eCom uses `X-Request-Id`) | yes | [eCom API][ecom] |
+//! | `ecomm`, `ecom` | eCom v2 | access token + subscription key | no: `X-Request-Id` ([`IdempotencyHeader::RequestId`]) | yes | [eCom API][ecom] |
 //! | `checkout` | Checkout v3 | `client_id`, `client_secret` + subscription key | yes | yes | [Checkout API][checkout] |
 //! | `webhooks` | Webhooks | access token + subscription key | no | yes | [Webhooks API][webhooks] |
 //! | `order-management` | Order Management | access token + subscription key | yes | yes | [Order Management API][order] |
@@ -209,14 +209,45 @@ pub struct ApiSpec {
     pub api: Api,
     /// The credentials it takes.
     pub credentials: Credentials,
-    /// Whether its state-changing calls take an `Idempotency-Key`.
+    /// Whether its state-changing calls take an `Idempotency-Key` (`idempotency ==
+    /// IdempotencyHeader::Key`).
     pub idempotency_key: bool,
+    /// The header that makes its state-changing calls safe to repeat, if any.
+    pub idempotency: IdempotencyHeader,
     /// Whether it takes a `Merchant-Serial-Number` header.
     pub msn_header: bool,
 }
 
+/// The header an API reads to carry out a repeated state-changing call once: what
+/// makes such a call safe to retry ([`crate::retry::safe_to_repeat`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdempotencyHeader {
+    /// `Idempotency-Key` (ePayment, Recurring, Checkout, Order Management, the
+    /// management APIs).
+    Key,
+    /// `X-Request-Id`: eCom v2's own header ("all requests with the same
+    /// X-Request-Id are treated as the same request"); eCom ignores an
+    /// `Idempotency-Key`.
+    RequestId,
+    /// None: a repeated call is carried out again (Webhooks registers a second
+    /// webhook), or the API has no state-changing call the crate sends.
+    None,
+}
+
+impl IdempotencyHeader {
+    /// The header's name, if the API has one.
+    pub fn header(self) -> Option<http::HeaderName> {
+        match self {
+            IdempotencyHeader::Key => Some(crate::headers::IDEMPOTENCY_KEY),
+            IdempotencyHeader::RequestId => Some(http::HeaderName::from_static("x-request-id")),
+            IdempotencyHeader::None => None,
+        }
+    }
+}
+
 macro_rules! apis {
-    ($( $prefix:literal => $api:ident, $cred:ident, idempotency: $idem:literal, msn: $msn:literal; )*) => {
+    ($( $prefix:literal => $api:ident, $cred:ident, idempotency: $idem:ident, msn: $msn:literal; )*) => {
         /// The table of APIs, one row per first path segment; see the
         /// [module docs](self).
         pub const APIS: &[ApiSpec] = &[$(
@@ -224,7 +255,8 @@ macro_rules! apis {
                 prefix: $prefix,
                 api: Api::$api,
                 credentials: Credentials::$cred,
-                idempotency_key: $idem,
+                idempotency_key: matches!(IdempotencyHeader::$idem, IdempotencyHeader::Key),
+                idempotency: IdempotencyHeader::$idem,
                 msn_header: $msn,
             },
         )*];
@@ -232,27 +264,27 @@ macro_rules! apis {
 }
 
 apis! {
-    "epayment" => EPayment, AccessToken, idempotency: true, msn: true;
-    "recurring" => Recurring, AccessToken, idempotency: true, msn: true;
-    "ecomm" => ECom, AccessToken, idempotency: false, msn: true;
-    "ecom" => ECom, AccessToken, idempotency: false, msn: true;
-    "checkout" => Checkout, ClientCredentials, idempotency: true, msn: true;
-    "webhooks" => Webhooks, AccessToken, idempotency: false, msn: true;
-    "order-management" => OrderManagement, AccessToken, idempotency: true, msn: true;
-    "report" => Report, AccessTokenOrOwn, idempotency: false, msn: true;
-    "settlement" => Report, AccessTokenOrOwn, idempotency: false, msn: true;
-    "management" => Management, AccessTokenOrOwn, idempotency: true, msn: true;
-    "partner" => Partner, AccessTokenOrOwn, idempotency: true, msn: true;
-    "qr" => Management, AccessTokenOrOwn, idempotency: true, msn: true;
-    "agreements" => Management, AccessTokenOrOwn, idempotency: true, msn: true;
-    "sideloading" => Management, AccessTokenOrOwn, idempotency: true, msn: true;
-    "access-management-1.0" => Login, Own, idempotency: false, msn: false;
-    "vipps-login-ciba" => Login, Own, idempotency: false, msn: false;
-    "vipps-login" => Login, Own, idempotency: false, msn: false;
-    "vipps-userinfo-api" => Login, Own, idempotency: false, msn: false;
-    "oauth2" => Login, Own, idempotency: false, msn: false;
-    "accesstoken" => AccessToken, Own, idempotency: false, msn: false;
-    "miami" => AccessToken, Own, idempotency: false, msn: false;
+    "epayment" => EPayment, AccessToken, idempotency: Key, msn: true;
+    "recurring" => Recurring, AccessToken, idempotency: Key, msn: true;
+    "ecomm" => ECom, AccessToken, idempotency: RequestId, msn: true;
+    "ecom" => ECom, AccessToken, idempotency: RequestId, msn: true;
+    "checkout" => Checkout, ClientCredentials, idempotency: Key, msn: true;
+    "webhooks" => Webhooks, AccessToken, idempotency: None, msn: true;
+    "order-management" => OrderManagement, AccessToken, idempotency: Key, msn: true;
+    "report" => Report, AccessTokenOrOwn, idempotency: None, msn: true;
+    "settlement" => Report, AccessTokenOrOwn, idempotency: None, msn: true;
+    "management" => Management, AccessTokenOrOwn, idempotency: Key, msn: true;
+    "partner" => Partner, AccessTokenOrOwn, idempotency: Key, msn: true;
+    "qr" => Management, AccessTokenOrOwn, idempotency: Key, msn: true;
+    "agreements" => Management, AccessTokenOrOwn, idempotency: Key, msn: true;
+    "sideloading" => Management, AccessTokenOrOwn, idempotency: Key, msn: true;
+    "access-management-1.0" => Login, Own, idempotency: None, msn: false;
+    "vipps-login-ciba" => Login, Own, idempotency: None, msn: false;
+    "vipps-login" => Login, Own, idempotency: None, msn: false;
+    "vipps-userinfo-api" => Login, Own, idempotency: None, msn: false;
+    "oauth2" => Login, Own, idempotency: None, msn: false;
+    "accesstoken" => AccessToken, Own, idempotency: None, msn: false;
+    "miami" => AccessToken, Own, idempotency: None, msn: false;
 }
 
 /// What a path the table does not know takes: the conservative default (see the
@@ -262,6 +294,7 @@ pub const DEFAULT_SPEC: ApiSpec = ApiSpec {
     api: Api::Other,
     credentials: Credentials::AccessTokenOrOwn,
     idempotency_key: true,
+    idempotency: IdempotencyHeader::Key,
     msn_header: true,
 };
 

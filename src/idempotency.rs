@@ -5,8 +5,11 @@
 //! repeats the first. This layer gives every `POST`, `PUT`, `PATCH` and `DELETE`
 //! that has no key a fresh one (a UUID v4, 36 characters; Vipps allows 50) and
 //! keeps the caller's key when there is one. Only APIs that take the header get
-//! one (see [`crate::api::APIS`]): not eCom v2 (its header is `X-Request-Id`), the
-//! Webhooks, Login or access token calls. The key is written into the request
+//! one (see [`crate::api::APIS`]): not the Webhooks, Login or access token calls.
+//! eCom v2 reads `X-Request-Id` instead, which its specification requires on a
+//! capture and a refund: those get a fresh `X-Request-Id` when they have none
+//! (36 characters; eCom allows 40), and no eCom call gets an `Idempotency-Key`,
+//! which eCom ignores. The key is written into the request
 //! *once*, so every retry below this layer (see [`crate::retry`]) carries the same
 //! key, and it is put in the [`RequestContext`] of any
 //! [`VippsError`] that comes back, so a caller can try again later with the same
@@ -58,7 +61,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::api::ApiSpec;
+use crate::api::{ApiSpec, IdempotencyHeader};
 use crate::context::{IDEMPOTENCY_KEY, RequestContext};
 use crate::{BoxError, VippsError};
 
@@ -155,29 +158,60 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if needs_key(req.method())
-            && ApiSpec::of_path(req.uri().path()).idempotency_key
-            && !req.headers().contains_key(IDEMPOTENCY_KEY)
-            && req
-                .headers_mut()
-                .try_insert(IDEMPOTENCY_KEY, fresh_key())
-                .is_err()
-        {
-            // A full header map: refused, unsent, rather than a panic.
-            let diagnosis = crate::headers::too_many_headers(req.headers(), "Idempotency-Key");
-            return ResponseFuture {
-                inner: None,
-                key: None,
-                refused: Some(VippsError::refused(diagnosis)),
-            };
-        }
-        // A reference count; made into text only if an error comes back.
-        let key = req.headers().get(IDEMPOTENCY_KEY).cloned();
+        let header = key_header(req.method(), req.uri().path());
+        let key = match header {
+            Some(header) => match req.headers().get(&header) {
+                // A reference count; made into text only if an error comes back.
+                Some(own) => Some(own.clone()),
+                None => {
+                    let key = fresh_key();
+                    let shown = if header == IDEMPOTENCY_KEY {
+                        "Idempotency-Key"
+                    } else {
+                        "X-Request-Id"
+                    };
+                    if req.headers_mut().try_insert(header, key.clone()).is_err() {
+                        // A full header map: refused, unsent, rather than a panic.
+                        let diagnosis = crate::headers::too_many_headers(req.headers(), shown);
+                        return ResponseFuture {
+                            inner: None,
+                            key: None,
+                            refused: Some(VippsError::refused(diagnosis)),
+                        };
+                    }
+                    Some(key)
+                }
+            },
+            None => None,
+        };
         ResponseFuture {
             inner: Some(self.inner.call(req)),
             key,
             refused: None,
         }
+    }
+}
+
+/// The idempotency header this layer makes sure a request carries: the API's own
+/// ([`ApiSpec::idempotency`]), on a call that changes state and reads it.
+/// `Idempotency-Key` on every `POST`, `PUT`, `PATCH` and `DELETE` of an API that
+/// takes it; eCom v2's `X-Request-Id` on a capture or refund, the calls
+/// `ecom-v2.yaml` declares it on (`required: true`; at most 40 characters, and a
+/// key is 36). None elsewhere.
+fn key_header(method: &Method, path: &str) -> Option<http::HeaderName> {
+    if !needs_key(method) {
+        return None;
+    }
+    let spec = ApiSpec::of_path(path);
+    match spec.idempotency {
+        IdempotencyHeader::Key => Some(IDEMPOTENCY_KEY),
+        IdempotencyHeader::RequestId => {
+            match crate::context::operation_in(spec.api, method, path) {
+                Some("capture" | "refund") => IdempotencyHeader::RequestId.header(),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -309,4 +343,61 @@ mod tests {
     }
 
     use std::error::Error as _;
+
+    #[tokio::test]
+    async fn ecom_captures_and_refunds_get_an_x_request_id() {
+        let svc = Idempotency::new(service_fn(|req: Request<()>| async move {
+            let h = req.headers();
+            Ok::<_, BoxError>((
+                h.get("x-request-id").cloned(),
+                h.get(IDEMPOTENCY_KEY).cloned(),
+            ))
+        }));
+        let call = |method: Method, path: &str, own: Option<&str>| {
+            let mut req = Request::builder()
+                .method(method)
+                .uri(format!("https://apitest.vipps.no{path}"));
+            if let Some(own) = own {
+                req = req.header("X-Request-Id", own);
+            }
+            svc.clone().oneshot(req.body(()).unwrap())
+        };
+        for op in ["capture", "refund"] {
+            let path = format!("/ecomm/v2/payments/order-1/{op}");
+            let (id, key) = call(Method::POST, &path, None).await.unwrap();
+            assert_eq!(id.unwrap().len(), 36, "{op}");
+            assert_eq!(key, None, "eCom ignores an Idempotency-Key");
+            let (id, _) = call(Method::POST, &path, Some("mine-1")).await.unwrap();
+            assert_eq!(id.unwrap(), "mine-1", "the caller's own is kept");
+        }
+        // Initiate and cancel do not take the header.
+        for (method, path) in [
+            (Method::POST, "/ecomm/v2/payments"),
+            (Method::PUT, "/ecomm/v2/payments/order-1/cancel"),
+        ] {
+            assert_eq!(
+                call(method, path, None).await.unwrap(),
+                (None, None),
+                "{path}"
+            );
+        }
+        // A webhook registration gets neither: the API reads no key.
+        let (id, key) = call(Method::POST, "/webhooks/v1/webhooks", None)
+            .await
+            .unwrap();
+        assert_eq!((id, key), (None, None));
+    }
+
+    #[tokio::test]
+    async fn an_ecom_error_carries_its_x_request_id() {
+        let svc = Idempotency::new(service_fn(|_req: Request<()>| async move {
+            Err::<(), BoxError>("connection reset".into())
+        }));
+        let req = Request::post("https://apitest.vipps.no/ecomm/v2/payments/o-1/capture")
+            .header("X-Request-Id", "capture-o-1")
+            .body(())
+            .unwrap();
+        let err = svc.oneshot(req).await.unwrap_err();
+        assert_eq!(err.idempotency_key(), Some("capture-o-1"));
+    }
 }

@@ -170,10 +170,24 @@ pub const RETRY_STATUSES: [StatusCode; 4] = [
 ];
 
 /// Whether a request may be sent twice without being carried out twice: a `GET` or
-/// `HEAD`, any request with a non-empty `Idempotency-Key`, an eCom v2 request with
-/// a non-empty `X-Request-Id` (eCom's own idempotency header), or an access token
-/// request (`POST /accesstoken/get`, recognised by its path and `client_secret`
-/// header; a Checkout call carries `client_secret` too, and is not one).
+/// `HEAD`; a request carrying, non-empty, the idempotency header its API reads
+/// ([`ApiSpec::idempotency`](crate::api::ApiSpec): `Idempotency-Key`, or eCom v2's
+/// `X-Request-Id`; Webhooks has none, so a repeated registration is a second
+/// webhook); or an access token request (`POST /accesstoken/get`, recognised by its
+/// path and `client_secret` header; a Checkout call carries `client_secret` too,
+/// and is not one).
+///
+/// ```
+/// use tower_vipps::retry::safe_to_repeat;
+///
+/// let capture = |path: &str, header: &str| {
+///     http::Request::post(path).header(header, "k-1").body(()).unwrap()
+/// };
+/// assert!(safe_to_repeat(&capture("https://api.vipps.no/epayment/v1/payments/r-1/capture", "Idempotency-Key")));
+/// assert!(safe_to_repeat(&capture("https://api.vipps.no/ecomm/v2/payments/o-1/capture", "X-Request-Id")));
+/// // eCom does not read an `Idempotency-Key`: a repeat could capture twice.
+/// assert!(!safe_to_repeat(&capture("https://api.vipps.no/ecomm/v2/payments/o-1/capture", "Idempotency-Key")));
+/// ```
 pub fn safe_to_repeat<B>(request: &Request<B>) -> bool {
     safe(
         request.method(),

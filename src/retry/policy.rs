@@ -3,23 +3,30 @@
 
 use super::*;
 
-/// The eCom v2 idempotency header.
-const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
-
+/// Whether a request may be sent twice without being carried out twice (see
+/// [`safe_to_repeat`](super::safe_to_repeat)). With the path, the API's own
+/// idempotency header counts ([`ApiSpec::idempotency`](crate::api::ApiSpec)): an
+/// `Idempotency-Key` on an eCom or Webhooks call does not make it safe, since those
+/// APIs do not read it. Without the path (`next_delay`), an `Idempotency-Key` does.
 pub(super) fn safe(method: &Method, path: Option<&str>, headers: &HeaderMap) -> bool {
-    let non_empty = |name| {
+    let non_empty = |name: &http::HeaderName| {
         headers
             .get(name)
             .is_some_and(|k: &http::HeaderValue| !k.is_empty())
     };
-    let api = path.map(crate::Api::from_path);
-    matches!(*method, Method::GET | Method::HEAD)
-        || non_empty(IDEMPOTENCY_KEY)
-        || (api == Some(crate::Api::ECom) && non_empty(X_REQUEST_ID))
+    if matches!(*method, Method::GET | Method::HEAD) {
+        return true;
+    }
+    let spec = path.map(crate::api::ApiSpec::of_path);
+    let keyed = match spec {
+        Some(spec) => spec.idempotency.header().is_some_and(|h| non_empty(&h)),
+        None => non_empty(&IDEMPOTENCY_KEY),
+    };
+    keyed
         // An access token request changes nothing: fetching a token twice is
         // harmless. Without the path (`next_delay`), `client_secret` alone says so.
         || (headers.contains_key(crate::headers::CLIENT_SECRET)
-            && api.is_none_or(|api| api == crate::Api::AccessToken))
+            && spec.is_none_or(|spec| spec.api == crate::Api::AccessToken))
 }
 
 /// A transient failure, as the policy sees it.

@@ -414,3 +414,54 @@ fn hyper_connect_errors_are_nothing_sent() {
     assert_eq!(timeout.cause(), Cause::Timeout);
     assert!(!nothing_sent(&timeout));
 }
+
+/// Each API's own idempotency header makes a `POST` safe to repeat, and only it:
+/// eCom reads `X-Request-Id`, Webhooks nothing (a second registration is a second
+/// webhook), Login's token call nothing (a code is used once).
+#[test]
+fn the_apis_own_idempotency_header_makes_a_post_safe() {
+    let post = |path: &str, header: Option<&str>| {
+        let mut req = Request::post(format!("https://api.vipps.no{path}"));
+        if let Some(header) = header {
+            req = req.header(header, "k-1");
+        }
+        decide_on(
+            req.body(Full::new(Bytes::from_static(b"{}"))).unwrap(),
+            Case::Plain(503),
+        )
+    };
+    let rows = [
+        (
+            "/epayment/v1/payments/r-1/capture",
+            Some("Idempotency-Key"),
+            true,
+        ),
+        (
+            "/epayment/v1/payments/r-1/capture",
+            Some("X-Request-Id"),
+            false,
+        ),
+        ("/ecomm/v2/payments/o-1/capture", Some("X-Request-Id"), true),
+        (
+            "/ecomm/v2/payments/o-1/capture",
+            Some("Idempotency-Key"),
+            false,
+        ),
+        ("/ecomm/v2/payments/o-1/capture", None, false),
+        (
+            "/recurring/v3/agreements/a-1/charges",
+            Some("Idempotency-Key"),
+            true,
+        ),
+        ("/webhooks/v1/webhooks", Some("Idempotency-Key"), false),
+        (
+            "/access-management-1.0/access/oauth2/token",
+            Some("Idempotency-Key"),
+            false,
+        ),
+        ("/some/unknown/path", Some("Idempotency-Key"), true),
+    ];
+    for (path, header, retried) in rows {
+        assert_eq!(post(path, header), retried, "{path} with {header:?}");
+    }
+}
