@@ -30,7 +30,10 @@ pub(in crate::preflight) fn url(f: &Facts<'_>) -> Option<Diagnosis> {
         _ => false,
     };
     let (fields, max): (&[&str], Option<usize>) = match kind {
-        Kind::EPaymentCreate => (&["returnUrl", "callbackUrl"], None),
+        // Only `returnUrl`: `CreatePaymentRequest` has no `callbackUrl` (ePayment
+        // reports by webhooks) and allows properties it does not name, so one sent
+        // anyway is not the API's to refuse, nor ours.
+        Kind::EPaymentCreate => (&["returnUrl"], None),
         Kind::EComInitiate => (
             &[
                 "merchantInfo.callbackPrefix",
