@@ -356,6 +356,12 @@ fn cases() -> Vec<Case> {
         field("ePayment metadata 5", "POST", EP, CREATE, "\"userFlow\"", &metadata(5), None),
         field("ePayment metadata 6", "POST", EP, CREATE, "\"userFlow\"", &metadata(6), Some(InvalidMetadata)),
         field("ePayment metadata object value", "POST", EP, CREATE, "\"userFlow\"", "\"metadata\":{\"a\":{\"b\":1}},\"userFlow\"", Some(InvalidMetadata)),
+        // metadata: keys of at most 100 characters, values of at most 500.
+        field("ePayment metadata key 100", "POST", EP, CREATE, "\"userFlow\"", &format!("\"metadata\":{{\"{}\":\"v\"}},\"userFlow\"", long(100)), None),
+        field("ePayment metadata key 101", "POST", EP, CREATE, "\"userFlow\"", &format!("\"metadata\":{{\"{}\":\"v\"}},\"userFlow\"", long(101)), Some(InvalidMetadata)),
+        field("ePayment metadata value 500", "POST", EP, CREATE, "\"userFlow\"", &format!("\"metadata\":{{\"k\":\"{}\"}},\"userFlow\"", long(500)), None),
+        field("ePayment metadata value 501", "POST", EP, CREATE, "\"userFlow\"", &format!("\"metadata\":{{\"k\":\"{}\"}},\"userFlow\"", long(501)), Some(InvalidMetadata)),
+        field("ePayment metadata value 500 ø", "POST", EP, CREATE, "\"userFlow\"", &format!("\"metadata\":{{\"k\":\"{}\"}},\"userFlow\"", "ø".repeat(500)), None),
         // customer.personalQr 5..=255.
         field("ePayment personalQr", "POST", EP, CREATE, "{\"phoneNumber\":\"4712345678\"}", "{\"personalQr\":\"https://qr.vipps.no/28/2/01/031/4791234567?v=1\"}", None),
         field("ePayment personalQr 4", "POST", EP, CREATE, "{\"phoneNumber\":\"4712345678\"}", "{\"personalQr\":\"abcd\"}", Some(InvalidPersonalQr)),

@@ -80,6 +80,25 @@ mod emulator_follows_the_spec {
         // The metadata guide: what was sent is returned on GET.
         assert_eq!(got["metadata"], body["metadata"]);
         assert_eq!(got["state"], "AUTHORIZED");
+        // `Metadata`: keys of at most 100 characters, values of at most 500, as
+        // Preflight counts them; one over is a 400.
+        for (key, value, status) in [
+            ("k".repeat(100), "v".repeat(500), 201),
+            ("k".repeat(100), "ø".repeat(500), 201),
+            ("k".repeat(101), "v".to_owned(), 400),
+            ("k".to_owned(), "v".repeat(501), 400),
+        ] {
+            let mut body = create(&reference(), "WEB_REDIRECT", emulator::READY_USER);
+            body["metadata"] = json!({ key.clone(): value.clone() });
+            let (got, answer) = c.send(Method::POST, PAYMENTS, Some(&body), &[]).await;
+            assert_eq!(
+                got,
+                status,
+                "key {} value {}: {answer}",
+                key.len(),
+                value.len()
+            );
+        }
 
         // Capture part, then cancel: allowed until fully captured, releases the
         // rest, and the payment stays AUTHORIZED (the cancel guide).

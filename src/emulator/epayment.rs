@@ -1,5 +1,6 @@
 //! The ePayment API: payments, their state rules, idempotency and test users.
 
+use crate::preflight::epayment::{MetadataValue, metadata_entry_problem};
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -434,13 +435,20 @@ impl Payments {
             Some(_) => return bodies::invalid_phone(instance),
         };
         // `#/components/schemas/Metadata`: at most 5 properties (values strings;
-        // the metadata guide shows numbers too).
+        // the metadata guide shows numbers too), keys of at most 100 characters and
+        // values of at most 500: Preflight's own check.
         let metadata = match body.get("metadata") {
             None | Some(Value::Null) => None,
             Some(Value::Object(m))
                 if m.len() <= 5
-                    && m.values()
-                        .all(|v| matches!(v, Value::String(_) | Value::Number(_))) =>
+                    && m.iter().all(|(k, v)| {
+                        let v = match v {
+                            Value::String(s) => MetadataValue::Text(s),
+                            Value::Number(_) => MetadataValue::Number,
+                            _ => MetadataValue::Other,
+                        };
+                        metadata_entry_problem(k, v).is_none()
+                    }) =>
             {
                 Some(Value::Object(m.clone()))
             }
@@ -448,7 +456,7 @@ impl Payments {
                 return bodies::invalid_field(
                     instance,
                     "metadata",
-                    "The field Metadata must be an object of at most 5 string values.",
+                    "The field Metadata must be an object of at most 5 string values, keys of at most 100 characters and values of at most 500.",
                 );
             }
         };

@@ -187,21 +187,58 @@ pub(super) fn metadata(f: &Facts<'_>) -> Option<Diagnosis> {
         Value::Object(map) if map.len() > 5 => {
             format!("has {} properties; at most 5 are allowed", map.len())
         }
-        Value::Object(map) => {
-            let (key, _) = map
-                .entries()
-                .into_iter()
-                .find(|(_, v)| !matches!(v, Value::String(_) | Value::Number(_)))?;
-            let shown = if key.len() <= 40 && key.chars().all(|c| c.is_ascii_graphic()) {
-                format!("`{key}`")
-            } else {
-                "a property".to_owned()
+        Value::Object(map) => map.entries().into_iter().find_map(|(key, value)| {
+            let value = match value {
+                Value::String(s) => MetadataValue::Text(s),
+                Value::Number(_) => MetadataValue::Number,
+                _ => MetadataValue::Other,
             };
-            format!("{shown} is not a string")
-        }
+            metadata_entry_problem(key, value)
+        })?,
         _ => "is not an object".to_owned(),
     };
     Some(Diagnosis::new(Cause::InvalidMetadata).with_evidence(format!("`metadata` {problem}")))
+}
+
+/// A `metadata` value, as [`metadata_entry_problem`] weighs it.
+pub(crate) enum MetadataValue<'a> {
+    Text(&'a str),
+    /// A number (the metadata guide shows them, the schema says strings).
+    Number,
+    Other,
+}
+
+/// The longest `metadata` key and value, in characters (`#/components/schemas/Metadata`:
+/// "Key length is limited to 100 characters, and value length is limited to 500
+/// characters").
+pub(crate) const METADATA_KEY_MAX: usize = 100;
+pub(crate) const METADATA_VALUE_MAX: usize = 500;
+
+/// What is wrong with one `metadata` entry, if anything: a value that is not a
+/// string (or number), a key over 100 characters or a value over 500. Preflight
+/// and the emulator share it, so both refuse exactly the same entries.
+pub(crate) fn metadata_entry_problem(key: &str, value: MetadataValue<'_>) -> Option<String> {
+    let shown = if key.len() <= 40 && key.chars().all(|c| c.is_ascii_graphic()) {
+        format!("`{key}`")
+    } else {
+        "a property".to_owned()
+    };
+    let key_chars = key.chars().count();
+    if key_chars > METADATA_KEY_MAX {
+        return Some(format!(
+            "has a key of {key_chars} characters; at most {METADATA_KEY_MAX} are allowed"
+        ));
+    }
+    match value {
+        MetadataValue::Text(s) => {
+            let n = s.chars().count();
+            (n > METADATA_VALUE_MAX).then(|| {
+                format!("{shown} is {n} characters long; at most {METADATA_VALUE_MAX} are allowed")
+            })
+        }
+        MetadataValue::Number => None,
+        MetadataValue::Other => Some(format!("{shown} is not a string")),
+    }
 }
 
 /// `customer.personalQr` not a string of 5 to 255 characters

@@ -60,7 +60,7 @@ pub(crate) mod body;
 mod checkout;
 mod ecom;
 mod environment;
-mod epayment;
+pub(crate) mod epayment;
 mod headers;
 mod idempotency;
 pub(crate) mod msn;

@@ -377,8 +377,14 @@ impl<'de> Visitor<'de> for Shallow {
         Ok(Number::from_f64(v).map_or(Scalar::Null, Scalar::Number))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<Scalar<'de>, E> {
-        Ok(Scalar::String(Cow::Borrowed("")))
+    // Strings are kept (borrowed unless they hold escapes): the `metadata` rule
+    // measures its values.
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::String(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::String(Cow::Owned(v.to_owned())))
     }
 
     fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
