@@ -12,7 +12,7 @@
 //! token on the token endpoint is `invalid_client`, one on userinfo is
 //! `request_unauthorized`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -31,9 +31,12 @@ use crate::Environment;
 pub(crate) struct LoginState {
     /// Code -> (environment, client id).
     codes: HashMap<String, (Environment, String)>,
-    /// (environment, token).
-    tokens: HashSet<(Environment, String)>,
+    /// (environment, token) -> when it expires, in the emulator's epoch seconds.
+    tokens: HashMap<(Environment, String), u64>,
 }
+
+/// A user access token's lifetime, as the token response's `expires_in` says.
+const TOKEN_LIFETIME_SECS: u64 = 3599;
 
 /// The most codes or tokens kept: older ones are forgotten (a test never needs
 /// more).
@@ -189,10 +192,13 @@ fn token(shared: &Shared, environment: Environment, parts: &Parts, body: &Bytes)
         state.tokens.clear();
     }
     let access_token = format!("ory_at_{:032x}", fastrand::u128(..));
-    state.tokens.insert((environment, access_token.clone()));
+    state.tokens.insert(
+        (environment, access_token.clone()),
+        shared.now().saturating_add(TOKEN_LIFETIME_SECS),
+    );
     let body = json!({
         "access_token": access_token,
-        "expires_in": 3599,
+        "expires_in": TOKEN_LIFETIME_SECS,
         "id_token": format!("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ7fSJ9.{:016x}", fastrand::u64(..)),
         "scope": "openid name phoneNumber",
         "token_type": "bearer",
@@ -206,11 +212,15 @@ fn userinfo(shared: &Shared, environment: Environment, parts: &Parts) -> Respons
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    // A token it issued, until `expires_in` has passed.
+    let now = shared.now();
     let known = token.is_some_and(|token| {
-        shared
-            .login
-            .lock()
-            .is_ok_and(|state| state.tokens.contains(&(environment, token.to_owned())))
+        shared.login.lock().is_ok_and(|state| {
+            state
+                .tokens
+                .get(&(environment, token.to_owned()))
+                .is_some_and(|expires| now < *expires)
+        })
     });
     if !known {
         let mut res = oauth_error(

@@ -63,7 +63,7 @@
 //! | `GET /checkout/v3/session/{reference}` | the session (`sessionState` `SessionCreated`), or `404` |
 //! | `GET /access-management-1.0/access/.well-known/openid-configuration` | the OIDC discovery document, no credentials |
 //! | `POST /access-management-1.0/access/oauth2/token` | Login: `client_secret_basic` or `_post`, a code from [`Emulator::login_code`] (single use); OIDC errors `invalid_client` (`401`), `invalid_grant`, `invalid_request`, `unsupported_grant_type` (`400`) |
-//! | `GET /access-management-1.0/access/userinfo` | the user's claims for a user token from the token endpoint; `401` `request_unauthorized` otherwise |
+//! | `GET /access-management-1.0/access/userinfo` | the user's claims for a user token from the token endpoint, until its `expires_in` (3,599 s) has passed on the emulator's clock; `401` `request_unauthorized` otherwise |
 //! | `POST /recurring/v3/agreements` | `201` `{"agreementId", "uuid", "vippsConfirmationUrl", "chargeId"}`; the agreement is `PENDING` until accepted |
 //! | `GET /recurring/v3/agreements/{agreementId}` | the agreement (`AgreementResponseV3`) |
 //! | `PATCH /recurring/v3/agreements/{agreementId}/accept` | test only: the user accepts (`204`); or [`Emulator::accept_agreement`] |

@@ -6,6 +6,7 @@ mod common;
 mod epayment;
 mod gateway;
 mod lifecycle;
+mod login;
 mod management;
 mod order_management;
 mod report;
