@@ -190,6 +190,32 @@ async fn recurring_answers_validate_and_follow_the_guide() {
         (status, answer["chargeId"].as_str()),
         (201, Some("acme-chg-01"))
     );
+    // The same orderId again, as a charge or as another agreement's initial
+    // charge: the sales unit has used it.
+    let (status, answer) = c.send(Method::POST, &charges, Some(&with_order), &[]).await;
+    assert_eq!(status, 409, "{answer}");
+    check(
+        "charge orderId again",
+        status,
+        &answer,
+        Cause::IdempotencyConflict,
+    );
+    let mut reused = draft();
+    reused["initialCharge"]["orderId"] = json!("acme-chg-01");
+    let (status, answer) = c.send(Method::POST, AGREEMENTS, Some(&reused), &[]).await;
+    assert_eq!(status, 409, "{answer}");
+    check(
+        "initial charge orderId again",
+        status,
+        &answer,
+        Cause::IdempotencyConflict,
+    );
+    reused["initialCharge"]["orderId"] = json!("acme-chg-02");
+    let (status, answer) = c.send(Method::POST, AGREEMENTS, Some(&reused), &[]).await;
+    assert_eq!(
+        (status, answer["chargeId"].as_str()),
+        (201, Some("acme-chg-02"))
+    );
 
     // The due date: not today, not beyond two years.
     let (status, answer) = c

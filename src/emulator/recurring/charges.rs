@@ -155,14 +155,7 @@ impl Agreements {
             .as_ref()
             .is_some_and(|o| self.has_charge(call.environment, call.msn, o))
         {
-            return problem(
-                409,
-                "conflict",
-                "Conflict",
-                "A charge with this orderId already exists",
-                instance,
-                &[("orderId", "must be unique for the sales unit")],
-            );
+            return order_id_taken(instance, "orderId");
         }
         let Some(agreement) = self.agreements.get_mut(&call.agreement_key()) else {
             return not_found(instance, "Agreement");
@@ -220,6 +213,19 @@ impl Agreements {
             None => not_found(call.instance, "Charge"),
         }
     }
+}
+
+/// The `409` of a charge `orderId` the sales unit has used before (`field`: where
+/// in the body it was).
+pub(super) fn order_id_taken(instance: &str, field: &str) -> Response<Body> {
+    problem(
+        409,
+        "conflict",
+        "Conflict",
+        "A charge with this orderId already exists",
+        instance,
+        &[(field, "must be unique for the sales unit")],
+    )
 }
 
 /// An `InitialChargeV3`.

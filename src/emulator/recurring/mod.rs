@@ -463,6 +463,15 @@ impl Agreements {
             },
             Some(_) => return invalid(instance, "initialCharge", "must be an object"),
         };
+        // The initial charge's `orderId` becomes its `chargeId`: unique for the
+        // sales unit, as a created charge's is ("orderId must be unique per
+        // merchant", `recurring.yaml`).
+        if initial
+            .as_ref()
+            .is_some_and(|c| self.has_charge(call.environment, call.msn, &c.id))
+        {
+            return charges::order_id_taken(instance, "initialCharge.orderId");
+        }
         let id = format!("agr_{}", alphanumeric(7));
         let key = (call.environment, call.msn, id.clone());
         let token = alphanumeric(14);
