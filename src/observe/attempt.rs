@@ -115,7 +115,7 @@ where
             error.type = Empty,
         );
         if !span.is_disabled() {
-            record_http(&span, &request);
+            record_http(&span, &request, crate::Api::from_path(request.uri().path()));
         }
         if let Some(observer) = CallObserver::of(&request) {
             let attempt = observer.next_attempt();

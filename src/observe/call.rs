@@ -39,7 +39,7 @@ use tower_service::Service;
 use tracing::Span;
 use tracing::field::Empty;
 
-use super::{CallObserver, as_vipps_error, record_error, record_http, record_vipps};
+use super::{CallObserver, Called, as_vipps_error, record_error, record_http, record_vipps};
 use crate::Hosts;
 
 /// Wraps each call in a `vipps.call` span; see the [module docs](self).
@@ -129,14 +129,18 @@ where
             error.type = Empty,
             vipps.trace_id = Empty,
         );
-        if !span.is_disabled() {
-            record_http(&span, &request);
-            record_vipps(&span, &request, &self.hosts);
+        // The API and operation once, for the span and the metrics, and only when
+        // one of them is on.
+        let enabled = !span.is_disabled();
+        let called = (enabled || cfg!(feature = "metrics")).then(|| Called::of(&request));
+        if let (true, Some(called)) = (enabled, called) {
+            record_http(&span, &request, called.api);
+            record_vipps(&span, &request, &self.hosts, called);
             request
                 .extensions_mut()
                 .insert(CallObserver::new(span.clone()));
         }
-        let timer = CallTimer::start(&request);
+        let timer = CallTimer::start(called);
         let future = {
             let _entered = span.enter();
             self.inner.call(request)
@@ -223,23 +227,22 @@ struct CallTimer {
 
 impl CallTimer {
     #[inline]
-    fn start<B>(request: &Request<B>) -> Self {
+    fn start(called: Option<Called>) -> Self {
         #[cfg(feature = "metrics")]
         {
-            let path = request.uri().path();
-            let operation = crate::context::operation(request.method(), path)
-                .unwrap_or(super::metrics::OTHER_OPERATION);
             CallTimer {
-                started: Some((
-                    crate::Api::from_path(path),
-                    operation,
-                    std::time::Instant::now(),
-                )),
+                started: called.map(|called| {
+                    (
+                        called.api,
+                        called.operation.unwrap_or(super::metrics::OTHER_OPERATION),
+                        std::time::Instant::now(),
+                    )
+                }),
             }
         }
         #[cfg(not(feature = "metrics"))]
         {
-            let _ = request;
+            let _ = called;
             CallTimer {}
         }
     }

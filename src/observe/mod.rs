@@ -181,23 +181,39 @@ pub(crate) fn token_lookup<B>(request: &Request<B>, from: TokenFrom, wait: Optio
 /// The longest path recorded in a span field.
 const PATH_CAP: usize = 256;
 
+/// The API and operation of a request, worked out once per call for its span
+/// and its metrics.
+#[derive(Clone, Copy)]
+pub(crate) struct Called {
+    pub(crate) api: Api,
+    pub(crate) operation: Option<&'static str>,
+}
+
+impl Called {
+    pub(crate) fn of<B>(request: &Request<B>) -> Called {
+        let path = request.uri().path();
+        let api = Api::from_path(path);
+        Called {
+            api,
+            operation: crate::context::operation_in(api, request.method(), path),
+        }
+    }
+}
+
 /// Records the HTTP fields of a request (method, host, path, API) on `span`.
-fn record_http<B>(span: &Span, request: &Request<B>) -> Api {
+fn record_http<B>(span: &Span, request: &Request<B>, api: Api) {
     let path = request.uri().path();
-    let api = Api::from_path(path);
     span.record("http.request.method", request.method().as_str());
     if let Some(host) = request.uri().host() {
         span.record("server.address", cut(host, PATH_CAP));
     }
     span.record("url.path", cut(path, PATH_CAP));
     span.record("vipps.api", api.as_str());
-    api
 }
 
 /// Records what the call is for: operation, MSN, environment, idempotency key.
-fn record_vipps<B>(span: &Span, request: &Request<B>, hosts: &Hosts) {
-    let path = request.uri().path();
-    if let Some(operation) = crate::context::operation(request.method(), path) {
+fn record_vipps<B>(span: &Span, request: &Request<B>, hosts: &Hosts, called: Called) {
+    if let Some(operation) = called.operation {
         span.record("vipps.operation", operation);
     }
     let msn = request
