@@ -94,7 +94,9 @@ use crate::headers::{
     VIPPS_SYSTEM_PLUGIN_VERSION, VIPPS_SYSTEM_VERSION,
 };
 use crate::observe::{self, TokenFrom};
-use crate::token::{CacheKey, Fast, KeyHasherBuilder, TokenCache, TokenClient, TokenRequest};
+use crate::token::{
+    CacheKey, Fast, KeyHasherBuilder, Ticks, TokenCache, TokenClient, TokenRequest,
+};
 mod headers;
 mod replay;
 
@@ -273,7 +275,7 @@ struct Core {
 }
 
 fn index_key(env: Environment, msn: Msn) -> u64 {
-    (msn.get() << 1) | u64::from(env == Environment::Production)
+    (msn.key() << 1) | u64::from(env == Environment::Production)
 }
 
 fn env_index(env: Environment) -> usize {
@@ -553,7 +555,7 @@ where
         }
         let cache = &shared.cache;
         let key = cache.key(&target.keys, target.msn);
-        let (authorization, generation) = match cache.lookup_authorization(key, Instant::now()) {
+        let (authorization, generation) = match cache.lookup_authorization(key, Ticks::now()) {
             Fast::Hit(found) => {
                 observe::token_lookup(&req, TokenFrom::Cached, None);
                 found
@@ -586,7 +588,7 @@ where
                         }
                     };
                     let target = target.as_target();
-                    let generation = shared.cache.generation_of(key, token.authorization());
+                    let generation = token.generation;
                     let (sent, future) = crate::timeout::scope::within(deadline, || {
                         let sent = prepare(
                             &mut req,

@@ -43,9 +43,7 @@ where
     let client = shared.tokens.token_client(&inner);
     let treq = token_request(&request, cache, &target, &shared.keyring);
     let token = match cache.wait(sent.key, &client, &treq).await {
-        Ok(token) if cache.generation_of(sent.key, token.authorization()) != sent.generation => {
-            token
-        }
+        Ok(token) if token.generation != sent.generation => token,
         // No fresh token: return the 401 as it came.
         _ => return Ok(response),
     };
