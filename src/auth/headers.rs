@@ -26,6 +26,10 @@ pub(super) struct Target<'a> {
     pub(super) msn: Option<Msn>,
     /// Whether the request already carries the header.
     pub(super) has_msn_header: bool,
+    /// Whether `keys` are known to cover `msn`: `false` for listed partner keys
+    /// found without looking the MSN up ([`Core::find`]), which the token cache's
+    /// entry for the MSN, or the key set, confirms ([`Target::covered`]).
+    pub(super) verified: bool,
 }
 
 pub(super) fn refuse<B>(req: &Request<B>, keyring: &Keyring, diagnosis: Diagnosis) -> VippsError {
@@ -81,14 +85,28 @@ pub(super) fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target
     };
     let has_msn_header = header.is_some();
     if let Some(msn) = msn {
-        if let Some(keys) = shared.find(env, msn) {
+        if let Some((keys, verified)) = shared.find(env, msn) {
             return Ok(Target {
                 msn: Some(keys.merchant_msn().unwrap_or(msn)),
                 keys: KeysRef::Borrowed(keys),
                 has_msn_header,
+                verified,
             });
         }
     }
+    looked_up(req, shared, env, msn, has_msn_header)
+}
+
+/// The target as the keyring finds it (every MSN looked up), or why there is none.
+#[cold]
+pub(super) fn looked_up<'a, B>(
+    req: &Request<B>,
+    shared: &'a Core,
+    env: Environment,
+    msn: Option<Msn>,
+    has_msn_header: bool,
+) -> Result<Target<'a>, VippsError> {
+    let keyring = &shared.keyring;
     let keys = match keyring.lookup(env, msn) {
         Lookup::Found(keys) => keys,
         Lookup::MsnRequired => {
@@ -146,7 +164,16 @@ pub(super) fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target
         msn: keys.merchant_msn().or(msn),
         keys: KeysRef::Owned(keys),
         has_msn_header,
+        verified: true,
     })
+}
+
+impl Target<'_> {
+    /// Whether the keys cover the MSN, asking the key set when it is not known
+    /// (listed partner keys: a hash lookup in their list).
+    pub(super) fn covered(&self) -> bool {
+        self.verified || self.msn.is_some_and(|msn| self.keys.covers(msn))
+    }
 }
 
 /// A [`Target`] that owns its key set, kept for a replay.
@@ -172,6 +199,8 @@ impl OwnedTarget {
             keys: KeysRef::Borrowed(&self.keys),
             msn: self.msn,
             has_msn_header: self.has_msn_header,
+            // Owned only once covered.
+            verified: true,
         }
     }
 }

@@ -261,10 +261,11 @@ struct Core {
     keyring: Keyring,
     cache: TokenCache,
     replay: bool,
-    /// Merchant and listed partner MSNs -> key set, with a fast hasher.
-    index: HashMap<u64, KeySet, KeyHasherBuilder>,
-    /// Partner keys without an MSN list, per environment.
-    open_partner: [Option<KeySet>; 2],
+    /// Merchant MSNs -> key set, with a fast hasher (a few entries: no per-MSN
+    /// map of the partner's MSNs, which the keyring and the token cache hold).
+    merchants: HashMap<u64, KeySet, KeyHasherBuilder>,
+    /// The partner keys of each environment, if one key set serves it.
+    partners: [Partner; 2],
     /// Whether the keyring knows only the official hosts (a fast path).
     official_hosts_only: bool,
     /// The start of every outgoing header map, cloned (no hashing, no growing): the
@@ -272,6 +273,44 @@ struct Core {
     /// `Authorization`, `Ocp-Apim-Subscription-Key` and `Merchant-Serial-Number`,
     /// which [`outgoing`] always replaces (or removes) before the request is sent.
     template: HeaderMap,
+}
+
+/// `value` backed by static bytes, so that cloning it into every request touches
+/// no reference count: a shared count is one cache line that every worker writes
+/// on every request. For the `Vipps-System-*` values, which are not secret: each
+/// distinct value is leaked once per process (a keyring built again with the same
+/// values reuses them).
+fn interned(value: &HeaderValue) -> HeaderValue {
+    static INTERNED: Mutex<Vec<&'static [u8]>> = Mutex::new(Vec::new());
+    let Ok(mut interned) = INTERNED.lock() else {
+        return value.clone();
+    };
+    let bytes = match interned.iter().find(|b| **b == value.as_bytes()) {
+        Some(bytes) => *bytes,
+        None => {
+            let bytes: &'static [u8] = Box::leak(value.as_bytes().into());
+            interned.push(bytes);
+            bytes
+        }
+    };
+    let mut copy = HeaderValue::from_maybe_shared(bytes::Bytes::from_static(bytes))
+        .unwrap_or_else(|_| value.clone());
+    copy.set_sensitive(value.is_sensitive());
+    copy
+}
+
+/// The partner keys of an environment, as [`Core::find`] uses them.
+#[derive(Clone)]
+enum Partner {
+    None,
+    /// Keys without an MSN list: every MSN.
+    Open(KeySet),
+    /// The one key set that lists its MSNs: whether it covers an MSN is known
+    /// from the token cache (a cached token for the MSN was fetched once it was
+    /// checked), or by asking the key set.
+    Listed(KeySet),
+    /// Several key sets that list their MSNs: the keyring finds the one.
+    Several,
 }
 
 fn index_key(env: Environment, msn: Msn) -> u64 {
@@ -284,24 +323,22 @@ fn env_index(env: Environment) -> usize {
 
 impl Core {
     fn new(keyring: Keyring, cache: TokenCache, replay: bool) -> Core {
-        let mut index = HashMap::with_hasher(KeyHasherBuilder(fastrand::u64(..)));
-        let mut open_partner = [None, None];
-        // Listed partners first: a merchant's own keys take precedence.
+        let mut merchants = HashMap::with_hasher(KeyHasherBuilder(fastrand::u64(..)));
+        let mut partners = [Partner::None, Partner::None];
         for keys in keyring.key_sets() {
-            if let KeyScope::Partner { connected } = keys.scope() {
-                match connected {
-                    Some(list) => {
-                        for msn in list.iter() {
-                            index.insert(index_key(keys.environment(), *msn), keys.clone());
-                        }
-                    }
-                    None => open_partner[env_index(keys.environment())] = Some(keys.clone()),
+            match keys.scope() {
+                KeyScope::Merchant(msn) => {
+                    merchants.insert(index_key(keys.environment(), *msn), keys.clone());
                 }
-            }
-        }
-        for keys in keyring.key_sets() {
-            if let KeyScope::Merchant(msn) = keys.scope() {
-                index.insert(index_key(keys.environment(), *msn), keys.clone());
+                KeyScope::Partner { connected } => {
+                    let slot = &mut partners[env_index(keys.environment())];
+                    *slot = match (&*slot, connected) {
+                        (Partner::None, None) => Partner::Open(keys.clone()),
+                        (Partner::None, Some(_)) => Partner::Listed(keys.clone()),
+                        // The keyring refuses an open partner beside another one.
+                        _ => Partner::Several,
+                    };
+                }
             }
         }
         let official_hosts_only = keyring.hosts().custom().next().is_none();
@@ -313,7 +350,7 @@ impl Core {
             (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
             (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
         ] {
-            template.insert(name, value.clone());
+            template.insert(name, interned(value));
         }
         for name in [
             AUTHORIZATION,
@@ -328,8 +365,8 @@ impl Core {
             keyring,
             cache,
             replay,
-            index,
-            open_partner,
+            merchants,
+            partners,
         }
     }
 
@@ -350,12 +387,22 @@ impl Core {
         self.keyring.hosts().environment_of(uri)
     }
 
-    /// The key set for an MSN, without hashing twice or cloning.
+    /// The key set for an MSN, without cloning: the merchant's own keys first,
+    /// then the environment's partner keys, and whether they are known to cover
+    /// the MSN (`false`: only if the token cache says so or the key set does).
+    /// `None`: ask the keyring.
     #[inline]
-    fn find(&self, env: Environment, msn: Msn) -> Option<&KeySet> {
-        self.index
-            .get(&index_key(env, msn))
-            .or(self.open_partner[env_index(env)].as_ref())
+    fn find(&self, env: Environment, msn: Msn) -> Option<(&KeySet, bool)> {
+        if !self.merchants.is_empty() {
+            if let Some(keys) = self.merchants.get(&index_key(env, msn)) {
+                return Some((keys, true));
+            }
+        }
+        match &self.partners[env_index(env)] {
+            Partner::Open(keys) => Some((keys, true)),
+            Partner::Listed(keys) => Some((keys, false)),
+            Partner::None | Partner::Several => None,
+        }
     }
 }
 
@@ -424,26 +471,26 @@ fn prepare<S, B: 'static, T>(
     key: CacheKey,
 ) -> Result<Sent<S, B, T>, VippsError> {
     // The request's own map becomes the replay copy's: no header is cloned twice.
-    let original = std::mem::take(req.headers_mut());
-    match outgoing(&original, authorization, target, shared) {
-        Ok(headers) => *req.headers_mut() = headers,
+    let original = match outgoing(req.headers(), authorization, target, shared) {
+        Ok(headers) => std::mem::replace(req.headers_mut(), headers),
         Err(_) => {
             // A full map: refused, unsent, rather than a panic.
-            let diagnosis = crate::headers::too_many_headers(&original, "Authorization");
-            *req.headers_mut() = original;
+            let diagnosis = crate::headers::too_many_headers(req.headers(), "Authorization");
             return Err(headers::refuse(req, &shared.keyring, diagnosis));
         }
-    }
+    };
     let replay = if shared.replay {
+        // The parts of the request, put together only if it is replayed.
         crate::replay::try_clone_request_body(req).map(|body| {
-            let mut request = Request::new(body);
-            *request.method_mut() = req.method().clone();
-            *request.uri_mut() = req.uri().clone();
-            *request.version_mut() = req.version();
-            *request.headers_mut() = original;
-            crate::buffer::copy_buffered::<B>(req.extensions(), request.extensions_mut());
+            let mut extensions = http::Extensions::new();
+            crate::buffer::copy_buffered::<B>(req.extensions(), &mut extensions);
             Replay {
-                request,
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                version: req.version(),
+                headers: original,
+                extensions,
+                body,
                 msn: target.msn.filter(|_| !target.has_msn_header),
             }
         })
@@ -486,7 +533,14 @@ struct Sent<S, B, T> {
 }
 
 struct Replay<B> {
-    request: Request<B>,
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    /// The request's own headers, as they came.
+    headers: HeaderMap,
+    /// What a buffered body needs to be rebuilt (nothing else is copied).
+    extensions: http::Extensions,
+    body: B,
     /// The MSN of an `Msn` extension (extensions are not copied).
     msn: Option<Msn>,
 }
@@ -555,7 +609,8 @@ where
         }
         let cache = &shared.cache;
         let key = cache.key(&target.keys, target.msn);
-        let (authorization, generation) = match cache.lookup_authorization(key, Ticks::now()) {
+        let found = cache.lookup_authorization(key, Ticks::now(), target.verified);
+        let (authorization, generation) = match found {
             Fast::Hit(found) => {
                 observe::token_lookup(&req, TokenFrom::Cached, None);
                 found
@@ -568,6 +623,20 @@ where
                 found
             }
             Fast::Miss => {
+                let (target, key) = if target.covered() {
+                    (target, key)
+                } else {
+                    // Listed partner keys and an MSN they do not list: the
+                    // keyring's refusal.
+                    let env = target.keys.environment();
+                    match headers::looked_up(&req, shared, env, target.msn, target.has_msn_header) {
+                        Ok(target) => {
+                            let key = cache.key(&target.keys, target.msn);
+                            (target, key)
+                        }
+                        Err(error) => return ResponseFuture::refused(error),
+                    }
+                };
                 let client = shared.tokens.token_client(&self.inner);
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -750,6 +819,103 @@ mod tests {
                 "{uri}"
             );
         }
+    }
+
+    /// A token endpoint answering every request with a JWT-shaped token.
+    fn endpoint() -> TokenClient {
+        TokenClient::new(tower::service_fn(
+            |_req: Request<http_body_util::Full<bytes::Bytes>>| async {
+                let body = r#"{"token_type":"Bearer","expires_in":"3600","access_token":"eyJ0.eyJ1.c2ln"}"#;
+                Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from_static(body.as_bytes()),
+                )))
+            },
+        ))
+    }
+
+    type Full = http_body_util::Full<bytes::Bytes>;
+
+    /// The headers the inner service got for a request with this MSN header.
+    async fn sent<S>(svc: S, env: Environment, msn: &str) -> Result<HeaderMap, VippsError>
+    where
+        S: Service<Request<Full>, Response = Response<AuthBody<Full>>, Error = VippsError>,
+    {
+        let req = Request::get(format!("https://{}/epayment/v1/payments/ref-1", env.host()))
+            .header("merchant-serial-number", msn)
+            .body(Full::default())
+            .unwrap();
+        let response = svc.oneshot(req).await?;
+        Ok(response.headers().clone())
+    }
+
+    /// Echoes the request's headers as the response's.
+    fn echo() -> impl Service<
+        Request<Full>,
+        Response = Response<Full>,
+        Error = std::convert::Infallible,
+        Future = std::future::Ready<Result<Response<Full>, std::convert::Infallible>>,
+    > + Clone {
+        tower::service_fn(|req: Request<Full>| {
+            let mut response = Response::new(Full::default());
+            *response.headers_mut() = req.headers().clone();
+            std::future::ready(Ok(response))
+        })
+    }
+
+    /// Listed partner keys are found without looking the MSN up; an MSN they do
+    /// not list is still refused, even when the cache holds a token for it (one
+    /// fetched through the cache directly).
+    #[tokio::test]
+    async fn listed_partner_keys_refuse_an_unlisted_msn_with_a_cached_token() {
+        let env = Environment::Production;
+        let listed = Msn::new(100_001).unwrap();
+        let unlisted = Msn::new(100_002).unwrap();
+        let keys = KeySet::partner(env, "p-id", "p-secret", "p-sub")
+            .unwrap()
+            .connected_msns([listed]);
+        let keyring = Keyring::builder().key_set(keys.clone()).build().unwrap();
+        let cache = TokenCache::new();
+        let client = endpoint();
+        cache
+            .get(
+                &client,
+                &TokenRequest::new(keys, Some(unlisted), Default::default()),
+            )
+            .await
+            .unwrap();
+        let svc = AuthLayer::new(keyring)
+            .with_cache(cache.clone())
+            .token_client(client)
+            .layer(echo());
+        for _ in 0..2 {
+            let err = sent(svc.clone(), env, "100002").await.unwrap_err();
+            assert_eq!(err.cause(), Cause::PartnerMsnNotConnected);
+            let headers = sent(svc.clone(), env, "100001").await.unwrap();
+            assert!(headers.contains_key(AUTHORIZATION));
+        }
+    }
+
+    /// `0123` and `123` are two MSNs: each gets its own keys (and token).
+    #[tokio::test]
+    async fn leading_zeros_make_another_msn() {
+        let env = Environment::Test;
+        let keyring = Keyring::builder()
+            .merchant(env, "0123".parse().unwrap(), "a", "b", "sub-0123")
+            .merchant(env, "123".parse().unwrap(), "c", "d", "sub-123")
+            .build()
+            .unwrap();
+        let svc = AuthLayer::new(keyring)
+            .token_client(endpoint())
+            .layer(echo());
+        for msn in ["0123", "123", "0123"] {
+            let headers = sent(svc.clone(), env, msn).await.unwrap();
+            assert_eq!(
+                headers[OCP_APIM_SUBSCRIPTION_KEY],
+                format!("sub-{msn}").as_str()
+            );
+            assert_eq!(headers[MERCHANT_SERIAL_NUMBER], msn);
+        }
+        assert_eq!(svc.cache().len(), 2);
     }
 
     /// The old way: insert every Vipps header into the request's own map.

@@ -31,7 +31,21 @@ where
         tracing::debug!("stale access token: not replayed (body cannot be sent again)");
         return Ok(response);
     };
-    let Replay { mut request, msn } = replay;
+    let Replay {
+        method,
+        uri,
+        version,
+        headers,
+        extensions,
+        body,
+        msn,
+    } = replay;
+    let mut request = Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = headers;
+    *request.extensions_mut() = extensions;
     if let Some(msn) = msn {
         request.extensions_mut().insert(msn);
     }

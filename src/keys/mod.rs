@@ -310,7 +310,7 @@ impl KeySet {
                 client_secret: shared.client_secret.clone(),
                 subscription_key: shared.subscription_key.clone(),
                 fingerprint: shared.fingerprint,
-                id: next_id(),
+                id: shared.id,
                 client_id_header: shared.client_id_header.clone(),
                 client_secret_header: shared.client_secret_header.clone(),
                 subscription_key_header: shared.subscription_key_header.clone(),
@@ -323,14 +323,18 @@ impl KeySet {
             },
             merchant => merchant,
         };
+        // Another scope is another key set: a new id, so that nothing known of
+        // the old one (a token cache entry known to be covered) applies to it.
+        let id = next_id();
         let minter = Arc::new(crate::token::Minter {
-            key_set_id: inner.id,
+            key_set_id: id,
             ..crate::token::Minter::clone_of(&inner.minter)
         });
         KeySet {
             inner: Arc::new(KeySetInner {
                 scope,
                 minter,
+                id,
                 ..inner
             }),
         }

@@ -142,6 +142,10 @@ struct Slot {
     /// Coarse time of the last use, in seconds since the cache's epoch
     /// (saturating: 136 years).
     last_used: AtomicU32,
+    /// Whether the key set is known to cover the key's MSN (merchant keys, or
+    /// partner keys that list it; not for a token shared across a partner's
+    /// MSNs): `Auth` then need not look the MSN up in the partner's list.
+    covered: bool,
     /// A fetch in flight or a recent failure: boxed, so the many slots with
     /// neither (a warm cache) stay small.
     pending: Option<Box<Pending>>,
@@ -157,9 +161,10 @@ struct Pending {
 }
 
 impl Slot {
-    fn empty(now_secs: u64) -> Slot {
+    fn empty(now_secs: u64, covered: bool) -> Slot {
         Slot {
             token: None,
+            covered,
             refresh_claimed: AtomicBool::new(false),
             last_used: AtomicU32::new(coarse(now_secs)),
             pending: None,
@@ -219,10 +224,23 @@ impl Slot {
     }
 }
 
+/// Whether the request's key set covers the MSN its token is fetched for (see
+/// [`Slot::covered`]).
+fn covers(request: &TokenRequest) -> bool {
+    match (request.keys.merchant_msn(), request.msn) {
+        (Some(own), msn) => msn.is_none_or(|msn| msn == own),
+        (None, Some(msn)) => request.keys.covers(msn),
+        (None, None) => false,
+    }
+}
+
 /// Seconds since the cache's epoch, as a slot keeps them.
 fn coarse(secs: u64) -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
+
+/// Shards of the slot map (a power of two).
+const SHARDS: usize = 64;
 
 /// What the hot path found.
 pub(crate) enum Fast<T> {
@@ -396,7 +414,9 @@ impl TokenCacheBuilder {
         let now = Ticks::now();
         TokenCache {
             inner: Arc::new(Inner {
-                slots: DashMap::with_hasher(KeyHasherBuilder(seed)),
+                // Many shards: the workers of a runtime rarely read-lock the same
+                // one at once (a read lock writes its shard's lock word).
+                slots: DashMap::with_hasher_and_shard_amount(KeyHasherBuilder(seed), SHARDS),
                 tokens: DashMap::with_hasher(KeyHasherBuilder(seed.rotate_left(17))),
                 token_hasher: Default::default(),
                 config: self.config,
@@ -484,17 +504,20 @@ impl TokenCache {
     /// The hot path: never awaits, never allocates.
     #[inline]
     pub(crate) fn lookup(&self, key: CacheKey, now: Ticks) -> Fast<Arc<AccessToken>> {
-        self.lookup_with(key, now, Arc::clone)
+        self.lookup_with(key, now, true, Arc::clone)
     }
 
     /// The hot path of `Auth`: the `Authorization` value and the token's generation.
     #[inline]
+    /// `verified`: whether the caller knows the key set covers the MSN; if not,
+    /// only an entry that knows it hits.
     pub(crate) fn lookup_authorization(
         &self,
         key: CacheKey,
         now: Ticks,
+        verified: bool,
     ) -> Fast<(http::HeaderValue, u64)> {
-        self.lookup_with(key, now, |token| {
+        self.lookup_with(key, now, verified, |token| {
             (token.authorization().clone(), token.generation)
         })
     }
@@ -504,11 +527,15 @@ impl TokenCache {
         &self,
         key: CacheKey,
         now: Ticks,
+        verified: bool,
         take: impl FnOnce(&Arc<AccessToken>) -> T,
     ) -> Fast<T> {
         let Some(slot) = self.inner.slots.get(&key) else {
             return Fast::Miss;
         };
+        if !verified && !slot.covered {
+            return Fast::Miss;
+        }
         let Some(token) = slot.token.as_ref().filter(|t| now < t.expires_ticks()) else {
             return Fast::Miss;
         };
@@ -580,7 +607,10 @@ impl TokenCache {
                 .inner
                 .slots
                 .entry(key)
-                .or_insert_with(|| Slot::empty(secs));
+                .or_insert_with(|| Slot::empty(secs, false));
+            if !slot.covered {
+                slot.covered = covers(request);
+            }
             slot.touch(secs);
             if let Some(token) = slot.token.as_ref().filter(|t| ticks < t.expires_ticks()) {
                 return Ok(token.clone());
@@ -900,7 +930,10 @@ impl Inner {
         let now = Instant::now();
         let mut replaced = None;
         {
-            let mut slot = self.slots.entry(key).or_insert_with(|| Slot::empty(0));
+            let mut slot = self
+                .slots
+                .entry(key)
+                .or_insert_with(|| Slot::empty(0, false));
             if slot.inflight().is_some_and(|(i, _, _)| *i == id) {
                 slot.set_inflight(None);
             }
