@@ -205,6 +205,13 @@ impl OwnedTarget {
     }
 }
 
+/// Headers a request commonly carries of its own (a body's type, the
+/// idempotency key): some templates hold a placeholder for them, filled in place,
+/// so that a cloned template does not grow for them (a clone has no spare room).
+pub(super) const COMMON_LEN: usize = 2;
+pub(super) const COMMON: [HeaderName; COMMON_LEN] =
+    [http::header::CONTENT_TYPE, crate::headers::IDEMPOTENCY_KEY];
+
 /// Whether `Auth` replaces every value of this header.
 #[inline]
 pub(super) fn set_by_auth(name: &HeaderName) -> bool {
@@ -232,12 +239,27 @@ pub(super) fn outgoing(
     target: &Target<'_>,
     core: &Core,
 ) -> Result<HeaderMap, http::header::MaxSizeReached> {
-    let mut headers = core.template.clone();
+    // The template with a placeholder for each common header the request has.
+    let mut variant = 0;
+    for name in original.keys() {
+        if let Some(i) = COMMON.iter().position(|common| name == common) {
+            variant |= 1 << i;
+        }
+    }
+    let mut headers = core.templates[variant].clone();
     let mut msn = None;
+    let mut common: [Option<HeaderValue>; COMMON_LEN] = Default::default();
     for (name, value) in original {
         if msn.is_none() && *name == MERCHANT_SERIAL_NUMBER {
             // Goes into the placeholder below; further values are appended after it.
             msn = Some(value.clone());
+        } else if let Some(i) = COMMON.iter().position(|c| name == c) {
+            // Likewise.
+            if common[i].is_none() {
+                common[i] = Some(value.clone());
+            } else {
+                headers.try_append(name.clone(), value.clone())?;
+            }
         } else if !set_by_auth(name) {
             headers.try_append(name.clone(), value.clone())?;
         }
@@ -254,12 +276,18 @@ pub(super) fn outgoing(
             subscription_key.take()
         } else if *name == MERCHANT_SERIAL_NUMBER {
             msn.take()
+        } else if let Some(i) = COMMON.iter().position(|c| name == c) {
+            common[i].take()
         } else {
             None
         };
         if let Some(fill) = fill {
             *value = fill;
-            if authorization.is_none() && subscription_key.is_none() && msn.is_none() {
+            if authorization.is_none()
+                && subscription_key.is_none()
+                && msn.is_none()
+                && common.iter().all(Option::is_none)
+            {
                 break;
             }
         }
@@ -268,6 +296,7 @@ pub(super) fn outgoing(
         headers.remove(MERCHANT_SERIAL_NUMBER);
     }
     debug_assert!(authorization.is_none() && subscription_key.is_none() && msn.is_none());
+    debug_assert!(common.iter().all(Option::is_none));
     Ok(headers)
 }
 
@@ -316,7 +345,7 @@ pub(super) fn client_credentials(
             headers.try_insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value())?;
         }
     }
-    for (name, value) in core.template.iter() {
+    for (name, value) in core.templates[0].iter() {
         if *name != AUTHORIZATION
             && *name != OCP_APIM_SUBSCRIPTION_KEY
             && *name != MERCHANT_SERIAL_NUMBER

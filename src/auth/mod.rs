@@ -271,8 +271,10 @@ struct Core {
     /// The start of every outgoing header map, cloned (no hashing, no growing): the
     /// keyring's `Vipps-System-*` headers and empty placeholders for
     /// `Authorization`, `Ocp-Apim-Subscription-Key` and `Merchant-Serial-Number`,
-    /// which [`outgoing`] always replaces (or removes) before the request is sent.
-    template: HeaderMap,
+    /// which [`outgoing`] always replaces (or removes) before the request is sent;
+    /// template `i` also has a placeholder for each [`headers::COMMON`] header `j`
+    /// with bit `j` of `i` set, filled from the request's own.
+    templates: [HeaderMap; 1 << headers::COMMON_LEN],
 }
 
 /// `value` backed by static bytes, so that cloning it into every request touches
@@ -359,8 +361,17 @@ impl Core {
         ] {
             template.insert(name, HeaderValue::from_static(""));
         }
+        let templates = std::array::from_fn(|variant| {
+            let mut template = template.clone();
+            for (j, name) in headers::COMMON.iter().enumerate() {
+                if variant & (1 << j) != 0 {
+                    template.insert(name.clone(), HeaderValue::from_static(""));
+                }
+            }
+            template
+        });
         Core {
-            template,
+            templates,
             official_hosts_only,
             keyring,
             cache,
@@ -983,6 +994,17 @@ mod tests {
             vec![
                 ("merchant-serial-number", "123456"),
                 ("merchant-serial-number", "654321"),
+            ],
+            vec![("content-type", "a"), ("content-type", "b")],
+            vec![
+                ("idempotency-key", "k"),
+                ("x-other", "1"),
+                ("merchant-serial-number", "123456"),
+            ],
+            vec![
+                ("idempotency-key", "k"),
+                ("content-type", "application/json"),
+                ("idempotency-key", "k2"),
             ],
             vec![
                 ("content-type", "application/json"),
