@@ -40,18 +40,20 @@ use crate::{Environment, Fingerprint, Msn, Secret};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
+// The fields `Auth` reads of a cached token on every request first, together.
+#[repr(C)]
 pub struct AccessToken {
-    /// `Bearer <token>`: the only copy of the token.
-    authorization: HeaderValue,
-    /// When the token request was sent and when the token expires, as
-    /// [`Ticks`] (a word each instead of an [`Instant`]'s two).
-    issued_at: Ticks,
+    /// When it expires, as [`Ticks`] (a word instead of an [`Instant`]'s two).
     expires_at: Ticks,
     /// What the [`TokenCache`](super::TokenCache) keeps of a token it installs:
     /// when its background refresh is due, and the fetch that installed it (the
     /// generation a request carried, for a stale-token 401). Unused elsewhere.
     pub(crate) refresh_at: Ticks,
     pub(crate) generation: u64,
+    /// `Bearer <token>`: the only copy of the token.
+    authorization: HeaderValue,
+    /// When the token request was sent.
+    issued_at: Ticks,
     /// What it was minted for, but the MSN: shared by every token of one key set.
     minter: Arc<Minter>,
     msn: Option<Msn>,
