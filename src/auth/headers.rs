@@ -236,6 +236,7 @@ pub(super) fn set_by_auth(name: &HeaderName) -> bool {
 pub(super) fn outgoing(
     original: &HeaderMap,
     authorization: HeaderValue,
+    subscription_key: HeaderValue,
     target: &Target<'_>,
     core: &Core,
 ) -> Result<HeaderMap, http::header::MaxSizeReached> {
@@ -267,7 +268,7 @@ pub(super) fn outgoing(
     let mut msn = msn.or_else(|| target.msn.map(Msn::to_header_value));
     let remove_msn = msn.is_none();
     let mut authorization = Some(authorization);
-    let mut subscription_key = Some(target.keys.subscription_key_header().clone());
+    let mut subscription_key = Some(subscription_key);
     // Each placeholder is the first value of its name: fill it without hashing.
     for (name, value) in headers.iter_mut() {
         let fill = if *name == AUTHORIZATION {
@@ -308,7 +309,8 @@ pub(super) fn apply(
     target: &Target<'_>,
     core: &Core,
 ) -> Result<(), http::header::MaxSizeReached> {
-    *headers = outgoing(headers, authorization, target, core)?;
+    let subscription_key = target.keys.subscription_key_header().clone();
+    *headers = outgoing(headers, authorization, subscription_key, target, core)?;
     Ok(())
 }
 

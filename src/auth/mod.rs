@@ -251,6 +251,7 @@ impl<S: Clone, T: Clone> Layer<S> for AuthLayer<T> {
                 tokens: self.tokens.clone(),
             }),
             inner,
+            own: Own::default(),
         }
     }
 }
@@ -444,6 +445,42 @@ impl<S: Clone, T> Shared<S, T> {
 pub struct Auth<S, T = InnerTokenService> {
     inner: S,
     shared: Arc<Shared<S, T>>,
+    own: Own,
+}
+
+/// What a clone of [`Auth`] that serves more than one request keeps of its own:
+/// every request clones the [`Shared`] handle and the subscription key, and a
+/// reference count that every clone (and so every worker) writes on every request
+/// is a cache line that moves between cores each time. From its second request
+/// on, a clone has its own handle and its own copy of the subscription key of
+/// the first key set it serves then (a clone made per request never does).
+#[derive(Default)]
+struct Own {
+    calls: u8,
+    subscription_key: Option<(u64, HeaderValue)>,
+}
+
+impl Own {
+    /// The subscription key value for `keys`: this clone's own copy once it has
+    /// one, else the key set's.
+    #[inline]
+    fn subscription_key(&mut self, keys: &KeySet) -> HeaderValue {
+        match &self.subscription_key {
+            Some((id, value)) if *id == keys.id() => return value.clone(),
+            None if self.calls >= 2 => {
+                // A copy in a buffer of its own (the same bytes, sensitive).
+                if let Ok(mut copy) =
+                    HeaderValue::from_bytes(keys.subscription_key_header().as_bytes())
+                {
+                    copy.set_sensitive(true);
+                    self.subscription_key = Some((keys.id(), copy.clone()));
+                    return copy;
+                }
+            }
+            _ => {}
+        }
+        keys.subscription_key_header().clone()
+    }
 }
 
 impl<S: Clone, T> Clone for Auth<S, T> {
@@ -451,6 +488,24 @@ impl<S: Clone, T> Clone for Auth<S, T> {
         Auth {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
+            own: Own::default(),
+        }
+    }
+}
+
+impl<S: Clone, T: Clone> Auth<S, T> {
+    /// Counts a call; on the second, makes this clone's own handle.
+    #[inline]
+    fn count_call(&mut self) {
+        if self.own.calls < 2 {
+            self.own.calls += 1;
+            if self.own.calls == 2 {
+                self.shared = Arc::new(Shared {
+                    core: self.shared.core.clone(),
+                    proto: Mutex::new(self.shared.inner()),
+                    tokens: self.shared.tokens.clone(),
+                });
+            }
         }
     }
 }
@@ -476,13 +531,20 @@ impl<S, T> Auth<S, T> {
 fn prepare<S, B: 'static, T>(
     req: &mut Request<B>,
     authorization: HeaderValue,
+    subscription_key: HeaderValue,
     generation: u64,
     target: &Target<'_>,
     shared: &Arc<Shared<S, T>>,
     key: CacheKey,
 ) -> Result<Sent<S, B, T>, VippsError> {
     // The request's own map becomes the replay copy's: no header is cloned twice.
-    let original = match outgoing(req.headers(), authorization, target, shared) {
+    let original = match outgoing(
+        req.headers(),
+        authorization,
+        subscription_key,
+        target,
+        shared,
+    ) {
         Ok(headers) => std::mem::replace(req.headers_mut(), headers),
         Err(_) => {
             // A full map: refused, unsent, rather than a panic.
@@ -578,6 +640,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        self.count_call();
         // The ready inner service is called here, synchronously, on every path
         // but a token miss, which takes it into its future (and leaves a clone).
         let shared = &*self.shared;
@@ -673,6 +736,7 @@ where
                         let sent = prepare(
                             &mut req,
                             token.authorization().clone(),
+                            target.keys.subscription_key_header().clone(),
                             generation,
                             &target,
                             &shared,
@@ -685,9 +749,13 @@ where
                 }));
             }
         };
+        // `target` borrows the shared handle: the key set's own value, or this
+        // clone's copy of it.
+        let subscription_key = self.own.subscription_key(&target.keys);
         let sent = match prepare(
             &mut req,
             authorization,
+            subscription_key,
             generation,
             &target,
             &self.shared,
@@ -906,6 +974,36 @@ mod tests {
         }
     }
 
+    /// A clone serving many requests uses its own handle and copy of the
+    /// subscription key from its second request on: the same headers, sensitive,
+    /// for its first key set and for another.
+    #[tokio::test]
+    async fn a_busy_clone_sends_the_same_headers_from_its_own_copies() {
+        use tower::ServiceExt as _;
+        let env = Environment::Test;
+        let keyring = Keyring::builder()
+            .merchant(env, "1001".parse().unwrap(), "a", "b", "sub-1001")
+            .merchant(env, "1002".parse().unwrap(), "c", "d", "sub-1002")
+            .build()
+            .unwrap();
+        let mut svc = AuthLayer::new(keyring)
+            .token_client(endpoint())
+            .layer(echo());
+        for msn in ["1001", "1001", "1001", "1002", "1001", "1002"] {
+            let req = Request::get(format!("https://{}/epayment/v1/payments/ref-1", env.host()))
+                .header("merchant-serial-number", msn)
+                .body(Full::default())
+                .unwrap();
+            let response = svc.ready().await.unwrap().call(req).await.unwrap();
+            let sub = &response.headers()[OCP_APIM_SUBSCRIPTION_KEY];
+            assert_eq!(sub, format!("sub-{msn}").as_str());
+            assert!(sub.is_sensitive());
+            assert!(response.headers()[AUTHORIZATION].is_sensitive());
+        }
+        assert!(svc.own.calls >= 2);
+        assert!(svc.own.subscription_key.is_some());
+    }
+
     /// `0123` and `123` are two MSNs: each gets its own keys (and token).
     #[tokio::test]
     async fn leading_zeros_make_another_msn() {
@@ -1036,7 +1134,8 @@ mod tests {
             let target = target(&req, &core).unwrap();
             let mut expected = map.clone();
             reference(&mut expected, token.clone(), &target, &keyring);
-            let got = outgoing(&map, token.clone(), &target, &core).unwrap();
+            let sub = target.keys.subscription_key_header().clone();
+            let got = outgoing(&map, token.clone(), sub, &target, &core).unwrap();
             assert_eq!(by_name(&got), by_name(&expected), "{original:?}");
             assert_eq!(got.len(), expected.len(), "{original:?}");
             assert!(got.values().all(|v| !v.is_empty()), "{original:?}");
