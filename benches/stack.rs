@@ -8,6 +8,7 @@
 //! STACK_ONLY=preset STACK_METHOD=get STACK_TOKEN=436 \
 //!     valgrind --tool=callgrind target/release/deps/stack-*  # instruction counts
 //! STACK_ONLY=memory target/release/deps/stack-*         # bytes per cached MSN only
+//! STACK_ONLY=throughput target/release/deps/stack-*     # the 2-worker throughput only
 //! ```
 //!
 //! Not a criterion bench: criterion times one function at a time, and on a shared
@@ -728,6 +729,11 @@ fn main() {
         // Bytes per cached MSN only.
         memory(436);
         memory(1200);
+        return;
+    }
+    if std::env::var("STACK_ONLY").is_ok_and(|o| o == "throughput") {
+        // The 2-worker throughput table only.
+        throughput(436, (((secs * 5.0) as usize).max(5) | 1).min(7));
         return;
     }
     let only = std::env::var("STACK_ONLY").is_ok();

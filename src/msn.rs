@@ -1,6 +1,7 @@
 //! The merchant serial number.
 
 use std::fmt;
+use std::num::NonZeroU64;
 use std::str::FromStr;
 
 use http::HeaderValue;
@@ -25,10 +26,14 @@ use http::HeaderValue;
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Msn {
-    value: u64,
-    /// The number of digits written, leading zeros included.
-    digits: u8,
+    /// The number (high bits) and the number of digits written, leading zeros
+    /// included (low [`DIGIT_BITS`] bits, never 0): one word, so an `Option<Msn>`
+    /// is one word too, and ordered as (number, digits).
+    packed: NonZeroU64,
 }
+
+/// The bits of [`Msn::packed`] that hold the number of digits (at most 10).
+const DIGIT_BITS: u32 = 4;
 
 /// Why a string is not a valid [`Msn`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,10 +76,7 @@ impl Msn {
                 len: value.to_string().len(),
             });
         }
-        Ok(Msn {
-            value,
-            digits: digits_of(value),
-        })
+        Ok(Msn::pack(value, digits_of(value)))
     }
 
     /// Parses an MSN from bytes, as found in a header value.
@@ -91,11 +93,8 @@ impl Msn {
         let value = bytes
             .iter()
             .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
-        Ok(Msn {
-            value,
-            // At most MAX_DIGITS (10): fits.
-            digits: bytes.len() as u8,
-        })
+        // At most MAX_DIGITS (10): fits.
+        Ok(Msn::pack(value, bytes.len() as u8))
     }
 
     /// Parses the value of a `Merchant-Serial-Number` header.
@@ -103,24 +102,45 @@ impl Msn {
         Msn::from_bytes(value.as_bytes())
     }
 
+    /// `digits` is 1 to [`Msn::MAX_DIGITS`], `value` below 10^10.
+    fn pack(value: u64, digits: u8) -> Msn {
+        let packed = (value << DIGIT_BITS) | u64::from(digits.max(1));
+        Msn {
+            packed: NonZeroU64::new(packed).unwrap_or(NonZeroU64::MIN),
+        }
+    }
+
     /// The number.
     pub const fn get(self) -> u64 {
-        self.value
+        self.packed.get() >> DIGIT_BITS
+    }
+
+    /// The number of digits written, leading zeros included.
+    fn digits(self) -> u8 {
+        (self.packed.get() & ((1 << DIGIT_BITS) - 1)) as u8
+    }
+
+    /// One number per MSN as written (`0123` and `123` differ), below 2^38: what
+    /// maps keyed by MSN use, so they keep apart what the [`Keyring`](crate::Keyring)
+    /// keeps apart.
+    pub(crate) const fn key(self) -> u64 {
+        self.packed.get()
     }
 
     /// The MSN as a header value, leading zeros kept.
     pub fn to_header_value(self) -> HeaderValue {
-        if self.digits == digits_of(self.value) {
-            return HeaderValue::from(self.value);
+        let (value, digits) = (self.get(), self.digits());
+        if digits == digits_of(value) {
+            return HeaderValue::from(value);
         }
         let mut buf = [b'0'; Self::MAX_DIGITS];
-        let n = usize::from(self.digits).min(Self::MAX_DIGITS);
-        let mut v = self.value;
+        let n = usize::from(digits).min(Self::MAX_DIGITS);
+        let mut v = value;
         for slot in buf[..n].iter_mut().rev() {
             *slot = b'0' + (v % 10) as u8;
             v /= 10;
         }
-        HeaderValue::from_bytes(&buf[..n]).unwrap_or_else(|_| HeaderValue::from(self.value))
+        HeaderValue::from_bytes(&buf[..n]).unwrap_or_else(|_| HeaderValue::from(value))
     }
 }
 
@@ -154,8 +174,8 @@ impl fmt::Display for Msn {
         write!(
             f,
             "{:0width$}",
-            self.value,
-            width = usize::from(self.digits)
+            self.get(),
+            width = usize::from(self.digits())
         )
     }
 }
@@ -205,5 +225,19 @@ mod tests {
         );
         assert!(Msn::new(0).is_err());
         assert!(Msn::new(10_000_000_000).is_err());
+    }
+
+    #[test]
+    fn one_word_ordered_by_number_then_digits() {
+        assert_eq!(std::mem::size_of::<Option<Msn>>(), 8);
+        let m = |s: &str| s.parse::<Msn>().unwrap();
+        assert!(m("123") < m("0123"));
+        assert!(m("0123") < m("124"));
+        assert!(m("9") < m("10"));
+        assert_ne!(m("0123").key(), m("123").key());
+        assert_eq!(m("9999999999").get(), 9_999_999_999);
+        assert_eq!(m("0000").get(), 0);
+        assert_eq!(m("0000").to_string(), "0000");
+        assert!(m("9999999999").key() < 1 << 38);
     }
 }

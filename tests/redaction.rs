@@ -331,7 +331,7 @@ async fn stack_types_are_redacted() {
     );
     debug("TokenCache (warm)", cache);
     debug("AccessToken", &*token);
-    debug("MintedFor", token.minted_for());
+    debug("MintedFor", &token.minted_for());
     debug("TokenCacheBuilder", &TokenCache::builder());
     debug("TokenClient", &TokenClient::new(service));
     debug(

@@ -351,17 +351,21 @@ async fn invalidate_drops_only_that_token_and_known_tokens_answers() {
     // The cache's own value (and its clones) is recognised by identity; an equal
     // value built by hand is not (it goes through `minted_for`, every check).
     let own = first.authorization().clone();
-    assert!(cache.identify(&own).is_some_and(|t| t.same_token(&first)));
+    assert!(
+        cache
+            .identify(&own, &keys, None)
+            .is_some_and(|t| t.same_token(&first))
+    );
     let by_hand = http::HeaderValue::from_str(&format!("Bearer {value}")).unwrap();
     assert_eq!(by_hand, own);
-    assert!(cache.identify(&by_hand).is_none());
+    assert!(cache.identify(&by_hand, &keys, None).is_none());
     // A token that is not the cached one is not dropped.
     assert!(!cache.invalidate(&token_for(env, Some(msn(100_001)), false, "eyJhbGci.x.y")));
     assert!(cache.cached(&keys, None).is_some());
     assert!(cache.invalidate(&first));
     assert!(cache.cached(&keys, None).is_none());
     assert!(cache.minted_for(&value).is_none());
-    assert!(cache.identify(&own).is_none());
+    assert!(cache.identify(&own, &keys, None).is_none());
     let second = cache.get(&client, &req).await.unwrap();
     assert!(!second.same_token(&first));
     // Invalidating the old token again leaves the new one.
@@ -418,7 +422,7 @@ async fn a_store_serves_a_second_cache_without_a_fetch() {
     assert_eq!(store.len(), 1);
     assert!(b.invalidate(&tb));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(store.get(tb.minted_for()).await.is_none());
+    assert!(store.get(&tb.minted_for()).await.is_none());
 }
 
 #[test]

@@ -26,6 +26,10 @@ pub(super) struct Target<'a> {
     pub(super) msn: Option<Msn>,
     /// Whether the request already carries the header.
     pub(super) has_msn_header: bool,
+    /// Whether `keys` are known to cover `msn`: `false` for listed partner keys
+    /// found without looking the MSN up ([`Core::find`]), which the token cache's
+    /// entry for the MSN, or the key set, confirms ([`Target::covered`]).
+    pub(super) verified: bool,
 }
 
 pub(super) fn refuse<B>(req: &Request<B>, keyring: &Keyring, diagnosis: Diagnosis) -> VippsError {
@@ -81,14 +85,28 @@ pub(super) fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target
     };
     let has_msn_header = header.is_some();
     if let Some(msn) = msn {
-        if let Some(keys) = shared.find(env, msn) {
+        if let Some((keys, verified)) = shared.find(env, msn) {
             return Ok(Target {
                 msn: Some(keys.merchant_msn().unwrap_or(msn)),
                 keys: KeysRef::Borrowed(keys),
                 has_msn_header,
+                verified,
             });
         }
     }
+    looked_up(req, shared, env, msn, has_msn_header)
+}
+
+/// The target as the keyring finds it (every MSN looked up), or why there is none.
+#[cold]
+pub(super) fn looked_up<'a, B>(
+    req: &Request<B>,
+    shared: &'a Core,
+    env: Environment,
+    msn: Option<Msn>,
+    has_msn_header: bool,
+) -> Result<Target<'a>, VippsError> {
+    let keyring = &shared.keyring;
     let keys = match keyring.lookup(env, msn) {
         Lookup::Found(keys) => keys,
         Lookup::MsnRequired => {
@@ -146,7 +164,16 @@ pub(super) fn target<'a, B>(req: &Request<B>, shared: &'a Core) -> Result<Target
         msn: keys.merchant_msn().or(msn),
         keys: KeysRef::Owned(keys),
         has_msn_header,
+        verified: true,
     })
+}
+
+impl Target<'_> {
+    /// Whether the keys cover the MSN, asking the key set when it is not known
+    /// (listed partner keys: a hash lookup in their list).
+    pub(super) fn covered(&self) -> bool {
+        self.verified || self.msn.is_some_and(|msn| self.keys.covers(msn))
+    }
 }
 
 /// A [`Target`] that owns its key set, kept for a replay.
@@ -172,9 +199,18 @@ impl OwnedTarget {
             keys: KeysRef::Borrowed(&self.keys),
             msn: self.msn,
             has_msn_header: self.has_msn_header,
+            // Owned only once covered.
+            verified: true,
         }
     }
 }
+
+/// Headers a request commonly carries of its own (a body's type, the
+/// idempotency key): some templates hold a placeholder for them, filled in place,
+/// so that a cloned template does not grow for them (a clone has no spare room).
+pub(super) const COMMON_LEN: usize = 2;
+pub(super) const COMMON: [HeaderName; COMMON_LEN] =
+    [http::header::CONTENT_TYPE, crate::headers::IDEMPOTENCY_KEY];
 
 /// Whether `Auth` replaces every value of this header.
 #[inline]
@@ -200,15 +236,31 @@ pub(super) fn set_by_auth(name: &HeaderName) -> bool {
 pub(super) fn outgoing(
     original: &HeaderMap,
     authorization: HeaderValue,
+    subscription_key: HeaderValue,
     target: &Target<'_>,
     core: &Core,
 ) -> Result<HeaderMap, http::header::MaxSizeReached> {
-    let mut headers = core.template.clone();
+    // The template with a placeholder for each common header the request has.
+    let mut variant = 0;
+    for name in original.keys() {
+        if let Some(i) = COMMON.iter().position(|common| name == common) {
+            variant |= 1 << i;
+        }
+    }
+    let mut headers = core.templates[variant].clone();
     let mut msn = None;
+    let mut common: [Option<HeaderValue>; COMMON_LEN] = Default::default();
     for (name, value) in original {
         if msn.is_none() && *name == MERCHANT_SERIAL_NUMBER {
             // Goes into the placeholder below; further values are appended after it.
             msn = Some(value.clone());
+        } else if let Some(i) = COMMON.iter().position(|c| name == c) {
+            // Likewise.
+            if common[i].is_none() {
+                common[i] = Some(value.clone());
+            } else {
+                headers.try_append(name.clone(), value.clone())?;
+            }
         } else if !set_by_auth(name) {
             headers.try_append(name.clone(), value.clone())?;
         }
@@ -216,7 +268,7 @@ pub(super) fn outgoing(
     let mut msn = msn.or_else(|| target.msn.map(Msn::to_header_value));
     let remove_msn = msn.is_none();
     let mut authorization = Some(authorization);
-    let mut subscription_key = Some(target.keys.subscription_key_header().clone());
+    let mut subscription_key = Some(subscription_key);
     // Each placeholder is the first value of its name: fill it without hashing.
     for (name, value) in headers.iter_mut() {
         let fill = if *name == AUTHORIZATION {
@@ -225,12 +277,18 @@ pub(super) fn outgoing(
             subscription_key.take()
         } else if *name == MERCHANT_SERIAL_NUMBER {
             msn.take()
+        } else if let Some(i) = COMMON.iter().position(|c| name == c) {
+            common[i].take()
         } else {
             None
         };
         if let Some(fill) = fill {
             *value = fill;
-            if authorization.is_none() && subscription_key.is_none() && msn.is_none() {
+            if authorization.is_none()
+                && subscription_key.is_none()
+                && msn.is_none()
+                && common.iter().all(Option::is_none)
+            {
                 break;
             }
         }
@@ -239,6 +297,7 @@ pub(super) fn outgoing(
         headers.remove(MERCHANT_SERIAL_NUMBER);
     }
     debug_assert!(authorization.is_none() && subscription_key.is_none() && msn.is_none());
+    debug_assert!(common.iter().all(Option::is_none));
     Ok(headers)
 }
 
@@ -250,7 +309,8 @@ pub(super) fn apply(
     target: &Target<'_>,
     core: &Core,
 ) -> Result<(), http::header::MaxSizeReached> {
-    *headers = outgoing(headers, authorization, target, core)?;
+    let subscription_key = target.keys.subscription_key_header().clone();
+    *headers = outgoing(headers, authorization, subscription_key, target, core)?;
     Ok(())
 }
 
@@ -287,7 +347,7 @@ pub(super) fn client_credentials(
             headers.try_insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value())?;
         }
     }
-    for (name, value) in core.template.iter() {
+    for (name, value) in core.templates[0].iter() {
         if *name != AUTHORIZATION
             && *name != OCP_APIM_SUBSCRIPTION_KEY
             && *name != MERCHANT_SERIAL_NUMBER

@@ -94,7 +94,9 @@ use crate::headers::{
     VIPPS_SYSTEM_PLUGIN_VERSION, VIPPS_SYSTEM_VERSION,
 };
 use crate::observe::{self, TokenFrom};
-use crate::token::{CacheKey, Fast, KeyHasherBuilder, TokenCache, TokenClient, TokenRequest};
+use crate::token::{
+    CacheKey, Fast, KeyHasherBuilder, Ticks, TokenCache, TokenClient, TokenRequest,
+};
 mod headers;
 mod replay;
 
@@ -249,6 +251,7 @@ impl<S: Clone, T: Clone> Layer<S> for AuthLayer<T> {
                 tokens: self.tokens.clone(),
             }),
             inner,
+            own: Own::default(),
         }
     }
 }
@@ -259,21 +262,62 @@ struct Core {
     keyring: Keyring,
     cache: TokenCache,
     replay: bool,
-    /// Merchant and listed partner MSNs -> key set, with a fast hasher.
-    index: HashMap<u64, KeySet, KeyHasherBuilder>,
-    /// Partner keys without an MSN list, per environment.
-    open_partner: [Option<KeySet>; 2],
+    /// Merchant MSNs -> key set, with a fast hasher (a few entries: no per-MSN
+    /// map of the partner's MSNs, which the keyring and the token cache hold).
+    merchants: HashMap<u64, KeySet, KeyHasherBuilder>,
+    /// The partner keys of each environment, if one key set serves it.
+    partners: [Partner; 2],
     /// Whether the keyring knows only the official hosts (a fast path).
     official_hosts_only: bool,
     /// The start of every outgoing header map, cloned (no hashing, no growing): the
     /// keyring's `Vipps-System-*` headers and empty placeholders for
     /// `Authorization`, `Ocp-Apim-Subscription-Key` and `Merchant-Serial-Number`,
-    /// which [`outgoing`] always replaces (or removes) before the request is sent.
-    template: HeaderMap,
+    /// which [`outgoing`] always replaces (or removes) before the request is sent;
+    /// template `i` also has a placeholder for each [`headers::COMMON`] header `j`
+    /// with bit `j` of `i` set, filled from the request's own.
+    templates: [HeaderMap; 1 << headers::COMMON_LEN],
+}
+
+/// `value` backed by static bytes, so that cloning it into every request touches
+/// no reference count: a shared count is one cache line that every worker writes
+/// on every request. For the `Vipps-System-*` values, which are not secret: each
+/// distinct value is leaked once per process (a keyring built again with the same
+/// values reuses them).
+fn interned(value: &HeaderValue) -> HeaderValue {
+    static INTERNED: Mutex<Vec<&'static [u8]>> = Mutex::new(Vec::new());
+    let Ok(mut interned) = INTERNED.lock() else {
+        return value.clone();
+    };
+    let bytes = match interned.iter().find(|b| **b == value.as_bytes()) {
+        Some(bytes) => *bytes,
+        None => {
+            let bytes: &'static [u8] = Box::leak(value.as_bytes().into());
+            interned.push(bytes);
+            bytes
+        }
+    };
+    let mut copy = HeaderValue::from_maybe_shared(bytes::Bytes::from_static(bytes))
+        .unwrap_or_else(|_| value.clone());
+    copy.set_sensitive(value.is_sensitive());
+    copy
+}
+
+/// The partner keys of an environment, as [`Core::find`] uses them.
+#[derive(Clone)]
+enum Partner {
+    None,
+    /// Keys without an MSN list: every MSN.
+    Open(KeySet),
+    /// The one key set that lists its MSNs: whether it covers an MSN is known
+    /// from the token cache (a cached token for the MSN was fetched once it was
+    /// checked), or by asking the key set.
+    Listed(KeySet),
+    /// Several key sets that list their MSNs: the keyring finds the one.
+    Several,
 }
 
 fn index_key(env: Environment, msn: Msn) -> u64 {
-    (msn.get() << 1) | u64::from(env == Environment::Production)
+    (msn.key() << 1) | u64::from(env == Environment::Production)
 }
 
 fn env_index(env: Environment) -> usize {
@@ -282,24 +326,22 @@ fn env_index(env: Environment) -> usize {
 
 impl Core {
     fn new(keyring: Keyring, cache: TokenCache, replay: bool) -> Core {
-        let mut index = HashMap::with_hasher(KeyHasherBuilder(fastrand::u64(..)));
-        let mut open_partner = [None, None];
-        // Listed partners first: a merchant's own keys take precedence.
+        let mut merchants = HashMap::with_hasher(KeyHasherBuilder(fastrand::u64(..)));
+        let mut partners = [Partner::None, Partner::None];
         for keys in keyring.key_sets() {
-            if let KeyScope::Partner { connected } = keys.scope() {
-                match connected {
-                    Some(list) => {
-                        for msn in list.iter() {
-                            index.insert(index_key(keys.environment(), *msn), keys.clone());
-                        }
-                    }
-                    None => open_partner[env_index(keys.environment())] = Some(keys.clone()),
+            match keys.scope() {
+                KeyScope::Merchant(msn) => {
+                    merchants.insert(index_key(keys.environment(), *msn), keys.clone());
                 }
-            }
-        }
-        for keys in keyring.key_sets() {
-            if let KeyScope::Merchant(msn) = keys.scope() {
-                index.insert(index_key(keys.environment(), *msn), keys.clone());
+                KeyScope::Partner { connected } => {
+                    let slot = &mut partners[env_index(keys.environment())];
+                    *slot = match (&*slot, connected) {
+                        (Partner::None, None) => Partner::Open(keys.clone()),
+                        (Partner::None, Some(_)) => Partner::Listed(keys.clone()),
+                        // The keyring refuses an open partner beside another one.
+                        _ => Partner::Several,
+                    };
+                }
             }
         }
         let official_hosts_only = keyring.hosts().custom().next().is_none();
@@ -311,7 +353,7 @@ impl Core {
             (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
             (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
         ] {
-            template.insert(name, value.clone());
+            template.insert(name, interned(value));
         }
         for name in [
             AUTHORIZATION,
@@ -320,14 +362,23 @@ impl Core {
         ] {
             template.insert(name, HeaderValue::from_static(""));
         }
+        let templates = std::array::from_fn(|variant| {
+            let mut template = template.clone();
+            for (j, name) in headers::COMMON.iter().enumerate() {
+                if variant & (1 << j) != 0 {
+                    template.insert(name.clone(), HeaderValue::from_static(""));
+                }
+            }
+            template
+        });
         Core {
-            template,
+            templates,
             official_hosts_only,
             keyring,
             cache,
             replay,
-            index,
-            open_partner,
+            merchants,
+            partners,
         }
     }
 
@@ -348,12 +399,22 @@ impl Core {
         self.keyring.hosts().environment_of(uri)
     }
 
-    /// The key set for an MSN, without hashing twice or cloning.
+    /// The key set for an MSN, without cloning: the merchant's own keys first,
+    /// then the environment's partner keys, and whether they are known to cover
+    /// the MSN (`false`: only if the token cache says so or the key set does).
+    /// `None`: ask the keyring.
     #[inline]
-    fn find(&self, env: Environment, msn: Msn) -> Option<&KeySet> {
-        self.index
-            .get(&index_key(env, msn))
-            .or(self.open_partner[env_index(env)].as_ref())
+    fn find(&self, env: Environment, msn: Msn) -> Option<(&KeySet, bool)> {
+        if !self.merchants.is_empty() {
+            if let Some(keys) = self.merchants.get(&index_key(env, msn)) {
+                return Some((keys, true));
+            }
+        }
+        match &self.partners[env_index(env)] {
+            Partner::Open(keys) => Some((keys, true)),
+            Partner::Listed(keys) => Some((keys, false)),
+            Partner::None | Partner::Several => None,
+        }
     }
 }
 
@@ -384,6 +445,42 @@ impl<S: Clone, T> Shared<S, T> {
 pub struct Auth<S, T = InnerTokenService> {
     inner: S,
     shared: Arc<Shared<S, T>>,
+    own: Own,
+}
+
+/// What a clone of [`Auth`] that serves more than one request keeps of its own:
+/// every request clones the [`Shared`] handle and the subscription key, and a
+/// reference count that every clone (and so every worker) writes on every request
+/// is a cache line that moves between cores each time. From its second request
+/// on, a clone has its own handle and its own copy of the subscription key of
+/// the first key set it serves then (a clone made per request never does).
+#[derive(Default)]
+struct Own {
+    calls: u8,
+    subscription_key: Option<(u64, HeaderValue)>,
+}
+
+impl Own {
+    /// The subscription key value for `keys`: this clone's own copy once it has
+    /// one, else the key set's.
+    #[inline]
+    fn subscription_key(&mut self, keys: &KeySet) -> HeaderValue {
+        match &self.subscription_key {
+            Some((id, value)) if *id == keys.id() => return value.clone(),
+            None if self.calls >= 2 => {
+                // A copy in a buffer of its own (the same bytes, sensitive).
+                if let Ok(mut copy) =
+                    HeaderValue::from_bytes(keys.subscription_key_header().as_bytes())
+                {
+                    copy.set_sensitive(true);
+                    self.subscription_key = Some((keys.id(), copy.clone()));
+                    return copy;
+                }
+            }
+            _ => {}
+        }
+        keys.subscription_key_header().clone()
+    }
 }
 
 impl<S: Clone, T> Clone for Auth<S, T> {
@@ -391,6 +488,24 @@ impl<S: Clone, T> Clone for Auth<S, T> {
         Auth {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
+            own: Own::default(),
+        }
+    }
+}
+
+impl<S: Clone, T: Clone> Auth<S, T> {
+    /// Counts a call; on the second, makes this clone's own handle.
+    #[inline]
+    fn count_call(&mut self) {
+        if self.own.calls < 2 {
+            self.own.calls += 1;
+            if self.own.calls == 2 {
+                self.shared = Arc::new(Shared {
+                    core: self.shared.core.clone(),
+                    proto: Mutex::new(self.shared.inner()),
+                    tokens: self.shared.tokens.clone(),
+                });
+            }
         }
     }
 }
@@ -416,32 +531,39 @@ impl<S, T> Auth<S, T> {
 fn prepare<S, B: 'static, T>(
     req: &mut Request<B>,
     authorization: HeaderValue,
+    subscription_key: HeaderValue,
     generation: u64,
     target: &Target<'_>,
     shared: &Arc<Shared<S, T>>,
     key: CacheKey,
 ) -> Result<Sent<S, B, T>, VippsError> {
     // The request's own map becomes the replay copy's: no header is cloned twice.
-    let original = std::mem::take(req.headers_mut());
-    match outgoing(&original, authorization, target, shared) {
-        Ok(headers) => *req.headers_mut() = headers,
+    let original = match outgoing(
+        req.headers(),
+        authorization,
+        subscription_key,
+        target,
+        shared,
+    ) {
+        Ok(headers) => std::mem::replace(req.headers_mut(), headers),
         Err(_) => {
             // A full map: refused, unsent, rather than a panic.
-            let diagnosis = crate::headers::too_many_headers(&original, "Authorization");
-            *req.headers_mut() = original;
+            let diagnosis = crate::headers::too_many_headers(req.headers(), "Authorization");
             return Err(headers::refuse(req, &shared.keyring, diagnosis));
         }
-    }
+    };
     let replay = if shared.replay {
+        // The parts of the request, put together only if it is replayed.
         crate::replay::try_clone_request_body(req).map(|body| {
-            let mut request = Request::new(body);
-            *request.method_mut() = req.method().clone();
-            *request.uri_mut() = req.uri().clone();
-            *request.version_mut() = req.version();
-            *request.headers_mut() = original;
-            crate::buffer::copy_buffered::<B>(req.extensions(), request.extensions_mut());
+            let mut extensions = http::Extensions::new();
+            crate::buffer::copy_buffered::<B>(req.extensions(), &mut extensions);
             Replay {
-                request,
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                version: req.version(),
+                headers: original,
+                extensions,
+                body,
                 msn: target.msn.filter(|_| !target.has_msn_header),
             }
         })
@@ -484,7 +606,14 @@ struct Sent<S, B, T> {
 }
 
 struct Replay<B> {
-    request: Request<B>,
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    /// The request's own headers, as they came.
+    headers: HeaderMap,
+    /// What a buffered body needs to be rebuilt (nothing else is copied).
+    extensions: http::Extensions,
+    body: B,
     /// The MSN of an `Msn` extension (extensions are not copied).
     msn: Option<Msn>,
 }
@@ -511,6 +640,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        self.count_call();
         // The ready inner service is called here, synchronously, on every path
         // but a token miss, which takes it into its future (and leaves a clone).
         let shared = &*self.shared;
@@ -553,7 +683,8 @@ where
         }
         let cache = &shared.cache;
         let key = cache.key(&target.keys, target.msn);
-        let (authorization, generation) = match cache.lookup_authorization(key, Instant::now()) {
+        let found = cache.lookup_authorization(key, Ticks::now(), target.verified);
+        let (authorization, generation) = match found {
             Fast::Hit(found) => {
                 observe::token_lookup(&req, TokenFrom::Cached, None);
                 found
@@ -566,6 +697,20 @@ where
                 found
             }
             Fast::Miss => {
+                let (target, key) = if target.covered() {
+                    (target, key)
+                } else {
+                    // Listed partner keys and an MSN they do not list: the
+                    // keyring's refusal.
+                    let env = target.keys.environment();
+                    match headers::looked_up(&req, shared, env, target.msn, target.has_msn_header) {
+                        Ok(target) => {
+                            let key = cache.key(&target.keys, target.msn);
+                            (target, key)
+                        }
+                        Err(error) => return ResponseFuture::refused(error),
+                    }
+                };
                 let client = shared.tokens.token_client(&self.inner);
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -586,11 +731,12 @@ where
                         }
                     };
                     let target = target.as_target();
-                    let generation = shared.cache.generation_of(key, token.authorization());
+                    let generation = token.generation;
                     let (sent, future) = crate::timeout::scope::within(deadline, || {
                         let sent = prepare(
                             &mut req,
                             token.authorization().clone(),
+                            target.keys.subscription_key_header().clone(),
                             generation,
                             &target,
                             &shared,
@@ -603,9 +749,13 @@ where
                 }));
             }
         };
+        // `target` borrows the shared handle: the key set's own value, or this
+        // clone's copy of it.
+        let subscription_key = self.own.subscription_key(&target.keys);
         let sent = match prepare(
             &mut req,
             authorization,
+            subscription_key,
             generation,
             &target,
             &self.shared,
@@ -750,6 +900,133 @@ mod tests {
         }
     }
 
+    /// A token endpoint answering every request with a JWT-shaped token.
+    fn endpoint() -> TokenClient {
+        TokenClient::new(tower::service_fn(
+            |_req: Request<http_body_util::Full<bytes::Bytes>>| async {
+                let body = r#"{"token_type":"Bearer","expires_in":"3600","access_token":"eyJ0.eyJ1.c2ln"}"#;
+                Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from_static(body.as_bytes()),
+                )))
+            },
+        ))
+    }
+
+    type Full = http_body_util::Full<bytes::Bytes>;
+
+    /// The headers the inner service got for a request with this MSN header.
+    async fn sent<S>(svc: S, env: Environment, msn: &str) -> Result<HeaderMap, VippsError>
+    where
+        S: Service<Request<Full>, Response = Response<AuthBody<Full>>, Error = VippsError>,
+    {
+        let req = Request::get(format!("https://{}/epayment/v1/payments/ref-1", env.host()))
+            .header("merchant-serial-number", msn)
+            .body(Full::default())
+            .unwrap();
+        let response = svc.oneshot(req).await?;
+        Ok(response.headers().clone())
+    }
+
+    /// Echoes the request's headers as the response's.
+    fn echo() -> impl Service<
+        Request<Full>,
+        Response = Response<Full>,
+        Error = std::convert::Infallible,
+        Future = std::future::Ready<Result<Response<Full>, std::convert::Infallible>>,
+    > + Clone {
+        tower::service_fn(|req: Request<Full>| {
+            let mut response = Response::new(Full::default());
+            *response.headers_mut() = req.headers().clone();
+            std::future::ready(Ok(response))
+        })
+    }
+
+    /// Listed partner keys are found without looking the MSN up; an MSN they do
+    /// not list is still refused, even when the cache holds a token for it (one
+    /// fetched through the cache directly).
+    #[tokio::test]
+    async fn listed_partner_keys_refuse_an_unlisted_msn_with_a_cached_token() {
+        let env = Environment::Production;
+        let listed = Msn::new(100_001).unwrap();
+        let unlisted = Msn::new(100_002).unwrap();
+        let keys = KeySet::partner(env, "p-id", "p-secret", "p-sub")
+            .unwrap()
+            .connected_msns([listed]);
+        let keyring = Keyring::builder().key_set(keys.clone()).build().unwrap();
+        let cache = TokenCache::new();
+        let client = endpoint();
+        cache
+            .get(
+                &client,
+                &TokenRequest::new(keys, Some(unlisted), Default::default()),
+            )
+            .await
+            .unwrap();
+        let svc = AuthLayer::new(keyring)
+            .with_cache(cache.clone())
+            .token_client(client)
+            .layer(echo());
+        for _ in 0..2 {
+            let err = sent(svc.clone(), env, "100002").await.unwrap_err();
+            assert_eq!(err.cause(), Cause::PartnerMsnNotConnected);
+            let headers = sent(svc.clone(), env, "100001").await.unwrap();
+            assert!(headers.contains_key(AUTHORIZATION));
+        }
+    }
+
+    /// A clone serving many requests uses its own handle and copy of the
+    /// subscription key from its second request on: the same headers, sensitive,
+    /// for its first key set and for another.
+    #[tokio::test]
+    async fn a_busy_clone_sends_the_same_headers_from_its_own_copies() {
+        use tower::ServiceExt as _;
+        let env = Environment::Test;
+        let keyring = Keyring::builder()
+            .merchant(env, "1001".parse().unwrap(), "a", "b", "sub-1001")
+            .merchant(env, "1002".parse().unwrap(), "c", "d", "sub-1002")
+            .build()
+            .unwrap();
+        let mut svc = AuthLayer::new(keyring)
+            .token_client(endpoint())
+            .layer(echo());
+        for msn in ["1001", "1001", "1001", "1002", "1001", "1002"] {
+            let req = Request::get(format!("https://{}/epayment/v1/payments/ref-1", env.host()))
+                .header("merchant-serial-number", msn)
+                .body(Full::default())
+                .unwrap();
+            let response = svc.ready().await.unwrap().call(req).await.unwrap();
+            let sub = &response.headers()[OCP_APIM_SUBSCRIPTION_KEY];
+            assert_eq!(sub, format!("sub-{msn}").as_str());
+            assert!(sub.is_sensitive());
+            assert!(response.headers()[AUTHORIZATION].is_sensitive());
+        }
+        assert!(svc.own.calls >= 2);
+        assert!(svc.own.subscription_key.is_some());
+    }
+
+    /// `0123` and `123` are two MSNs: each gets its own keys (and token).
+    #[tokio::test]
+    async fn leading_zeros_make_another_msn() {
+        let env = Environment::Test;
+        let keyring = Keyring::builder()
+            .merchant(env, "0123".parse().unwrap(), "a", "b", "sub-0123")
+            .merchant(env, "123".parse().unwrap(), "c", "d", "sub-123")
+            .build()
+            .unwrap();
+        let svc = AuthLayer::new(keyring)
+            .token_client(endpoint())
+            .layer(echo());
+        for msn in ["0123", "123", "0123"] {
+            let headers = sent(svc.clone(), env, msn).await.unwrap();
+            assert_eq!(
+                headers[OCP_APIM_SUBSCRIPTION_KEY],
+                format!("sub-{msn}").as_str()
+            );
+            assert_eq!(headers[MERCHANT_SERIAL_NUMBER], msn);
+        }
+        assert_eq!(svc.cache().len(), 2);
+    }
+
     /// The old way: insert every Vipps header into the request's own map.
     fn reference(
         headers: &mut HeaderMap,
@@ -816,6 +1093,17 @@ mod tests {
                 ("merchant-serial-number", "123456"),
                 ("merchant-serial-number", "654321"),
             ],
+            vec![("content-type", "a"), ("content-type", "b")],
+            vec![
+                ("idempotency-key", "k"),
+                ("x-other", "1"),
+                ("merchant-serial-number", "123456"),
+            ],
+            vec![
+                ("idempotency-key", "k"),
+                ("content-type", "application/json"),
+                ("idempotency-key", "k2"),
+            ],
             vec![
                 ("content-type", "application/json"),
                 ("authorization", "Bearer stale"),
@@ -846,7 +1134,8 @@ mod tests {
             let target = target(&req, &core).unwrap();
             let mut expected = map.clone();
             reference(&mut expected, token.clone(), &target, &keyring);
-            let got = outgoing(&map, token.clone(), &target, &core).unwrap();
+            let sub = target.keys.subscription_key_header().clone();
+            let got = outgoing(&map, token.clone(), sub, &target, &core).unwrap();
             assert_eq!(by_name(&got), by_name(&expected), "{original:?}");
             assert_eq!(got.len(), expected.len(), "{original:?}");
             assert!(got.values().all(|v| !v.is_empty()), "{original:?}");

@@ -31,7 +31,21 @@ where
         tracing::debug!("stale access token: not replayed (body cannot be sent again)");
         return Ok(response);
     };
-    let Replay { mut request, msn } = replay;
+    let Replay {
+        method,
+        uri,
+        version,
+        headers,
+        extensions,
+        body,
+        msn,
+    } = replay;
+    let mut request = Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = headers;
+    *request.extensions_mut() = extensions;
     if let Some(msn) = msn {
         request.extensions_mut().insert(msn);
     }
@@ -43,9 +57,7 @@ where
     let client = shared.tokens.token_client(&inner);
     let treq = token_request(&request, cache, &target, &shared.keyring);
     let token = match cache.wait(sent.key, &client, &treq).await {
-        Ok(token) if cache.generation_of(sent.key, token.authorization()) != sent.generation => {
-            token
-        }
+        Ok(token) if token.generation != sent.generation => token,
         // No fresh token: return the 401 as it came.
         _ => return Ok(response),
     };

@@ -226,6 +226,8 @@ struct KeySetInner {
     client_id_header: HeaderValue,
     client_secret_header: HeaderValue,
     subscription_key_header: HeaderValue,
+    /// What its tokens are minted for (but the MSN), shared by all of them.
+    minter: Arc<crate::token::Minter>,
 }
 
 /// One set of API keys (`client_id`, `client_secret`, `Ocp-Apim-Subscription-Key`),
@@ -308,10 +310,11 @@ impl KeySet {
                 client_secret: shared.client_secret.clone(),
                 subscription_key: shared.subscription_key.clone(),
                 fingerprint: shared.fingerprint,
-                id: next_id(),
+                id: shared.id,
                 client_id_header: shared.client_id_header.clone(),
                 client_secret_header: shared.client_secret_header.clone(),
                 subscription_key_header: shared.subscription_key_header.clone(),
+                minter: shared.minter.clone(),
             },
         };
         let scope = match inner.scope {
@@ -320,8 +323,20 @@ impl KeySet {
             },
             merchant => merchant,
         };
+        // Another scope is another key set: a new id, so that nothing known of
+        // the old one (a token cache entry known to be covered) applies to it.
+        let id = next_id();
+        let minter = Arc::new(crate::token::Minter {
+            key_set_id: id,
+            ..crate::token::Minter::clone_of(&inner.minter)
+        });
         KeySet {
-            inner: Arc::new(KeySetInner { scope, ..inner }),
+            inner: Arc::new(KeySetInner {
+                scope,
+                minter,
+                id,
+                ..inner
+            }),
         }
     }
 
@@ -349,15 +364,25 @@ impl KeySet {
         let client_id_header = header("client_id", &client_id)?;
         let client_secret_header = header("client_secret", client_secret.expose())?;
         let subscription_key_header = header("subscription key", subscription_key.expose())?;
+        let client_id: Arc<str> = client_id.into();
+        let id = next_id();
+        let minter = Arc::new(crate::token::Minter {
+            environment,
+            client_id: client_id.clone(),
+            subscription_key: subscription_key.fingerprint(),
+            partner: matches!(scope, KeyScope::Partner { .. }),
+            key_set_id: id,
+        });
         Ok(KeySet {
             inner: Arc::new(KeySetInner {
                 environment,
                 scope,
-                client_id: client_id.into(),
+                client_id,
+                minter,
                 fingerprint: subscription_key.fingerprint(),
                 client_secret,
                 subscription_key,
-                id: next_id(),
+                id,
                 client_id_header,
                 client_secret_header,
                 subscription_key_header,
@@ -423,6 +448,11 @@ impl KeySet {
     /// The fingerprint of the subscription key.
     pub fn subscription_key_fingerprint(&self) -> Fingerprint {
         self.inner.fingerprint
+    }
+
+    /// What its tokens are minted for (but the MSN), shared by all of them.
+    pub(crate) fn minter(&self) -> &Arc<crate::token::Minter> {
+        &self.inner.minter
     }
 
     /// A process-unique id of this key set, stable across clones.

@@ -399,14 +399,27 @@ mod tests {
         use crate::token::{AccessToken, KnownTokens, MintedFor};
         use crate::{Environment, VippsError};
 
+        fn by_hand_value(t: &AccessToken) -> http::HeaderValue {
+            http::HeaderValue::from_str(&format!("Bearer {}", t.secret().expose())).unwrap()
+        }
         struct Own(Vec<Arc<AccessToken>>);
         impl KnownTokens for Own {
             fn minted_for(&self, token: &str) -> Option<MintedFor> {
                 let found = self.0.iter().find(|t| t.secret().expose() == token)?;
                 Some(found.minted_for().clone())
             }
-            fn identify(&self, value: &http::HeaderValue) -> Option<Arc<AccessToken>> {
-                self.0.iter().find(|t| t.is_value_of(value)).cloned()
+            /// Like the cache: the one token for the request's MSN, if the value
+            /// is its own.
+            fn identify(
+                &self,
+                value: &http::HeaderValue,
+                _keys: &crate::KeySet,
+                msn: Option<crate::Msn>,
+            ) -> Option<Arc<AccessToken>> {
+                self.0
+                    .iter()
+                    .find(|t| t.is_value_of(value) && t.msn() == msn)
+                    .cloned()
             }
         }
         let make = |token: String, msn_: &str| {
@@ -425,7 +438,10 @@ mod tests {
             quoted.clone(),
             other_msn.clone(),
         ]);
-        assert!(own.identify(good.authorization()).is_some());
+        let keys = keyring().key_sets().next().unwrap().clone();
+        let msn = Some(MSN.parse().unwrap());
+        assert!(own.identify(good.authorization(), &keys, msn).is_some());
+        assert!(own.identify(&by_hand_value(&good), &keys, msn).is_none());
         let layer = strict(
             crate::preflight::PreflightLayer::new()
                 .keyring(keyring())
@@ -439,9 +455,7 @@ mod tests {
             }
             layer.check(&req.body(()).unwrap())
         };
-        let by_hand = |t: &AccessToken| {
-            http::HeaderValue::from_str(&format!("Bearer {}", t.secret().expose())).unwrap()
-        };
+        let by_hand = by_hand_value;
         assert!(check(&[good.authorization().clone()]).is_ok());
         assert!(check(&[by_hand(&good)]).is_ok());
         for (token, cause) in [

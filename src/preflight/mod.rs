@@ -708,8 +708,23 @@ impl<'a> Facts<'a> {
             .get(..segments.1)
             .and_then(|segments| crate::context::operation_of(api, request.method(), segments));
         let authorization_value = headers.first(Known::AUTHORIZATION);
-        let token = match (&config.known_tokens, authorization_value) {
-            (Some(known), Some(value)) => known.identify(value),
+        let sub_key_sets: &[KeySet] =
+            match (&config.keyring, headers.first(Known::SUBSCRIPTION_KEY)) {
+                (Some(keyring), Some(value)) => keyring.by_subscription_key(value.as_bytes()),
+                _ => &[],
+            };
+        let env_key_set = sub_key_sets
+            .iter()
+            .find(|k| Some(k.environment()) == environment);
+        // The cache holds one token for the key set and MSN the request names: the
+        // request carries it, or it gets every check below.
+        let token = match (&config.known_tokens, authorization_value, env_key_set) {
+            (Some(known), Some(value), Some(keys)) => {
+                let msn = headers
+                    .first(Known::MERCHANT_SERIAL_NUMBER)
+                    .and_then(|v| crate::Msn::from_header(v).ok());
+                known.identify(value, keys, msn)
+            }
             _ => None,
         };
         let bearer_token = match token {
@@ -717,29 +732,20 @@ impl<'a> Facts<'a> {
             None => authorization::bearer_token(headers.map()),
         };
         let minted = match (&token, &config.known_tokens, bearer_token) {
-            (Some(token), _, _) => Some(token.minted_for().clone()),
+            (Some(token), _, _) => Some(token.minted_for()),
             (None, Some(known), Some(bearer)) => known.minted_for(bearer),
             _ => None,
         };
-        let sub_key_sets: &[KeySet] =
-            match (&config.keyring, headers.first(Known::SUBSCRIPTION_KEY)) {
-                (Some(keyring), Some(value)) => keyring.by_subscription_key(value.as_bytes()),
-                _ => &[],
-            };
-        let key_set = sub_key_sets
-            .iter()
-            .find(|k| Some(k.environment()) == environment)
-            .or(sub_key_sets.first())
-            .or_else(|| {
-                // The request's subscription key is not ours: the key set the token
-                // was minted with, if the token is known (a mistake path).
-                let minted = minted.as_ref()?;
-                config.keyring.as_ref()?.key_sets().find(|k| {
-                    k.environment() == minted.environment
-                        && *k.client_id() == *minted.client_id
-                        && k.subscription_key_fingerprint() == minted.subscription_key
-                })
-            });
+        let key_set = env_key_set.or(sub_key_sets.first()).or_else(|| {
+            // The request's subscription key is not ours: the key set the token
+            // was minted with, if the token is known (a mistake path).
+            let minted = minted.as_ref()?;
+            config.keyring.as_ref()?.key_sets().find(|k| {
+                k.environment() == minted.environment
+                    && *k.client_id() == *minted.client_id
+                    && k.subscription_key_fingerprint() == minted.subscription_key
+            })
+        });
         let body = body.filter(|b| b.len() <= config.body_cap);
         let kind = body::kind(api, op);
         let mut body_not_json = false;

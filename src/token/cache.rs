@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use super::fetch::{TokenClient, TokenRequest};
 use super::store::{Claim, Lease, TokenStore};
-use super::{AccessToken, KnownTokens, MintedFor};
+use super::{AccessToken, KnownTokens, MintedFor, Ticks};
 use crate::{Cause, Diagnosis, ErrorResponse, KeySet, Msn, VippsError};
 
 /// The cache key: the key set (which fixes the environment, `client_id` and
@@ -131,19 +131,21 @@ impl std::error::Error for SharedSource {
 type Outcome = Result<Arc<AccessToken>, SharedFailure>;
 type Inflight = Shared<BoxFuture<'static, Outcome>>;
 
+/// One key's entry. What belongs to its token (the hard expiry, the soft expiry
+/// from which one background refresh starts, the generation that identifies the
+/// token a request carried) is kept in the token itself, so a warm entry is three
+/// words in the map and one allocation besides the token's bytes.
 struct Slot {
     token: Option<Arc<AccessToken>>,
-    /// Bumped each time a token is installed: identifies the token a request carried.
-    generation: u64,
-    /// Soft expiry: from here on one background refresh starts.
-    refresh_at: Instant,
-    /// Hard expiry: from here on callers wait for a new token.
-    hard_at: Instant,
     /// Set by the one caller that starts the background refresh.
     refresh_claimed: AtomicBool,
     /// Coarse time of the last use, in seconds since the cache's epoch
     /// (saturating: 136 years).
     last_used: AtomicU32,
+    /// Whether the key set is known to cover the key's MSN (merchant keys, or
+    /// partner keys that list it; not for a token shared across a partner's
+    /// MSNs): `Auth` then need not look the MSN up in the partner's list.
+    covered: bool,
     /// A fetch in flight or a recent failure: boxed, so the many slots with
     /// neither (a warm cache) stay small.
     pending: Option<Box<Pending>>,
@@ -159,12 +161,10 @@ struct Pending {
 }
 
 impl Slot {
-    fn empty(now_secs: u64, now: Instant) -> Slot {
+    fn empty(now_secs: u64, covered: bool) -> Slot {
         Slot {
             token: None,
-            generation: 0,
-            refresh_at: now,
-            hard_at: now,
+            covered,
             refresh_claimed: AtomicBool::new(false),
             last_used: AtomicU32::new(coarse(now_secs)),
             pending: None,
@@ -184,6 +184,20 @@ impl Slot {
 
     fn failure(&self) -> Option<&(SharedFailure, Instant)> {
         self.pending.as_ref()?.failure.as_ref()
+    }
+
+    /// Whether a refresh may not start now: one runs, or the last one failed and
+    /// its backoff has not passed (the still-valid token is kept meanwhile).
+    #[cold]
+    fn refresh_held(&self, now: Ticks) -> bool {
+        let Some(pending) = &self.pending else {
+            return false;
+        };
+        pending.inflight.is_some()
+            || pending
+                .failure
+                .as_ref()
+                .is_some_and(|(_, until)| now < Ticks::of(*until))
     }
 
     fn set_inflight(&mut self, inflight: Option<(u64, Inflight, Option<tracing::Id>)>) {
@@ -210,10 +224,23 @@ impl Slot {
     }
 }
 
+/// Whether the request's key set covers the MSN its token is fetched for (see
+/// [`Slot::covered`]).
+fn covers(request: &TokenRequest) -> bool {
+    match (request.keys.merchant_msn(), request.msn) {
+        (Some(own), msn) => msn.is_none_or(|msn| msn == own),
+        (None, Some(msn)) => request.keys.covers(msn),
+        (None, None) => false,
+    }
+}
+
 /// Seconds since the cache's epoch, as a slot keeps them.
 fn coarse(secs: u64) -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
+
+/// Shards of the slot map (a power of two).
+const SHARDS: usize = 64;
 
 /// What the hot path found.
 pub(crate) enum Fast<T> {
@@ -240,14 +267,9 @@ struct Inner {
     slots: DashMap<CacheKey, Slot, KeyHasherBuilder>,
     /// Token value hash -> token, for [`KnownTokens::minted_for`] (a token set by hand).
     tokens: DashMap<u64, Arc<AccessToken>, KeyHasherBuilder>,
-    /// The address of each token's `Authorization` bytes -> token, for
-    /// [`KnownTokens::identify`]: a request carrying a clone of the value (as `Auth`
-    /// sets it) is recognised without reading the token. The map holds the token,
-    /// so an address in it is never reused by another token.
-    by_address: DashMap<usize, Arc<AccessToken>, KeyHasherBuilder>,
     token_hasher: std::collections::hash_map::RandomState,
     config: Config,
-    epoch: Instant,
+    epoch: Ticks,
     next_sweep: AtomicU64,
     next_fetch_id: AtomicU64,
     fetches: AtomicU64,
@@ -389,12 +411,13 @@ impl TokenCacheBuilder {
     /// Builds the cache.
     pub fn build(self) -> TokenCache {
         let seed = fastrand::u64(..);
-        let now = Instant::now();
+        let now = Ticks::now();
         TokenCache {
             inner: Arc::new(Inner {
-                slots: DashMap::with_hasher(KeyHasherBuilder(seed)),
+                // Many shards: the workers of a runtime rarely read-lock the same
+                // one at once (a read lock writes its shard's lock word).
+                slots: DashMap::with_hasher_and_shard_amount(KeyHasherBuilder(seed), SHARDS),
                 tokens: DashMap::with_hasher(KeyHasherBuilder(seed.rotate_left(17))),
-                by_address: DashMap::with_hasher(KeyHasherBuilder(seed.rotate_left(29))),
                 token_hasher: Default::default(),
                 config: self.config,
                 epoch: now,
@@ -459,74 +482,67 @@ impl TokenCache {
     pub(crate) fn key(&self, keys: &KeySet, msn: Option<Msn>) -> CacheKey {
         CacheKey {
             key_set: keys.id(),
-            msn: self.token_msn(keys, msn).map_or(0, Msn::get),
+            msn: self.token_msn(keys, msn).map_or(0, Msn::key),
         }
     }
 
-    fn secs(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.inner.epoch).as_secs()
+    fn secs(&self, now: Ticks) -> u64 {
+        now.secs_since(self.inner.epoch)
     }
 
     /// The token cached for `keys` and `msn`, if valid at `now`, without waiting
     /// and without starting a refresh.
     pub fn cached(&self, keys: &KeySet, msn: Option<Msn>) -> Option<Arc<AccessToken>> {
-        let now = Instant::now();
+        let now = Ticks::now();
         let slot = self.inner.slots.get(&self.key(keys, msn))?;
-        slot.token.as_ref().filter(|_| now < slot.hard_at).cloned()
+        slot.token
+            .as_ref()
+            .filter(|t| now < t.expires_ticks())
+            .cloned()
     }
 
     /// The hot path: never awaits, never allocates.
     #[inline]
-    pub(crate) fn lookup(&self, key: CacheKey, now: Instant) -> Fast<Arc<AccessToken>> {
-        self.lookup_with(key, now, |slot| slot.token.clone())
+    pub(crate) fn lookup(&self, key: CacheKey, now: Ticks) -> Fast<Arc<AccessToken>> {
+        self.lookup_with(key, now, true, Arc::clone)
     }
 
-    /// The hot path of `Auth`: the `Authorization` value only.
+    /// The hot path of `Auth`: the `Authorization` value and the token's generation.
     #[inline]
+    /// `verified`: whether the caller knows the key set covers the MSN; if not,
+    /// only an entry that knows it hits.
     pub(crate) fn lookup_authorization(
         &self,
         key: CacheKey,
-        now: Instant,
+        now: Ticks,
+        verified: bool,
     ) -> Fast<(http::HeaderValue, u64)> {
-        self.lookup_with(key, now, |slot| {
-            let token = slot.token.as_ref()?;
-            Some((token.authorization().clone(), slot.generation))
+        self.lookup_with(key, now, verified, |token| {
+            (token.authorization().clone(), token.generation)
         })
-    }
-
-    /// The generation of the token cached under `key` with this `Authorization`
-    /// (0 when it is not the cached one).
-    pub(crate) fn generation_of(&self, key: CacheKey, authorization: &http::HeaderValue) -> u64 {
-        self.inner
-            .slots
-            .get(&key)
-            .filter(|slot| {
-                slot.token
-                    .as_ref()
-                    .is_some_and(|t| t.authorization() == authorization)
-            })
-            .map_or(0, |slot| slot.generation)
     }
 
     #[inline]
     fn lookup_with<T>(
         &self,
         key: CacheKey,
-        now: Instant,
-        take: impl Fn(&Slot) -> Option<T>,
+        now: Ticks,
+        verified: bool,
+        take: impl FnOnce(&Arc<AccessToken>) -> T,
     ) -> Fast<T> {
         let Some(slot) = self.inner.slots.get(&key) else {
             return Fast::Miss;
         };
-        if slot.token.is_none() || now >= slot.hard_at {
+        if !verified && !slot.covered {
             return Fast::Miss;
         }
-        let Some(found) = take(&slot) else {
+        let Some(token) = slot.token.as_ref().filter(|t| now < t.expires_ticks()) else {
             return Fast::Miss;
         };
+        let found = take(token);
         slot.touch(self.secs(now));
-        if now >= slot.refresh_at
-            && slot.inflight().is_none()
+        if now >= token.refresh_at
+            && !slot.refresh_held(now)
             && !slot.refresh_claimed.swap(true, Ordering::AcqRel)
         {
             return Fast::Refresh(found);
@@ -543,7 +559,7 @@ impl TokenCache {
         request: &TokenRequest,
     ) -> Result<Arc<AccessToken>, VippsError> {
         let key = self.key(&request.keys, request.msn);
-        match self.lookup(key, Instant::now()) {
+        match self.lookup(key, Ticks::now()) {
             Fast::Hit(token) => Ok(token),
             Fast::Refresh(token) => {
                 self.start_refresh(key, client, request);
@@ -561,7 +577,7 @@ impl TokenCache {
         request: &TokenRequest,
     ) {
         let now = Instant::now();
-        self.maybe_sweep(now);
+        self.maybe_sweep(Ticks::of(now));
         let Some(mut slot) = self.inner.slots.get_mut(&key) else {
             return;
         };
@@ -583,16 +599,20 @@ impl TokenCache {
         request: &TokenRequest,
     ) -> Result<Arc<AccessToken>, VippsError> {
         let now = Instant::now();
-        self.maybe_sweep(now);
+        let ticks = Ticks::of(now);
+        self.maybe_sweep(ticks);
         let inflight = {
-            let secs = self.secs(now);
+            let secs = self.secs(ticks);
             let mut slot = self
                 .inner
                 .slots
                 .entry(key)
-                .or_insert_with(|| Slot::empty(secs, now));
+                .or_insert_with(|| Slot::empty(secs, false));
+            if !slot.covered {
+                slot.covered = covers(request);
+            }
             slot.touch(secs);
-            if let Some(token) = slot.token.as_ref().filter(|_| now < slot.hard_at) {
+            if let Some(token) = slot.token.as_ref().filter(|t| ticks < t.expires_ticks()) {
                 return Ok(token.clone());
             }
             match slot.failure() {
@@ -665,7 +685,7 @@ impl TokenCache {
         let task = handle.spawn(
             async move {
                 let started = Instant::now();
-                let outcome = inner.run_fetch(key, &client, &request).await;
+                let outcome = inner.run_fetch(key, id, &client, &request).await;
                 let code = match &outcome {
                     Ok(_) => "ok",
                     Err(failure) => failure.code(),
@@ -709,8 +729,8 @@ impl TokenCache {
     /// for its key; a newer token survives. Returns whether it was dropped.
     pub fn invalidate(&self, token: &AccessToken) -> bool {
         let key = CacheKey {
-            key_set: token.key_set_id,
-            msn: token.minted_for().msn.map_or(0, Msn::get),
+            key_set: token.key_set_id(),
+            msn: token.msn().map_or(0, Msn::key),
         };
         self.invalidate_where(key, |slot| {
             slot.token.as_ref().is_some_and(|t| t.same_token(token))
@@ -720,7 +740,11 @@ impl TokenCache {
     /// Drops the token cached under `key` if it is still generation `generation`
     /// (the one a rejected request carried).
     pub(crate) fn invalidate_generation(&self, key: CacheKey, generation: u64) -> bool {
-        self.invalidate_where(key, |slot| slot.generation == generation)
+        self.invalidate_where(key, |slot| {
+            slot.token
+                .as_ref()
+                .is_some_and(|t| t.generation == generation)
+        })
     }
 
     fn invalidate_where(&self, key: CacheKey, same: impl Fn(&Slot) -> bool) -> bool {
@@ -738,7 +762,7 @@ impl TokenCache {
         let Some(dropped) = dropped else {
             return false;
         };
-        tracing::debug!(msn = ?dropped.minted_for().msn, "access token invalidated");
+        tracing::debug!(msn = ?dropped.msn(), "access token invalidated");
         self.inner.unindex(&dropped);
         if let Some(store) = self.inner.store.clone() {
             // The next fetch of this key removes it from the store before it asks
@@ -751,7 +775,7 @@ impl TokenCache {
         true
     }
 
-    fn maybe_sweep(&self, now: Instant) {
+    fn maybe_sweep(&self, now: Ticks) {
         let secs = self.secs(now);
         let next = self.inner.next_sweep.load(Ordering::Relaxed);
         if secs < next {
@@ -777,7 +801,7 @@ impl TokenCache {
 
     /// Evicts idle entries now (normally done in the background).
     pub fn evict_idle(&self) -> usize {
-        self.inner.sweep(self.secs(Instant::now()))
+        self.inner.sweep(self.secs(Ticks::now()))
     }
 }
 
@@ -785,6 +809,7 @@ impl Inner {
     async fn run_fetch(
         &self,
         key: CacheKey,
+        id: u64,
         client: &TokenClient,
         request: &TokenRequest,
     ) -> Outcome {
@@ -817,7 +842,13 @@ impl Inner {
             fetched
         };
         match tokio::time::timeout_at(deadline, fetch).await {
-            Ok(Ok(token)) => Ok(Arc::new(token)),
+            Ok(Ok(mut token)) => {
+                // What the slot keeps of it: when its refresh is due, and which
+                // fetch installed it.
+                token.refresh_at = self.refresh_at(&token);
+                token.generation = id;
+                Ok(Arc::new(token))
+            }
             Ok(Err(err)) => {
                 tracing::debug!(code = err.code(), "access token fetch failed");
                 Err(SharedFailure::from_error(err))
@@ -875,32 +906,34 @@ impl Inner {
         let taken_back = rejected
             .as_ref()
             .is_some_and(|r| r.same_token(&token) || token.expires_at() <= r.expires_at());
-        if token.minted_for() != &minted_for || Instant::now() >= due || taken_back {
+        if !token.is_minted_for(&minted_for) || Instant::now() >= due || taken_back {
             return Err(None);
         }
         if let Some(rejected) = &rejected {
             self.rejected
                 .remove_if(&key, |_, r| Arc::ptr_eq(r, rejected));
         }
-        token.key_set_id = request.keys.id();
+        token.set_minter(request.keys.minter().clone());
         Ok(token)
     }
 
-    fn refresh_at(&self, token: &AccessToken) -> Instant {
+    fn refresh_at(&self, token: &AccessToken) -> Ticks {
         let jitter = self.config.jitter.mul_f64(fastrand::f64());
         let lead = self.config.refresh_buffer.saturating_add(jitter);
         token
-            .expires_at()
-            .checked_sub(lead)
-            .unwrap_or(token.issued_at())
-            .max(token.issued_at())
+            .expires_ticks()
+            .saturating_sub(lead)
+            .max(token.issued_ticks())
     }
 
     fn complete(&self, key: CacheKey, id: u64, outcome: &Outcome) {
         let now = Instant::now();
         let mut replaced = None;
         {
-            let mut slot = self.slots.entry(key).or_insert_with(|| Slot::empty(0, now));
+            let mut slot = self
+                .slots
+                .entry(key)
+                .or_insert_with(|| Slot::empty(0, false));
             if slot.inflight().is_some_and(|(i, _, _)| *i == id) {
                 slot.set_inflight(None);
             }
@@ -908,19 +941,14 @@ impl Inner {
             match outcome {
                 Ok(token) => {
                     self.index(token);
-                    slot.refresh_at = self.refresh_at(token);
-                    slot.hard_at = token.expires_at();
                     slot.set_failure(None);
-                    slot.generation = self.next_fetch_id.fetch_add(1, Ordering::Relaxed);
                     replaced = slot.token.replace(token.clone());
                 }
                 Err(failure) => {
+                    // A still-valid token is kept; its refresh is retried after the
+                    // backoff (`Slot::refresh_held`).
                     let until = now + self.config.failure_backoff;
                     slot.set_failure(Some((failure.clone(), until)));
-                    if slot.token.is_some() {
-                        // Keep the still-valid token; retry the refresh after the backoff.
-                        slot.refresh_at = until.min(slot.hard_at);
-                    }
                 }
             }
         }
@@ -928,13 +956,9 @@ impl Inner {
             match outcome {
                 // The very same allocation: nothing to drop.
                 Ok(token) if Arc::ptr_eq(token, &old) => {}
-                // The same token read back from a store: another allocation, at
-                // another address; only the old address's entry goes (the hash
-                // entry is the new one's now).
-                Ok(token) if token.same_token(&old) => {
-                    self.by_address
-                        .remove_if(&address(&old), |_, indexed| Arc::ptr_eq(indexed, &old));
-                }
+                // The same token read back from a store: another allocation; the
+                // hash entry is the new one's now.
+                Ok(token) if token.same_token(&old) => {}
                 _ => self.unindex(&old),
             }
         }
@@ -947,15 +971,12 @@ impl Inner {
     fn index(&self, token: &Arc<AccessToken>) {
         self.tokens
             .insert(self.token_hash(token.secret().expose()), token.clone());
-        self.by_address.insert(address(token), token.clone());
     }
 
     fn unindex(&self, token: &AccessToken) {
         let hash = self.token_hash(token.secret().expose());
         self.tokens
             .remove_if(&hash, |_, indexed| indexed.same_token(token));
-        self.by_address
-            .remove_if(&address(token), |_, indexed| indexed.same_token(token));
     }
 
     fn sweep(&self, now_secs: u64) -> usize {
@@ -989,21 +1010,23 @@ impl Inner {
     }
 }
 
-/// Where a token's `Authorization` bytes are: its identity while it is indexed.
-fn address(token: &AccessToken) -> usize {
-    token.authorization().as_bytes().as_ptr() as usize
-}
-
 impl KnownTokens for TokenCache {
     fn minted_for(&self, token: &str) -> Option<MintedFor> {
         let found = self.inner.tokens.get(&self.inner.token_hash(token))?;
-        (found.secret().expose() == token).then(|| found.minted_for().clone())
+        (found.secret().expose() == token).then(|| found.minted_for())
     }
 
-    fn identify(&self, authorization: &http::HeaderValue) -> Option<Arc<AccessToken>> {
-        let key = authorization.as_bytes().as_ptr() as usize;
-        let found = self.inner.by_address.get(&key)?;
-        found.is_value_of(authorization).then(|| found.clone())
+    fn identify(
+        &self,
+        authorization: &http::HeaderValue,
+        keys: &KeySet,
+        msn: Option<Msn>,
+    ) -> Option<Arc<AccessToken>> {
+        let slot = self.inner.slots.get(&self.key(keys, msn))?;
+        slot.token
+            .as_ref()
+            .filter(|t| t.is_value_of(authorization))
+            .cloned()
     }
 }
 

@@ -141,8 +141,8 @@ impl TokenClient {
             minted_for,
             &secrets,
         )?;
-        token.key_set_id = request.keys.id();
-        tracing::debug!(environment = %token.minted_for().environment, msn = ?token.minted_for().msn, "access token fetched");
+        token.set_minter(request.keys.minter().clone());
+        tracing::debug!(environment = %request.keys.environment(), msn = ?token.msn(), "access token fetched");
         Ok(token)
     }
 }

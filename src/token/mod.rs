@@ -35,6 +35,7 @@ mod redis;
 mod store;
 
 pub use access_token::{AccessToken, InvalidToken, TokenSecret};
+pub(crate) use access_token::{Minter, Ticks};
 pub(crate) use cache::{CacheKey, Fast, KeyHasherBuilder};
 pub use cache::{TokenCache, TokenCacheBuilder};
 pub use fetch::{TOKEN_PATH, TokenClient, TokenRequest};
@@ -42,7 +43,7 @@ pub use fetch::{TOKEN_PATH, TokenClient, TokenRequest};
 pub use redis::{RedisStats, RedisStore, RedisStoreBuilder, RedisStoreError};
 pub use store::{Claim, Lease, MemoryStore, TokenStore};
 
-use crate::{Environment, Fingerprint, Msn};
+use crate::{Environment, Fingerprint, KeySet, Msn};
 
 /// What an access token was minted for: the environment, the key set (its
 /// `client_id` and subscription key fingerprint) and the MSN, or a partner.
@@ -70,11 +71,18 @@ pub trait KnownTokens: Send + Sync + 'static {
     /// The token whose own `Authorization` value `authorization` is (a clone of
     /// [`AccessToken::authorization`], as `Auth` sets it), recognised by identity
     /// without reading the token: its shape and expiry, worked out once, spare
-    /// `Preflight` every pass over the token. `None` for any other value (one built
-    /// by hand gets every check, through [`minted_for`](KnownTokens::minted_for)).
-    /// The default recognises none.
-    fn identify(&self, authorization: &http::HeaderValue) -> Option<Arc<AccessToken>> {
-        let _ = authorization;
+    /// `Preflight` every pass over the token. `keys` and `msn` are the key set whose
+    /// subscription key the request carries and its `Merchant-Serial-Number`: the
+    /// [`TokenCache`] looks at the one token it holds for them. `None` for any other
+    /// value (one built by hand gets every check, through
+    /// [`minted_for`](KnownTokens::minted_for)). The default recognises none.
+    fn identify(
+        &self,
+        authorization: &http::HeaderValue,
+        keys: &KeySet,
+        msn: Option<Msn>,
+    ) -> Option<Arc<AccessToken>> {
+        let _ = (authorization, keys, msn);
         None
     }
 }

@@ -753,7 +753,7 @@ impl TokenStore for RedisStore {
             if left_ms == 0 {
                 return;
             }
-            let token_key = self.token_key(token.minted_for());
+            let token_key = self.token_key(&token.minted_for());
             let Some(value) = self.seal(&token_key, token) else {
                 return;
             };
@@ -780,7 +780,7 @@ impl TokenStore for RedisStore {
 
     fn remove<'a>(&'a self, token: &'a AccessToken) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let token_key = self.token_key(token.minted_for());
+            let token_key = self.token_key(&token.minted_for());
             let head = self.head(token);
             let script = &self.inner.compare_and_delete;
             let removed: Result<i64, ()> = self

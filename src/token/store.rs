@@ -128,17 +128,17 @@ impl TokenStore for MemoryStore {
 
     fn put<'a>(&'a self, token: &'a AccessToken) -> BoxFuture<'a, ()> {
         if let Ok(mut m) = self.map.lock() {
-            m.insert(token.minted_for().clone(), token.clone());
+            m.insert(token.minted_for(), token.clone());
         }
         Box::pin(async {})
     }
 
     fn remove<'a>(&'a self, token: &'a AccessToken) -> BoxFuture<'a, ()> {
         if let Ok(mut m) = self.map.lock() {
-            if m.get(token.minted_for())
+            if m.get(&token.minted_for())
                 .is_some_and(|stored| stored.same_token(token))
             {
-                m.remove(token.minted_for());
+                m.remove(&token.minted_for());
             }
         }
         Box::pin(async {})
