@@ -278,11 +278,16 @@ struct Core {
     templates: [HeaderMap; 1 << headers::COMMON_LEN],
 }
 
+/// The most distinct `Vipps-System-*` values [`interned`] keeps (a process builds
+/// keyrings with a handful; one building them from unbounded input stays bounded).
+const INTERNED_CAP: usize = 256;
+
 /// `value` backed by static bytes, so that cloning it into every request touches
 /// no reference count: a shared count is one cache line that every worker writes
 /// on every request. For the `Vipps-System-*` values, which are not secret: each
 /// distinct value is leaked once per process (a keyring built again with the same
-/// values reuses them).
+/// values reuses them), at most [`INTERNED_CAP`] of them; past that a value is
+/// shared as it is.
 fn interned(value: &HeaderValue) -> HeaderValue {
     static INTERNED: Mutex<Vec<&'static [u8]>> = Mutex::new(Vec::new());
     let Ok(mut interned) = INTERNED.lock() else {
@@ -290,6 +295,7 @@ fn interned(value: &HeaderValue) -> HeaderValue {
     };
     let bytes = match interned.iter().find(|b| **b == value.as_bytes()) {
         Some(bytes) => *bytes,
+        None if interned.len() >= INTERNED_CAP => return value.clone(),
         None => {
             let bytes: &'static [u8] = Box::leak(value.as_bytes().into());
             interned.push(bytes);

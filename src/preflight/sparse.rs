@@ -57,7 +57,7 @@ const KEPT: &[&str] = &[
 ];
 
 /// Kept keys whose value is kept whole, every key of it: `metadata` (the ePayment
-/// rules count its properties).
+/// rules count its properties and measure its keys and values).
 const WHOLE: &[&str] = &["metadata"];
 
 /// A parsed body: every kept value in one vector (inline up to [`INLINE`]
@@ -326,7 +326,7 @@ impl<'de, 'n> Visitor<'de> for Sparse<'n, 'de> {
                 value: Scalar::Null,
             });
             let value = if whole_member {
-                // A member of a whole object: its type is read, nothing inside.
+                // A member of a whole object: a scalar kept, nothing inside.
                 map.next_value_seed(Shallow)?
             } else {
                 map.next_value_seed(Sparse {
@@ -343,7 +343,8 @@ impl<'de, 'n> Visitor<'de> for Sparse<'n, 'de> {
     }
 }
 
-/// A value whose type alone is kept.
+/// A member of a whole object: a string or number kept, the type alone of anything
+/// else.
 struct Shallow;
 
 impl<'de> DeserializeSeed<'de> for Shallow {
@@ -482,10 +483,11 @@ mod tests {
             json!({"amount":{"value":10.5}})
         );
         assert_eq!(parsed(br#"{"amount":[1]}"#).unwrap(), json!({"amount":[]}));
-        // Metadata members: every key, each value's type only.
+        // Metadata members: every key, strings and numbers whole (the rule measures
+        // them), the type only of anything else.
         assert_eq!(
             parsed(br#"{"metadata":{"b":2,"a":"1","c":{"d":1},"e\u00e6":[1]}}"#).unwrap(),
-            json!({"metadata":{"a":"","b":2,"c":{},"eæ":[]}})
+            json!({"metadata":{"a":"1","b":2,"c":{},"eæ":[]}})
         );
         assert_eq!(
             parsed(br#"{"reference":"a\"b\u00e6"}"#).unwrap(),
