@@ -9,6 +9,8 @@
 //!     valgrind --tool=callgrind target/release/deps/stack-*  # instruction counts
 //! STACK_ONLY=memory target/release/deps/stack-*         # bytes per cached MSN only
 //! STACK_ONLY=throughput target/release/deps/stack-*     # the 2-worker throughput only
+//! STACK_ONLY=throughput STACK_CASE=preset perf record -g target/release/deps/stack-*
+//!                                                       # one throughput case, for a profiler
 //! ```
 //!
 //! Not a criterion bench: criterion times one function at a time, and on a shared
@@ -633,6 +635,17 @@ fn throughput(len: usize, rounds: usize) {
         ("auth", run(&rt, auth, &fx)),
         ("preset", run(&rt, preset, &fx)),
     ];
+    // `STACK_CASE=<name>` runs that case alone (for a profiler), many rounds.
+    if let Ok(only) = std::env::var("STACK_CASE") {
+        let (_, run) = cases
+            .iter()
+            .find(|(name, _)| *name == only)
+            .expect("STACK_CASE names a throughput case");
+        for _ in 0..rounds * 4 {
+            black_box(run());
+        }
+        return;
+    }
     let mut rates = vec![Vec::new(); cases.len()];
     for round in 0..rounds + 1 {
         for k in 0..cases.len() {

@@ -3,7 +3,7 @@
 // A refusal is the response itself; it is built once per request, never hot.
 #![allow(clippy::result_large_err)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -40,7 +40,7 @@ pub(crate) enum KeyKind {
         ecommerce: bool,
     },
     Partner {
-        connected: Option<Arc<HashSet<Msn>>>,
+        connected: Option<Arc<crate::keys::MsnSet>>,
     },
 }
 

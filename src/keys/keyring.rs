@@ -2,6 +2,8 @@
 //! [`KeyringBuilder`].
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::fmt;
 use std::sync::Arc;
 
@@ -26,8 +28,8 @@ pub enum Lookup {
 }
 
 struct KeyringInner {
-    merchants: HashMap<(Environment, Msn), KeySet>,
-    partner_msns: HashMap<(Environment, Msn), KeySet>,
+    merchants: HashMap<(Environment, Msn), KeySet, RandomState>,
+    partner_msns: HashMap<(Environment, Msn), KeySet, RandomState>,
     /// Partner key sets without an MSN list, at most one per environment.
     open_partner: [Option<KeySet>; 2],
     /// Partner key sets with an MSN list, per environment.
@@ -36,7 +38,7 @@ struct KeyringInner {
     /// no partner keys.
     sole_merchant: [Option<KeySet>; 2],
     /// Key sets by the bytes of their subscription key.
-    by_subscription_key: HashMap<Box<[u8]>, Vec<KeySet>>,
+    by_subscription_key: HashMap<Box<[u8]>, Vec<KeySet>, RandomState>,
     hosts: Hosts,
     system: SystemInfo,
     all: Vec<KeySet>,
@@ -262,8 +264,8 @@ impl KeyringBuilder {
     /// Builds the keyring, checking every key set and that each MSN of each
     /// environment has at most one key set of each kind.
     pub fn build(self) -> Result<Keyring, KeyError> {
-        let mut merchants = HashMap::new();
-        let mut partner_msns = HashMap::new();
+        let mut merchants = HashMap::default();
+        let mut partner_msns = HashMap::default();
         let mut open_partner: [Option<KeySet>; 2] = [None, None];
         let mut listed_partners: [Vec<KeySet>; 2] = [Vec::new(), Vec::new()];
         let mut all = Vec::with_capacity(self.key_sets.len());
@@ -319,7 +321,8 @@ impl KeyringBuilder {
             }
         });
         let system = self.system.unwrap_or(Ok(SystemInfo::default()))?;
-        let mut by_subscription_key: HashMap<Box<[u8]>, Vec<KeySet>> = HashMap::new();
+        let mut by_subscription_key: HashMap<Box<[u8]>, Vec<KeySet>, RandomState> =
+            HashMap::default();
         for keys in &all {
             by_subscription_key
                 .entry(keys.subscription_key().expose().as_bytes().into())

@@ -15,6 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::{Environment, Msn};
 
+/// A set of MSNs, read on every request for a listed partner's MSN: a fast
+/// seeded hasher, not SipHash.
+pub(crate) type MsnSet = HashSet<Msn, foldhash::fast::RandomState>;
+
 /// A secret string: a client secret, a subscription key or an access token.
 ///
 /// Its `Debug` is redacted, it has no `Display`, and its memory is zeroized on
@@ -117,7 +121,7 @@ pub enum KeyScope {
     /// connected MSNs are listed, requests for other MSNs are refused before sending.
     Partner {
         /// The connected MSNs, when known.
-        connected: Option<Arc<HashSet<Msn>>>,
+        connected: Option<Arc<MsnSet>>,
     },
 }
 

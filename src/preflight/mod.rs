@@ -75,7 +75,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
 
 use http::{HeaderMap, Method, Request, Uri};
 use pin_project_lite::pin_project;
@@ -674,7 +673,6 @@ pub(crate) struct Facts<'a> {
     kind: Option<body::Kind>,
     /// A well-known body was buffered, and it is not valid JSON.
     pub body_not_json: bool,
-    pub now: SystemTime,
 }
 
 impl<'a> Facts<'a> {
@@ -787,7 +785,6 @@ impl<'a> Facts<'a> {
             json,
             kind,
             body_not_json,
-            now: SystemTime::now(),
         }
     }
 }
