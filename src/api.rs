@@ -303,13 +303,16 @@ impl ApiSpec {
     /// case; [`DEFAULT_SPEC`] when no row matches.
     #[inline]
     pub fn of_path(path: &str) -> &'static ApiSpec {
-        let path = path.strip_prefix('/').unwrap_or(path);
-        let first = match path.find('/') {
-            Some(end) => &path[..end],
-            None => path,
-        };
+        let path = path.strip_prefix('/').unwrap_or(path).as_bytes();
+        // A byte loop and a length compare before the bytes: paths are short, the
+        // table has some twenty rows, and this runs a few times per request.
+        let end = path.iter().position(|b| *b == b'/').unwrap_or(path.len());
+        let first = path.get(..end).unwrap_or_default();
         APIS.iter()
-            .find(|spec| first.eq_ignore_ascii_case(spec.prefix))
+            .find(|spec| {
+                spec.prefix.len() == first.len()
+                    && first.eq_ignore_ascii_case(spec.prefix.as_bytes())
+            })
             .unwrap_or(&DEFAULT_SPEC)
     }
 

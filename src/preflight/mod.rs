@@ -644,6 +644,8 @@ pub(crate) struct Facts<'a> {
     pub headers: headers::Headers<'a>,
     pub api: Api,
     pub operation: Option<&'static str>,
+    /// The first `Merchant-Serial-Number` header, parsed (`None` without one).
+    pub header_msn: Option<Result<crate::Msn, crate::MsnError>>,
     /// The path's segments ([`crate::context::segments`]; none past 8).
     pub segments: ([&'a str; 8], usize),
     /// The environment of the host, if it is a known one.
@@ -716,13 +718,14 @@ impl<'a> Facts<'a> {
             .find(|k| Some(k.environment()) == environment);
         // The cache holds one token for the key set and MSN the request names: the
         // request carries it, or it gets every check below.
+        // The first `Merchant-Serial-Number`, parsed once for every rule.
+        let header_msn = match headers.first(Known::MERCHANT_SERIAL_NUMBER) {
+            Some(value) => Some(crate::Msn::from_header(value)),
+            None => None,
+        };
+        let msn = header_msn.as_ref().and_then(|m| m.as_ref().ok()).copied();
         let token = match (&config.known_tokens, authorization_value, env_key_set) {
-            (Some(known), Some(value), Some(keys)) => {
-                let msn = headers
-                    .first(Known::MERCHANT_SERIAL_NUMBER)
-                    .and_then(|v| crate::Msn::from_header(v).ok());
-                known.identify(value, keys, msn)
-            }
+            (Some(known), Some(value), Some(keys)) => known.identify(value, keys, msn),
             _ => None,
         };
         let bearer_token = match token {
@@ -771,6 +774,7 @@ impl<'a> Facts<'a> {
             headers,
             api,
             operation: op,
+            header_msn,
             segments,
             environment,
             unknown_host,

@@ -23,17 +23,17 @@ fn header_msn(f: &Facts<'_>) -> Option<Msn> {
     if count(&f.headers, Known::MERCHANT_SERIAL_NUMBER) != 1 {
         return None;
     }
-    Msn::from_header(f.headers.first(Known::MERCHANT_SERIAL_NUMBER)?).ok()
+    f.header_msn.as_ref()?.as_ref().ok().copied()
 }
 
 /// `Merchant-Serial-Number` is not a merchant serial number, or is sent twice.
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
-    let value = f.headers.first(Known::MERCHANT_SERIAL_NUMBER)?;
+    let parsed = f.header_msn.as_ref()?;
     let n = count(&f.headers, Known::MERCHANT_SERIAL_NUMBER);
     let evidence = if n > 1 {
         format!("{n} `Merchant-Serial-Number` headers, expected 1")
     } else {
-        match Msn::from_header(value) {
+        match parsed {
             Ok(_) => return None,
             Err(e) => format!("`Merchant-Serial-Number`: {e}"),
         }
