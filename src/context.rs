@@ -19,22 +19,17 @@ pub(crate) fn segments(path: &str) -> Option<([&str; 8], usize)> {
     let path = path.trim_start_matches('/').trim_end_matches('/');
     let mut buf = [""; 8];
     let mut len = 0;
-    let mut rest = path;
-    loop {
-        let slot = buf.get_mut(len)?;
-        len += 1;
-        match rest.as_bytes().iter().position(|&b| b == b'/') {
-            // `/` is ASCII: `end` and `end + 1` are character boundaries.
-            Some(end) => {
-                *slot = rest.get(..end)?;
-                rest = rest.get(end + 1..)?;
-            }
-            None => {
-                *slot = rest;
-                return Some((buf, len));
-            }
+    let mut start = 0;
+    // One pass over the bytes; `/` is ASCII, so every cut is a character boundary.
+    for (i, byte) in path.bytes().enumerate() {
+        if byte == b'/' {
+            *buf.get_mut(len)? = path.get(start..i)?;
+            len += 1;
+            start = i + 1;
         }
     }
+    *buf.get_mut(len)? = path.get(start..)?;
+    Some((buf, len + 1))
 }
 
 /// [`operation`] of a path whose API is known.
