@@ -83,7 +83,11 @@ pub(in crate::preflight) fn url(f: &Facts<'_>) -> Option<Diagnosis> {
 
 /// What is wrong with a URL, if anything.
 pub(crate) fn url_problem(s: &str, app_scheme_ok: bool, production: bool) -> Option<String> {
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Printable ASCII has neither (one pass over the bytes); anything else is
+    // read as characters.
+    if !s.bytes().all(|b| b.is_ascii_graphic())
+        && s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Some("holds whitespace or control characters".to_owned());
     }
     let Some((scheme, rest)) = s.split_once("://") else {
