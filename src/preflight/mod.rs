@@ -719,10 +719,9 @@ impl<'a> Facts<'a> {
         // The cache holds one token for the key set and MSN the request names: the
         // request carries it, or it gets every check below.
         // The first `Merchant-Serial-Number`, parsed once for every rule.
-        let header_msn = match headers.first(Known::MERCHANT_SERIAL_NUMBER) {
-            Some(value) => Some(crate::Msn::from_header(value)),
-            None => None,
-        };
+        let header_msn = headers
+            .first(Known::MERCHANT_SERIAL_NUMBER)
+            .map(crate::Msn::from_header);
         let msn = header_msn.as_ref().and_then(|m| m.as_ref().ok()).copied();
         let token = match (&config.known_tokens, authorization_value, env_key_set) {
             (Some(known), Some(value), Some(keys)) => known.identify(value, keys, msn),
