@@ -49,8 +49,7 @@ const STEP_READ_BODY: &str =
 const STEP_TLS_ROOTS: &str = "Trust the certificate authority that issued it: the default roots (webpki-roots) know every public CA; for a private CA add it with `HttpsClient::builder().add_root_certificate(der)`.";
 const STEP_TLS_PROXY: &str = "If a corporate proxy or antivirus inspects TLS, add its root certificate, or let traffic to *.vipps.no through untouched.";
 const STEP_TLS_HOST: &str = "Check the host in the request URL: apitest.vipps.no (test) or api.vipps.no (production), over `https://` on port 443.";
-const STEP_RETRY_SAME_KEY: &str =
-    "Retry later with the same `Idempotency-Key`, or read the payment back before trying again.";
+const STEP_RETRY_SAME_KEY: &str = "Retry later with the same idempotency key (`Idempotency-Key`; eCom: `X-Request-Id`), or read the payment back before trying again.";
 const STEP_WEBHOOK_RAW: &str = "Verify the webhook on the raw body bytes as received, before any framework parses or re-serializes the JSON (put `WebhookLayer` in front of the body extractor).";
 const STEP_WEBHOOK_SECRET: &str = "Use the `secret` returned by `POST /webhooks/v1/webhooks` for this registration (one per registration; keep the old and the new one during a rotation; list them with `GET /webhooks/v1/webhooks`).";
 const STEP_WEBHOOK_URL: &str = "Give the verifier the URL exactly as registered with the Webhooks API (scheme, host, port, path and query), not the one a proxy forwards to.";
