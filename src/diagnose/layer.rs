@@ -212,7 +212,6 @@ where
         ResponseFuture {
             state: State::Calling { future },
             seed: Some(seed),
-            context: None,
             authorization,
             explain_401: true,
             cap: self.config.body_cap,
@@ -226,9 +225,9 @@ pin_project! {
     pub struct ResponseFuture<F, B> {
         #[pin]
         state: State<F, B>,
-        // What is kept of the request; made into `context` only on an error.
+        // What is kept of the request; made into a context only on an error
+        // (which the reading state then holds: one of the two at a time).
         seed: Option<ContextSeed>,
-        context: Option<RequestContext>,
         // The request's `Authorization` (sensitive; never formatted).
         authorization: Option<HeaderValue>,
         // Whether a 401 may be explained by that header (no layer below set it).
@@ -255,6 +254,7 @@ pin_project! {
             started: tokio::time::Instant,
             // Armed the first time the body is not ready.
             deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+            context: Option<RequestContext>,
         },
         Done,
     }
@@ -262,14 +262,14 @@ pin_project! {
 
 impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
-            State::Calling { .. } => "calling",
-            State::Reading { .. } => "reading error body",
-            State::Done => "done",
+        let (state, context) = match &self.state {
+            State::Calling { .. } => ("calling", None),
+            State::Reading { context, .. } => ("reading error body", context.as_ref()),
+            State::Done => ("done", None),
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
-            .field("context", &self.context)
+            .field("context", &context)
             .finish()
     }
 }
@@ -318,7 +318,6 @@ where
                             return Poll::Ready(Err(err));
                         }
                     };
-                    *this.context = Some(context);
                     if response
                         .extensions()
                         .get::<crate::auth::AuthorizationSetBelow>()
@@ -335,6 +334,7 @@ where
                         frames: 0,
                         started: tokio::time::Instant::now(),
                         deadline: None,
+                        context: Some(context),
                     });
                 }
                 StateProj::Reading {
@@ -344,6 +344,7 @@ where
                     frames,
                     started,
                     deadline,
+                    context,
                 } => {
                     let cap = *this.cap;
                     let mut body = body;
@@ -384,7 +385,7 @@ where
                     };
                     let parts = parts.take().expect("error parts are taken once");
                     let bytes = std::mem::take(buf).freeze();
-                    let context = this.context.take().unwrap_or_default();
+                    let context = context.take().unwrap_or_default();
                     this.state.set(State::Done);
                     return Poll::Ready(Err(error_response(
                         parts,
