@@ -478,3 +478,74 @@ async fn an_unbounded_fetch_timeout_fetches() {
     }
     assert_eq!(server.fetches(), 1);
 }
+
+/// Listed partner keys with one token shared by every MSN: a listed MSN is served
+/// from the cache (no wait, no fetch) and the token is refreshed ahead of expiry,
+/// whichever MSN fetched it; an unlisted MSN is still refused unsent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_partner_token_serves_every_listed_msn_and_is_refreshed() {
+    let env = Environment::Production;
+    let server = start(env, known(env, 0)).await;
+    let keyring = keyring(&server, env, 0, 3);
+    // Due for refresh at once, valid for an hour.
+    let cache = TokenCache::builder()
+        .share_partner_tokens(true)
+        .refresh_buffer(Duration::from_secs(3600))
+        .jitter(Duration::ZERO)
+        .build();
+    let auth = AuthLayer::new(keyring)
+        .with_cache(cache.clone())
+        .token_service(client());
+    let svc = tower::ServiceBuilder::new().layer(auth).service(echo());
+    let first = bearer_of(
+        svc.clone()
+            .oneshot(api_request(&server, msn(200_001)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(server.fetches(), 1);
+    // Another listed MSN: the shared token, and the refresh it is due for starts.
+    let second = bearer_of(
+        svc.clone()
+            .oneshot(api_request(&server, msn(200_002)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(token_n(&second), token_n(&first));
+    tokio::time::timeout(Duration::from_secs(10), server.wait_fetches(2))
+        .await
+        .expect("the shared token is refreshed ahead of expiry");
+    // Not listed: refused before sending, whatever the cache holds.
+    let err = svc
+        .clone()
+        .oneshot(api_request(&server, msn(200_099)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause(), Cause::PartnerMsnNotConnected);
+}
+
+/// `TokenCache::get` with shared partner tokens fetches the shared token (no MSN
+/// header), whatever MSN the request names: a token fetched for one MSN is never
+/// cached as every MSN's.
+#[tokio::test]
+async fn get_fetches_the_shared_partner_token_without_an_msn() {
+    let env = Environment::Production;
+    let server = start(env, known(env, 0)).await;
+    let keyring = keyring(&server, env, 0, 3);
+    let keys = keyring.key_sets().next().unwrap().clone();
+    let cache = TokenCache::builder().share_partner_tokens(true).build();
+    let request = TokenRequest::new(keys, Some(msn(200_001)), keyring.system().clone())
+        .base(&format!("{}/", server.base_url()).parse().unwrap())
+        .allow_plaintext(true);
+    let token = cache
+        .get(&TokenClient::new(client()), &request)
+        .await
+        .unwrap();
+    assert_eq!(token.minted_for().msn, None);
+    assert_eq!(
+        token_support::decode(token.secret().expose()).unwrap()["msn"],
+        serde_json::Value::Null
+    );
+}

@@ -326,10 +326,6 @@ fn index_key(env: Environment, msn: Msn) -> u64 {
     (msn.key() << 1) | u64::from(env == Environment::Production)
 }
 
-fn env_index(env: Environment) -> usize {
-    usize::from(env == Environment::Production)
-}
-
 impl Core {
     fn new(keyring: Keyring, cache: TokenCache, replay: bool) -> Core {
         let mut merchants = HashMap::with_hasher(KeyHasherBuilder(fastrand::u64(..)));
@@ -340,7 +336,7 @@ impl Core {
                     merchants.insert(index_key(keys.environment(), *msn), keys.clone());
                 }
                 KeyScope::Partner { connected } => {
-                    let slot = &mut partners[env_index(keys.environment())];
+                    let slot = &mut partners[crate::keys::env_index(keys.environment())];
                     *slot = match (&*slot, connected) {
                         (Partner::None, None) => Partner::Open(keys.clone()),
                         (Partner::None, Some(_)) => Partner::Listed(keys.clone()),
@@ -416,7 +412,7 @@ impl Core {
                 return Some((keys, true));
             }
         }
-        match &self.partners[env_index(env)] {
+        match &self.partners[crate::keys::env_index(env)] {
             Partner::Open(keys) => Some((keys, true)),
             Partner::Listed(keys) => Some((keys, false)),
             Partner::None | Partner::Several => None,
@@ -689,7 +685,13 @@ where
         }
         let cache = &shared.cache;
         let key = cache.key(&target.keys, target.msn);
-        let found = cache.lookup_authorization(key, Ticks::now(), target.verified);
+        let now = Ticks::now();
+        let mut found = cache.lookup_authorization(key, now, target.verified);
+        if matches!(found, Fast::Miss) && !target.verified && target.covered() {
+            // The key set lists the MSN, though the cache entry cannot say so (a
+            // partner token shared by every MSN): the cached token serves it.
+            found = cache.lookup_authorization(key, now, true);
+        }
         let (authorization, generation) = match found {
             Fast::Hit(found) => {
                 observe::token_lookup(&req, TokenFrom::Cached, None);

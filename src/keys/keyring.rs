@@ -142,7 +142,7 @@ impl Keyring {
     }
 }
 
-fn env_index(environment: Environment) -> usize {
+pub(crate) fn env_index(environment: Environment) -> usize {
     match environment {
         Environment::Test => 0,
         Environment::Production => 1,

@@ -3,6 +3,7 @@
 
 mod keyring;
 
+pub(crate) use keyring::env_index;
 pub use keyring::{Keyring, KeyringBuilder, Lookup};
 
 use std::collections::HashSet;
@@ -332,7 +333,7 @@ impl KeySet {
         let id = next_id();
         let minter = Arc::new(crate::token::Minter {
             key_set_id: id,
-            ..crate::token::Minter::clone_of(&inner.minter)
+            ..crate::token::Minter::clone(&inner.minter)
         });
         KeySet {
             inner: Arc::new(KeySetInner {

@@ -67,7 +67,7 @@ pub struct AccessToken {
 /// What a token was minted for but the MSN, and the
 /// [`KeySet::id`](crate::KeySet::id) it was fetched with (0 when unknown): one
 /// per key set, shared by its tokens.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Minter {
     pub(crate) environment: Environment,
     pub(crate) client_id: Arc<str>,
@@ -84,16 +84,6 @@ impl Minter {
             subscription_key: minted_for.subscription_key,
             partner: minted_for.partner,
             key_set_id,
-        }
-    }
-
-    pub(crate) fn clone_of(other: &Minter) -> Minter {
-        Minter {
-            environment: other.environment,
-            client_id: other.client_id.clone(),
-            subscription_key: other.subscription_key,
-            partner: other.partner,
-            key_set_id: other.key_set_id,
         }
     }
 

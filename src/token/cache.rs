@@ -558,6 +558,19 @@ impl TokenCache {
         client: &TokenClient,
         request: &TokenRequest,
     ) -> Result<Arc<AccessToken>, VippsError> {
+        // The MSN the token is fetched for is the one it is cached under: with
+        // shared partner tokens, none (a token fetched for one MSN is not the
+        // shared one, and says nothing of the others).
+        let normalized;
+        let token_msn = self.token_msn(&request.keys, request.msn);
+        let request = if token_msn == request.msn {
+            request
+        } else {
+            let mut copy = request.clone();
+            copy.msn = token_msn;
+            normalized = copy;
+            &normalized
+        };
         let key = self.key(&request.keys, request.msn);
         match self.lookup(key, Ticks::now()) {
             Fast::Hit(token) => Ok(token),
@@ -930,10 +943,13 @@ impl Inner {
         let now = Instant::now();
         let mut replaced = None;
         {
+            // A slot swept while its fetch ran comes back as used now: not idle
+            // at once, and so not swept again with its new token.
+            let secs = Ticks::of(now).secs_since(self.epoch);
             let mut slot = self
                 .slots
                 .entry(key)
-                .or_insert_with(|| Slot::empty(0, false));
+                .or_insert_with(|| Slot::empty(secs, false));
             if slot.inflight().is_some_and(|(i, _, _)| *i == id) {
                 slot.set_inflight(None);
             }
