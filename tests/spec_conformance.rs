@@ -405,6 +405,10 @@ fn cases() -> Vec<Case> {
         // eCom.
         header("eCom capture without X-Request-Id", "POST", ECOM_CAPTURE, ECOM_ADJUST, &["X-Request-Id"], &[], Some(MissingRequestId)),
         header("eCom capture", "POST", ECOM_CAPTURE, ECOM_ADJUST, &[], &[], None),
+        // eCom Transaction.amount: at least 100 on a capture too; 0 is the whole amount.
+        field("eCom capture amount 100", "POST", ECOM_CAPTURE, ECOM_ADJUST, "\"amount\":20000", "\"amount\":100", None),
+        field("eCom capture amount 99", "POST", ECOM_CAPTURE, ECOM_ADJUST, "\"amount\":20000", "\"amount\":99", Some(AmountTooSmall)),
+        field("eCom capture amount 0", "POST", ECOM_CAPTURE, ECOM_ADJUST, "\"amount\":20000", "\"amount\":0", None),
         field("eCom amount 100", "POST", ECOM, INITIATE, "\"amount\":20000", "\"amount\":100", None),
         field("eCom amount large (no maximum)", "POST", ECOM, INITIATE, "\"amount\":20000", "\"amount\":99999999999", None),
         field("eCom amount 99", "POST", ECOM, INITIATE, "\"amount\":20000", "\"amount\":99", Some(InvalidAmount)),

@@ -103,6 +103,25 @@ impl Payment {
 
 type PaymentKey = (Environment, Msn, String);
 
+/// `MerchantInfo`'s URLs: `maxLength: 255`.
+const URL_MAX: usize = 255;
+
+/// A capture, refund or cancel's `transactionText`: required, at most 100
+/// characters (`Transaction`, `CancelTransaction`).
+fn transaction_text(text: Option<&Value>) -> Result<(), Response<Body>> {
+    match text.and_then(Value::as_str) {
+        None => Err(invalid_request(
+            "transaction.transactionText",
+            "transactionText must not be null",
+        )),
+        Some(t) if t.chars().count() > 100 => Err(invalid_request(
+            "transaction.transactionText",
+            "Invalid transactionText",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Every eCom payment of an emulator, by environment, MSN and `orderId`.
 #[derive(Default)]
 pub(crate) struct EcomPayments {
@@ -277,12 +296,15 @@ impl EcomPayments {
             return invalid_request("merchantInfo", "merchantInfo must not be null");
         };
         let is_app = info.get("isApp").and_then(Value::as_bool) == Some(true);
+        // `MerchantInfo`: the URLs are at most 255 characters.
         match info.get("callbackPrefix").and_then(Value::as_str) {
-            Some(url) if valid_url(url, call.environment) => {}
+            Some(url) if url.chars().count() <= URL_MAX && valid_url(url, call.environment) => {}
             _ => return invalid_request("callbackPrefix", "callbackPrefix is not valid"),
         }
         match info.get("fallBack").and_then(Value::as_str) {
-            Some(url) if is_app || valid_return_url(url, call.environment) => {}
+            Some(url)
+                if url.chars().count() <= URL_MAX
+                    && (is_app || valid_return_url(url, call.environment)) => {}
             _ => return invalid_request("fallBack", "fallBack is not valid"),
         }
         let Some(customer) = body.get("customerInfo").and_then(Value::as_object) else {
@@ -419,21 +441,16 @@ impl EcomPayments {
             return bodies::respond(200, JSON_UTF8, "");
         }
         let tx = body.get("transaction").and_then(Value::as_object);
-        if tx
-            .and_then(|t| t.get("transactionText"))
-            .and_then(Value::as_str)
-            .is_none()
-        {
-            return invalid_request(
-                "transaction.transactionText",
-                "transactionText must not be null",
-            );
+        if let Err(res) = transaction_text(tx.and_then(|t| t.get("transactionText"))) {
+            return res;
         }
+        // `Transaction.amount`: at least 100 øre; none (or 0) is the whole
+        // remaining amount.
         let amount = match tx.and_then(|t| t.get("amount")) {
             None | Some(Value::Null) => None,
             Some(v) => match v.as_u64() {
                 Some(0) => None,
-                Some(a) if a <= i32::MAX as u64 => Some(a),
+                Some(a) if (100..=i32::MAX as u64).contains(&a) => Some(a),
                 _ => return invalid_request("amount", "Invalid amount"),
             },
         };
@@ -514,16 +531,11 @@ impl EcomPayments {
             Ok(body) => body,
             Err(res) => return res,
         };
-        if body
-            .get("transaction")
-            .and_then(|t| t.get("transactionText"))
-            .and_then(Value::as_str)
-            .is_none()
-        {
-            return invalid_request(
-                "transaction.transactionText",
-                "transactionText must not be null",
-            );
+        if let Err(res) = transaction_text(
+            body.get("transaction")
+                .and_then(|t| t.get("transactionText")),
+        ) {
+            return res;
         }
         let release = body
             .get("shouldReleaseRemainingFunds")
@@ -544,6 +556,15 @@ impl EcomPayments {
             );
         }
         let released = payment.amount.saturating_sub(payment.captured);
+        if released == 0 {
+            // Nothing left to release: a captured payment is not cancelled.
+            return error(
+                400,
+                "Payment",
+                "51",
+                "Cannot cancel an already captured order",
+            );
+        }
         payment.state = State::Cancelled;
         payment.log("CANCEL", released, call.now, None);
         json_answer(&json!({

@@ -369,3 +369,52 @@ async fn ecom_answers_validate_and_errors_are_arrays() {
         .collect();
     assert!(wrong.is_empty(), "{wrong:?}");
 }
+
+/// The limits of `ecom-v2.yaml` the emulator keeps: `MerchantInfo` URLs of at
+/// most 255 characters, a `transactionText` of at most 100 on captures, refunds
+/// and cancels, a `Transaction.amount` of at least 100, and no cancel of a fully
+/// captured payment ("you cannot cancel a captured payment").
+#[tokio::test]
+async fn ecom_limits_on_both_sides() {
+    let c = Client::new().await;
+    let ready = &emulator::READY_USER[2..];
+    let url = |n: usize| format!("https://example.com/{}", "a".repeat(n - 20));
+    let mut long_url = initiate("acme-ecom-limits-0", Some(ready));
+    long_url["merchantInfo"]["callbackPrefix"] = json!(url(256));
+    let (status, answer) = c.send(Method::POST, ECOM, Some(&long_url), &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    long_url["merchantInfo"]["fallBack"] = json!(url(256));
+    long_url["merchantInfo"]["callbackPrefix"] = json!(url(255));
+    let (status, answer) = c.send(Method::POST, ECOM, Some(&long_url), &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    long_url["merchantInfo"]["fallBack"] = json!(url(255));
+    let (status, answer) = c.send(Method::POST, ECOM, Some(&long_url), &[]).await;
+    assert_eq!(status, 200, "{answer}");
+
+    let one = format!("{ECOM}/acme-ecom-limits-0");
+    let rid = [("X-Request-Id", "limits-1")];
+    let capture = format!("{one}/capture");
+    let (status, answer) = c
+        .send(Method::POST, &capture, Some(&action(Some(99))), &rid)
+        .await;
+    assert_eq!(status, 400, "amount 99: {answer}");
+    let mut text = action(None);
+    text["transaction"]["transactionText"] = json!("t".repeat(101));
+    let (status, answer) = c.send(Method::POST, &capture, Some(&text), &rid).await;
+    assert_eq!(status, 400, "text 101: {answer}");
+    text["transaction"]["transactionText"] = json!("t".repeat(100));
+    let (status, answer) = c.send(Method::POST, &capture, Some(&text), &rid).await;
+    assert_eq!(status, 200, "text 100, the whole amount: {answer}");
+
+    // Fully captured: nothing left to release, so no cancel.
+    let mut cancel = action(None);
+    cancel["shouldReleaseRemainingFunds"] = json!(true);
+    let (status, answer) = c
+        .send(Method::PUT, &format!("{one}/cancel"), Some(&cancel), &[])
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        cause(Api::ECom, status, &answer),
+        Cause::InvalidPaymentState
+    );
+}
