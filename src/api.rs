@@ -240,7 +240,7 @@ impl IdempotencyHeader {
     pub fn header(self) -> Option<http::HeaderName> {
         match self {
             IdempotencyHeader::Key => Some(crate::headers::IDEMPOTENCY_KEY),
-            IdempotencyHeader::RequestId => Some(http::HeaderName::from_static("x-request-id")),
+            IdempotencyHeader::RequestId => Some(crate::headers::X_REQUEST_ID),
             IdempotencyHeader::None => None,
         }
     }

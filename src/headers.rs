@@ -9,6 +9,8 @@ pub const OCP_APIM_SUBSCRIPTION_KEY: HeaderName =
     HeaderName::from_static("ocp-apim-subscription-key");
 /// `client_id`, on the access token call.
 pub const CLIENT_ID: HeaderName = HeaderName::from_static("client_id");
+/// `X-Request-Id`: eCom v2's idempotency header.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `client_secret`, on the access token call (secret).
 pub const CLIENT_SECRET: HeaderName = HeaderName::from_static("client_secret");
 /// `Vipps-System-Name`.

@@ -204,14 +204,15 @@ fn key_header(method: &Method, path: &str) -> Option<http::HeaderName> {
     }
     let spec = ApiSpec::of_path(path);
     match spec.idempotency {
-        IdempotencyHeader::Key => Some(IDEMPOTENCY_KEY),
-        IdempotencyHeader::RequestId => {
-            match crate::context::operation_in(spec.api, method, path) {
-                Some("capture" | "refund") => IdempotencyHeader::RequestId.header(),
-                _ => None,
-            }
+        IdempotencyHeader::RequestId
+            if !matches!(
+                crate::context::operation_in(spec.api, method, path),
+                Some("capture" | "refund")
+            ) =>
+        {
+            None
         }
-        _ => None,
+        header => header.header(),
     }
 }
 

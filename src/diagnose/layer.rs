@@ -254,7 +254,7 @@ pin_project! {
             started: tokio::time::Instant,
             // Armed the first time the body is not ready.
             deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-            context: Option<RequestContext>,
+            context: RequestContext,
         },
         Done,
     }
@@ -264,7 +264,7 @@ impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (state, context) = match &self.state {
             State::Calling { .. } => ("calling", None),
-            State::Reading { context, .. } => ("reading error body", context.as_ref()),
+            State::Reading { context, .. } => ("reading error body", Some(context)),
             State::Done => ("done", None),
         };
         f.debug_struct("ResponseFuture")
@@ -334,7 +334,7 @@ where
                         frames: 0,
                         started: tokio::time::Instant::now(),
                         deadline: None,
-                        context: Some(context),
+                        context,
                     });
                 }
                 StateProj::Reading {
@@ -385,7 +385,7 @@ where
                     };
                     let parts = parts.take().expect("error parts are taken once");
                     let bytes = std::mem::take(buf).freeze();
-                    let context = context.take().unwrap_or_default();
+                    let context = std::mem::take(context);
                     this.state.set(State::Done);
                     return Poll::Ready(Err(error_response(
                         parts,

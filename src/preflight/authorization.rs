@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::AUTHORIZATION;
 
 use super::headers::Lookup;
-use super::{Facts, count, shown_word};
+use super::{Facts, shown_word};
 use crate::api::{Api, Credentials};
 use crate::{Cause, Diagnosis};
 
@@ -120,8 +120,7 @@ fn scheme_in<H: Lookup + ?Sized>(api: Api, headers: &H) -> Option<Diagnosis> {
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
     // The cache's own value, shaped right when it was fetched: `Bearer `, one space,
     // a JWT. Only a second header is left to find.
-    if f.token.as_ref().is_some_and(|t| t.shape_ok())
-        && count(&f.headers, Known::AUTHORIZATION) == 1
+    if f.token.as_ref().is_some_and(|t| t.shape_ok()) && f.headers.number(Known::AUTHORIZATION) == 1
     {
         return None;
     }

@@ -40,7 +40,6 @@ mod phone;
 mod urls;
 
 #[cfg(feature = "emulator")]
-#[cfg(feature = "emulator")]
 pub(crate) use phone::ecom_mobile_number;
 pub(in crate::preflight) use phone::phone_number;
 #[cfg(feature = "emulator")]
@@ -267,7 +266,9 @@ pub(super) fn amount_too_small(f: &Facts<'_>) -> Option<Diagnosis> {
     let (kind, json) = known(f)?;
     let (path, currency) = match kind {
         Kind::EPaymentCreate => ("amount.value", at(json, "amount.currency")?.as_str()?),
-        Kind::EComInitiate => ("transaction.amount", "NOK"),
+        // `Transaction.amount`: `minimum: 100` on capture and refund too (0 there
+        // is the whole amount, not refused).
+        Kind::EComInitiate | Kind::EComAdjust => ("transaction.amount", "NOK"),
         _ => return None,
     };
     let value = at(json, path)?.as_i64()?;

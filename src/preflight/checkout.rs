@@ -2,16 +2,12 @@
 //! quick start; each function names its source.
 
 use super::headers::Known;
-use http::HeaderName;
 
 use super::Facts;
 use super::body::{Kind, at, known};
 use super::epayment::text_problem;
 use crate::context::Api;
 use crate::{Cause, Diagnosis};
-
-const CLIENT_ID: HeaderName = HeaderName::from_static("client_id");
-const CLIENT_SECRET: HeaderName = HeaderName::from_static("client_secret");
 
 /// A Checkout call without `client_id`, `client_secret` or
 /// `Merchant-Serial-Number`: Checkout authenticates with these headers, not an
@@ -24,10 +20,10 @@ pub(super) fn credentials(f: &Facts<'_>) -> Option<Diagnosis> {
     if f.api != Api::Checkout || f.operation.is_none() || f.headers.has(Known::AUTHORIZATION) {
         return None;
     }
-    let missing: Vec<&str> = [(&CLIENT_ID, "client_id"), (&CLIENT_SECRET, "client_secret")]
+    let missing: Vec<&str> = [Known::CLIENT_ID, Known::CLIENT_SECRET]
         .into_iter()
-        .filter(|(h, _)| !f.headers.contains_key(*h))
-        .map(|(_, n)| n)
+        .filter(|h| !f.headers.has(*h))
+        .map(Known::name)
         .collect();
     if !missing.is_empty() {
         return Some(

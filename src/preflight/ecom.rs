@@ -1,16 +1,14 @@
 //! eCom v2 rules from the specification (`ecom-v2.yaml`, 2.0.3); each function
 //! names its source.
 
+use super::headers::Known;
 use super::sparse::Value;
-use http::HeaderName;
 
 use super::Facts;
 use super::body::{Kind, at, known};
 use super::epayment::text_problem;
 use crate::context::Api;
 use crate::{Cause, Diagnosis};
-
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// No `X-Request-Id` on an eCom capture or refund: `ecom-v2.yaml`
 /// capturePaymentUsingPOST and refundPaymentUsingPOST declare the header
@@ -23,7 +21,7 @@ pub(super) fn request_id(f: &Facts<'_>) -> Option<Diagnosis> {
         return None;
     };
     let what = format!("the eCom {op} call");
-    let evidence = super::missing_header(&f.headers, &X_REQUEST_ID, "X-Request-Id", &what)?;
+    let evidence = super::missing_header(&f.headers, Known::X_REQUEST_ID, "X-Request-Id", &what)?;
     Some(Diagnosis::new(Cause::MissingRequestId).with_evidence(evidence))
 }
 

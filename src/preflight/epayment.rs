@@ -184,17 +184,22 @@ pub(crate) fn is_rfc3339(s: &str) -> bool {
 pub(super) fn metadata(f: &Facts<'_>) -> Option<Diagnosis> {
     let problem = match at(create(f)?, "metadata")? {
         Value::Null => return None,
-        Value::Object(map) if map.len() > 5 => {
-            format!("has {} properties; at most 5 are allowed", map.len())
+        Value::Object(map) => {
+            // One sorted, de-duplicated list of the members, for both checks.
+            let entries = map.entries();
+            if entries.len() > 5 {
+                format!("has {} properties; at most 5 are allowed", entries.len())
+            } else {
+                entries.into_iter().find_map(|(key, value)| {
+                    let value = match value {
+                        Value::String(s) => MetadataValue::Text(s),
+                        Value::Number(_) => MetadataValue::Number,
+                        _ => MetadataValue::Other,
+                    };
+                    metadata_entry_problem(key, value)
+                })?
+            }
         }
-        Value::Object(map) => map.entries().into_iter().find_map(|(key, value)| {
-            let value = match value {
-                Value::String(s) => MetadataValue::Text(s),
-                Value::Number(_) => MetadataValue::Number,
-                _ => MetadataValue::Other,
-            };
-            metadata_entry_problem(key, value)
-        })?,
         _ => "is not an object".to_owned(),
     };
     Some(Diagnosis::new(Cause::InvalidMetadata).with_evidence(format!("`metadata` {problem}")))

@@ -51,7 +51,6 @@ fn slot(name: &str) -> Option<usize> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Known(usize);
 
-#[allow(dead_code)] // the full set, whether or not every rule asks yet
 impl Known {
     pub(crate) const AUTHORIZATION: Known = Known(0);
     pub(crate) const SUBSCRIPTION_KEY: Known = Known(1);

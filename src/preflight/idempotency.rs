@@ -3,7 +3,7 @@
 use super::headers::Known;
 use http::Method;
 
-use super::{Facts, count};
+use super::Facts;
 use crate::context::Api;
 use crate::{Cause, Diagnosis};
 
@@ -25,7 +25,7 @@ pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
     };
     let evidence = match f.headers.first(Known::IDEMPOTENCY_KEY) {
         None => format!("no `Idempotency-Key` header on the ePayment {what} call"),
-        Some(_) if count(&f.headers, Known::IDEMPOTENCY_KEY) > 1 => {
+        Some(_) if f.headers.number(Known::IDEMPOTENCY_KEY) > 1 => {
             "2 or more `Idempotency-Key` headers, expected 1".to_owned()
         }
         Some(v) if v.as_bytes().iter().all(|b| b.is_ascii_whitespace()) => {

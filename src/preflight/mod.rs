@@ -814,22 +814,17 @@ pub(crate) fn shown_word(s: &str, max: usize) -> Option<&str> {
 /// "the eCom capture call"), or `None` when it is there.
 pub(crate) fn missing_header(
     headers: &headers::Headers<'_>,
-    name: &http::HeaderName,
+    name: Known,
     shown: &str,
     what: &str,
 ) -> Option<String> {
-    match headers.get(name) {
+    match headers.first(name) {
         None => Some(format!("no `{shown}` header on {what}")),
         Some(v) if v.as_bytes().iter().all(u8::is_ascii_whitespace) => {
             Some(format!("the `{shown}` header is empty"))
         }
         Some(_) => None,
     }
-}
-
-/// The number of values of a header the rules ask about.
-pub(crate) fn count(headers: &headers::Headers<'_>, known: Known) -> usize {
-    headers.number(known)
 }
 
 #[cfg(test)]

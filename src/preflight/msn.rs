@@ -6,7 +6,7 @@ use super::headers::Known;
 use super::sparse::Value;
 use http::HeaderName;
 
-use super::{Facts, count};
+use super::Facts;
 use crate::context::Api;
 use crate::{Cause, Diagnosis, KeyScope, Msn};
 
@@ -20,7 +20,7 @@ pub(crate) const MISSPELLED: [HeaderName; 3] = [
 
 /// The MSN of a valid, single `Merchant-Serial-Number` header.
 fn header_msn(f: &Facts<'_>) -> Option<Msn> {
-    if count(&f.headers, Known::MERCHANT_SERIAL_NUMBER) != 1 {
+    if f.headers.number(Known::MERCHANT_SERIAL_NUMBER) != 1 {
         return None;
     }
     f.header_msn.as_ref()?.as_ref().ok().copied()
@@ -29,7 +29,7 @@ fn header_msn(f: &Facts<'_>) -> Option<Msn> {
 /// `Merchant-Serial-Number` is not a merchant serial number, or is sent twice.
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
     let parsed = f.header_msn.as_ref()?;
-    let n = count(&f.headers, Known::MERCHANT_SERIAL_NUMBER);
+    let n = f.headers.number(Known::MERCHANT_SERIAL_NUMBER);
     let evidence = if n > 1 {
         format!("{n} `Merchant-Serial-Number` headers, expected 1")
     } else {

@@ -8,7 +8,6 @@ use super::Facts;
 use super::body::{Kind, at, known};
 use super::epayment::text_problem;
 use crate::context::Api;
-use crate::headers::IDEMPOTENCY_KEY;
 use crate::{Cause, Diagnosis};
 
 /// No `Idempotency-Key` (or an empty one) on a Recurring v3 draft agreement,
@@ -26,7 +25,8 @@ pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
         _ => return None,
     };
     let what = format!("the Recurring {op} call");
-    let evidence = super::missing_header(&f.headers, &IDEMPOTENCY_KEY, "Idempotency-Key", &what)?;
+    let evidence =
+        super::missing_header(&f.headers, Known::IDEMPOTENCY_KEY, "Idempotency-Key", &what)?;
     Some(Diagnosis::new(Cause::MissingIdempotencyKey).with_evidence(evidence))
 }
 

@@ -213,11 +213,6 @@ impl<'d> Object<'d> {
         }
         out
     }
-
-    /// How many distinct keys.
-    pub(crate) fn len(self) -> usize {
-        self.entries().len()
-    }
 }
 
 pub(crate) fn parse(bytes: &[u8]) -> Option<Doc<'_>> {
@@ -515,7 +510,7 @@ mod tests {
         let Some(Value::Object(metadata)) = root.get("metadata") else {
             panic!("metadata is an object");
         };
-        assert_eq!(metadata.len(), 2);
+        assert_eq!(metadata.entries().len(), 2);
         assert!(matches!(metadata.entries()[0], ("a", Value::Object(_))));
     }
 

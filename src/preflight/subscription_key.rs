@@ -3,8 +3,8 @@
 //! The key is a secret: evidence names its shape, or its [`Fingerprint`], never
 //! the key.
 
+use super::Facts;
 use super::headers::Known;
-use super::{Facts, count};
 use crate::api::{Api, Credentials};
 use crate::{Cause, Diagnosis, Fingerprint};
 
@@ -49,7 +49,7 @@ pub(super) fn missing(f: &Facts<'_>) -> Option<Diagnosis> {
 /// sent twice.
 pub(super) fn malformed(f: &Facts<'_>) -> Option<Diagnosis> {
     let value = f.headers.first(Known::SUBSCRIPTION_KEY)?.as_bytes();
-    let n = count(&f.headers, Known::SUBSCRIPTION_KEY);
+    let n = f.headers.number(Known::SUBSCRIPTION_KEY);
     // The common case in one pass: one key of letters and digits is well formed.
     if n == 1 && !value.is_empty() && value.iter().all(u8::is_ascii_alphanumeric) {
         return None;

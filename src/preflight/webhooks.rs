@@ -10,19 +10,12 @@ use crate::{Cause, Diagnosis};
 
 /// Whether the request is a Webhooks API call (`/webhooks/…`).
 fn is_webhooks(f: &Facts<'_>) -> bool {
-    // The path's first segment, split once when the facts were gathered (a path
-    // of more segments than are kept is split here).
-    let first = match f.segments {
-        ([first, ..], 1..) => first,
-        _ => f
-            .uri
-            .path()
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            .unwrap_or_default(),
-    };
-    first.eq_ignore_ascii_case("webhooks")
+    f.uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .is_some_and(|s| s.eq_ignore_ascii_case("webhooks"))
 }
 
 /// No `Ocp-Apim-Subscription-Key` on a Webhooks call: every operation of
