@@ -287,6 +287,9 @@ apis! {
     "miami" => AccessToken, Own, idempotency: None, msn: false;
 }
 
+/// The longest prefix of [`APIS`] (checked by a test).
+const PREFIX_MAX: usize = 24;
+
 /// What a path the table does not know takes: the conservative default (see the
 /// [module docs](self)).
 pub const DEFAULT_SPEC: ApiSpec = ApiSpec {
@@ -304,15 +307,25 @@ impl ApiSpec {
     #[inline]
     pub fn of_path(path: &str) -> &'static ApiSpec {
         let path = path.strip_prefix('/').unwrap_or(path).as_bytes();
-        // A byte loop and a length compare before the bytes: paths are short, the
-        // table has some twenty rows, and this runs a few times per request.
-        let end = path.iter().position(|b| *b == b'/').unwrap_or(path.len());
-        let first = path.get(..end).unwrap_or_default();
+        // The first segment, lower-cased, in one byte loop; then a length compare
+        // and a plain compare per row: paths are short, the table has some twenty
+        // rows, and this runs a few times per request. A segment longer than every
+        // prefix matches none.
+        let mut first = [0u8; PREFIX_MAX];
+        let mut len = 0;
+        for &b in path {
+            if b == b'/' {
+                break;
+            }
+            let Some(slot) = first.get_mut(len) else {
+                return &DEFAULT_SPEC;
+            };
+            *slot = b.to_ascii_lowercase();
+            len += 1;
+        }
+        let first = first.get(..len).unwrap_or_default();
         APIS.iter()
-            .find(|spec| {
-                spec.prefix.len() == first.len()
-                    && first.eq_ignore_ascii_case(spec.prefix.as_bytes())
-            })
+            .find(|spec| spec.prefix.len() == len && spec.prefix.as_bytes() == first)
             .unwrap_or(&DEFAULT_SPEC)
     }
 
@@ -338,6 +351,14 @@ mod tests {
         assert_eq!(Api::from_path("/accesstoken/get"), Api::AccessToken);
         assert_eq!(Api::from_path("/accessToken/get"), Api::AccessToken);
         assert_eq!(Api::from_path("/miami/v1/token"), Api::AccessToken);
+        assert_eq!(Api::from_path("/EPayment/v1/payments"), Api::EPayment);
+        assert_eq!(Api::from_path("/epaymentx/v1"), Api::Other);
+        assert_eq!(Api::from_path("/vipps-userinfo-api"), Api::Login);
+        assert_eq!(
+            Api::from_path(&format!("/{}/v1", "e".repeat(400))),
+            Api::Other
+        );
+        assert_eq!(Api::from_path("/épayment/v1"), Api::Other);
         assert_eq!(Api::from_path("/"), Api::Other);
         assert_eq!(Api::from_path(""), Api::Other);
         assert_eq!(Api::from_path("epayment"), Api::EPayment);
@@ -351,6 +372,7 @@ mod tests {
     #[test]
     fn prefixes_are_unique_and_lowercase() {
         for (i, spec) in APIS.iter().enumerate() {
+            assert!(spec.prefix.len() <= PREFIX_MAX, "{}", spec.prefix);
             assert_eq!(spec.prefix, spec.prefix.to_ascii_lowercase());
             assert!(APIS[..i].iter().all(|s| s.prefix != spec.prefix));
         }

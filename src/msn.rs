@@ -84,16 +84,20 @@ impl Msn {
         if bytes.is_empty() {
             return Err(MsnError::Empty);
         }
-        if let Some(position) = bytes.iter().position(|b| !b.is_ascii_digit()) {
-            return Err(MsnError::NotDigits { position });
+        // One pass: every byte a digit (the first that is not is the error, however
+        // long the value), then the length. The wrapping sum is kept only for at
+        // most MAX_DIGITS (10) digits, where it does not wrap.
+        let mut value = 0u64;
+        for (position, b) in bytes.iter().enumerate() {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return Err(MsnError::NotDigits { position });
+            }
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
         }
         if bytes.len() > Self::MAX_DIGITS {
             return Err(MsnError::TooLong { len: bytes.len() });
         }
-        let value = bytes
-            .iter()
-            .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
-        // At most MAX_DIGITS (10): fits.
         Ok(Msn::pack(value, bytes.len() as u8))
     }
 

@@ -212,6 +212,69 @@ pub(super) const COMMON_LEN: usize = 2;
 pub(super) const COMMON: [HeaderName; COMMON_LEN] =
     [http::header::CONTENT_TYPE, crate::headers::IDEMPOTENCY_KEY];
 
+/// The templates of [`outgoing`], one per subset of [`COMMON`]: the keyring's
+/// `Vipps-System-*` values (backed by static bytes, see [`interned`]), then
+/// placeholders for `Authorization`, `Ocp-Apim-Subscription-Key` and
+/// `Merchant-Serial-Number`, then one for each [`COMMON`] header `j` with bit `j`
+/// of the template's index set: [`outgoing`] fills them by position, in this order.
+pub(super) fn templates(system: &crate::keys::SystemInfo) -> [HeaderMap; 1 << COMMON_LEN] {
+    let mut template = HeaderMap::with_capacity(12);
+    for (name, value) in [
+        (VIPPS_SYSTEM_NAME, &system.name),
+        (VIPPS_SYSTEM_VERSION, &system.version),
+        (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
+        (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
+    ] {
+        template.insert(name, interned(value));
+    }
+    debug_assert_eq!(template.len(), SYSTEM_HEADERS);
+    for name in [
+        AUTHORIZATION,
+        OCP_APIM_SUBSCRIPTION_KEY,
+        MERCHANT_SERIAL_NUMBER,
+    ] {
+        template.insert(name, HeaderValue::from_static(""));
+    }
+    std::array::from_fn(|variant| {
+        let mut template = template.clone();
+        for (j, name) in COMMON.iter().enumerate() {
+            if variant & (1 << j) != 0 {
+                template.insert(name.clone(), HeaderValue::from_static(""));
+            }
+        }
+        template
+    })
+}
+
+/// How many `Vipps-System-*` headers open a template.
+const SYSTEM_HEADERS: usize = 4;
+
+/// What a request's own header is to [`outgoing`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Own {
+    /// `Merchant-Serial-Number`.
+    Msn,
+    /// [`COMMON`]`[j]`.
+    Common(usize),
+    /// A header `Auth` replaces ([`set_by_auth`]).
+    Replaced,
+    /// Any other: sent as it is.
+    Other,
+}
+
+#[inline]
+fn own(name: &HeaderName) -> Own {
+    if *name == MERCHANT_SERIAL_NUMBER {
+        Own::Msn
+    } else if let Some(j) = COMMON.iter().position(|c| name == c) {
+        Own::Common(j)
+    } else if set_by_auth(name) {
+        Own::Replaced
+    } else {
+        Own::Other
+    }
+}
+
 /// Whether `Auth` replaces every value of this header.
 #[inline]
 pub(super) fn set_by_auth(name: &HeaderName) -> bool {
@@ -227,9 +290,11 @@ pub(super) fn set_by_auth(name: &HeaderName) -> bool {
 /// `Ocp-Apim-Subscription-Key` and the `Vipps-System-*` headers replaced by ours,
 /// and `Merchant-Serial-Number` added when the request lacks it.
 ///
-/// Built from a clone of [`Core::template`]: only the request's own headers are
-/// hashed (the placeholders are filled in place), and a request with no other
-/// header than `Merchant-Serial-Number` fits without growing the map.
+/// Built from a clone of a [`templates`] map: nothing is hashed for the
+/// placeholders (filled by position), each of the request's headers is looked at
+/// once, and a second pass appends the request's other headers only when it has
+/// some, so a request with no other header than `Merchant-Serial-Number`,
+/// `Content-Type` and `Idempotency-Key` fits without growing the map.
 ///
 /// `Err` when the request's headers and ours do not fit in one `HeaderMap`.
 #[inline]
@@ -240,64 +305,59 @@ pub(super) fn outgoing(
     target: &Target<'_>,
     core: &Core,
 ) -> Result<HeaderMap, http::header::MaxSizeReached> {
-    // The template with a placeholder for each common header the request has.
-    let mut variant = 0;
-    for name in original.keys() {
-        if let Some(i) = COMMON.iter().position(|common| name == common) {
-            variant |= 1 << i;
-        }
-    }
-    let mut headers = core.templates[variant].clone();
+    // One look at each of the request's headers: the first value of each
+    // placeholder's name, and whether anything is left to append.
     let mut msn = None;
-    let mut common: [Option<HeaderValue>; COMMON_LEN] = Default::default();
+    let mut common: [Option<&HeaderValue>; COMMON_LEN] = [None; COMMON_LEN];
+    let mut rest = false;
     for (name, value) in original {
-        if msn.is_none() && *name == MERCHANT_SERIAL_NUMBER {
-            // Goes into the placeholder below; further values are appended after it.
-            msn = Some(value.clone());
-        } else if let Some(i) = COMMON.iter().position(|c| name == c) {
-            // Likewise.
-            if common[i].is_none() {
-                common[i] = Some(value.clone());
-            } else {
-                headers.try_append(name.clone(), value.clone())?;
-            }
-        } else if !set_by_auth(name) {
-            headers.try_append(name.clone(), value.clone())?;
+        match own(name) {
+            Own::Msn if msn.is_none() => msn = Some(value),
+            Own::Common(j) if common[j].is_none() => common[j] = Some(value),
+            Own::Replaced => {}
+            _ => rest = true,
         }
     }
-    let mut msn = msn.or_else(|| target.msn.map(Msn::to_header_value));
+    let variant = common
+        .iter()
+        .enumerate()
+        .fold(0, |v, (j, c)| v | (usize::from(c.is_some()) << j));
+    let mut headers = core.templates[variant].clone();
+    let msn = match msn {
+        Some(value) => Some(value.clone()),
+        None => target.msn.map(Msn::to_header_value),
+    };
     let remove_msn = msn.is_none();
-    let mut authorization = Some(authorization);
-    let mut subscription_key = Some(subscription_key);
-    // Each placeholder is the first value of its name: fill it without hashing.
-    for (name, value) in headers.iter_mut() {
-        let fill = if *name == AUTHORIZATION {
-            authorization.take()
-        } else if *name == OCP_APIM_SUBSCRIPTION_KEY {
-            subscription_key.take()
-        } else if *name == MERCHANT_SERIAL_NUMBER {
-            msn.take()
-        } else if let Some(i) = COMMON.iter().position(|c| name == c) {
-            common[i].take()
-        } else {
-            None
-        };
-        if let Some(fill) = fill {
-            *value = fill;
-            if authorization.is_none()
-                && subscription_key.is_none()
-                && msn.is_none()
-                && common.iter().all(Option::is_none)
-            {
-                break;
-            }
+    // The placeholders, in the order [`templates`] put them.
+    let mut fills = [Some(authorization), Some(subscription_key), msn]
+        .into_iter()
+        .chain(common.iter().flatten().map(|v| Some((*v).clone())));
+    for (_, value) in headers.iter_mut().skip(SYSTEM_HEADERS) {
+        match fills.next() {
+            Some(Some(fill)) => *value = fill,
+            Some(None) => {}
+            None => break,
         }
     }
+    debug_assert!(fills.next().is_none());
     if remove_msn {
         headers.remove(MERCHANT_SERIAL_NUMBER);
     }
-    debug_assert!(authorization.is_none() && subscription_key.is_none() && msn.is_none());
-    debug_assert!(common.iter().all(Option::is_none));
+    if rest {
+        // The values after each placeholder's first, and every other header.
+        let (mut seen_msn, mut seen) = (false, [false; COMMON_LEN]);
+        for (name, value) in original {
+            let first = match own(name) {
+                Own::Msn => !std::mem::replace(&mut seen_msn, true),
+                Own::Common(j) => !std::mem::replace(&mut seen[j], true),
+                Own::Replaced => continue,
+                Own::Other => false,
+            };
+            if !first {
+                headers.try_append(name.clone(), value.clone())?;
+            }
+        }
+    }
     Ok(headers)
 }
 

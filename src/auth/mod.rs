@@ -347,32 +347,7 @@ impl Core {
             }
         }
         let official_hosts_only = keyring.hosts().custom().next().is_none();
-        let system = keyring.system();
-        let mut template = HeaderMap::with_capacity(12);
-        for (name, value) in [
-            (VIPPS_SYSTEM_NAME, &system.name),
-            (VIPPS_SYSTEM_VERSION, &system.version),
-            (VIPPS_SYSTEM_PLUGIN_NAME, &system.plugin_name),
-            (VIPPS_SYSTEM_PLUGIN_VERSION, &system.plugin_version),
-        ] {
-            template.insert(name, interned(value));
-        }
-        for name in [
-            AUTHORIZATION,
-            OCP_APIM_SUBSCRIPTION_KEY,
-            MERCHANT_SERIAL_NUMBER,
-        ] {
-            template.insert(name, HeaderValue::from_static(""));
-        }
-        let templates = std::array::from_fn(|variant| {
-            let mut template = template.clone();
-            for (j, name) in headers::COMMON.iter().enumerate() {
-                if variant & (1 << j) != 0 {
-                    template.insert(name.clone(), HeaderValue::from_static(""));
-                }
-            }
-            template
-        });
+        let templates = headers::templates(keyring.system());
         Core {
             templates,
             official_hosts_only,
