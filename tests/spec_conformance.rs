@@ -221,6 +221,7 @@ const ADJUST: &str = r#"{"modificationAmount":{"currency":"NOK","value":1000}}"#
 const INITIATE: &str = r#"{"customerInfo":{"mobileNumber":"91234567"},"merchantInfo":{"callbackPrefix":"https://example.com/callback","fallBack":"https://example.com/fallback","merchantSerialNumber":"123456"},"transaction":{"amount":20000,"orderId":"acme-shop-123-order123abc","transactionText":"One pair of socks"}}"#;
 const ECOM_ADJUST: &str = r#"{"merchantInfo":{"merchantSerialNumber":"123456"},"transaction":{"amount":20000,"transactionText":"Capture"}}"#;
 const AGREEMENT: &str = r#"{"pricing":{"type":"LEGACY","amount":2500,"currency":"NOK"},"interval":{"unit":"MONTH","count":1},"merchantRedirectUrl":"https://example.com/redirect","merchantAgreementUrl":"https://example.com/agreement","phoneNumber":"4791234567","productName":"Premier League subscription"}"#;
+const UPDATE: &str = r#"{"productName":"Premier League subscription","interval":{"type":"RECURRING","period":{"unit":"MONTH","count":1}}}"#;
 const CHARGE: &str = r#"{"amount":2500,"transactionType":"DIRECT_CAPTURE","description":"October","due":"2030-10-01","retryDays":5}"#;
 const SESSION: &str = r#"{"merchantInfo":{"callbackUrl":"https://example.com/cb","returnUrl":"https://example.com/return","callbackAuthorizationToken":"token"},"transaction":{"amount":{"value":1000,"currency":"NOK"},"reference":"acme-shop-123","paymentDescription":"One pair of socks"}}"#;
 const WEBHOOK: &str =
@@ -234,6 +235,7 @@ const ECOM_CAPTURE: &str = "/ecomm/v2/payments/acme-shop-123-order123abc/capture
 const ECOM_CANCEL: &str = "/ecomm/v2/payments/acme-shop-123-order123abc/cancel";
 const AGR: &str = "/recurring/v3/agreements";
 const AGR_CHARGE: &str = "/recurring/v3/agreements/agr_5kSeqz/charges";
+const AGR_ONE: &str = "/recurring/v3/agreements/agr_5kSeqz";
 const SESS: &str = "/checkout/v3/session";
 const HOOKS: &str = "/webhooks/v1/webhooks";
 
@@ -397,6 +399,30 @@ fn cases() -> Vec<Case> {
         field("Recurring interval count 31", "POST", AGR, AGREEMENT, "\"count\":1", "\"count\":31", None),
         field("Recurring interval count 0", "POST", AGR, AGREEMENT, "\"count\":1", "\"count\":0", Some(InvalidInterval)),
         field("Recurring interval count 32", "POST", AGR, AGREEMENT, "\"count\":1", "\"count\":32", Some(InvalidInterval)),
+        // The update's interval (PatchAgreementV3): `{type, period}`, `type`
+        // RECURRING (the default) and then `period` required, a TimePeriod.
+        header("Recurring update interval", "PATCH", AGR_ONE, UPDATE, &[], &[], None),
+        field("Recurring update interval without type", "PATCH", AGR_ONE, UPDATE, "\"type\":\"RECURRING\",", "", None),
+        field("Recurring update period count 31", "PATCH", AGR_ONE, UPDATE, "\"count\":1", "\"count\":31", None),
+        field("Recurring update period count 32", "PATCH", AGR_ONE, UPDATE, "\"count\":1", "\"count\":32", Some(InvalidInterval)),
+        field("Recurring update period count 0", "PATCH", AGR_ONE, UPDATE, "\"count\":1", "\"count\":0", Some(InvalidInterval)),
+        field("Recurring update period unit", "PATCH", AGR_ONE, UPDATE, "MONTH", "FORTNIGHT", Some(InvalidInterval)),
+        field("Recurring update period without count", "PATCH", AGR_ONE, UPDATE, ",\"count\":1", "", Some(InvalidInterval)),
+        field("Recurring update interval without period", "PATCH", AGR_ONE, UPDATE, ",\"period\":{\"unit\":\"MONTH\",\"count\":1}", "", Some(InvalidInterval)),
+        field("Recurring update interval of a draft's shape", "PATCH", AGR_ONE, UPDATE, "\"type\":\"RECURRING\",\"period\":{\"unit\":\"MONTH\",\"count\":1}", "\"unit\":\"MONTH\",\"count\":1", Some(InvalidInterval)),
+        field("Recurring update without interval", "PATCH", AGR_ONE, UPDATE, ",\"interval\":{\"type\":\"RECURRING\",\"period\":{\"unit\":\"MONTH\",\"count\":1}}", "", None),
+        // A charge orderId (CreateChargeV3): `pattern: "^[a-zA-Z\\d-]+"`, not
+        // anchored at its end; Preflight checks no charge orderId.
+        field("Recurring charge orderId, first character in the pattern", "POST", AGR_CHARGE, CHARGE, "\"retryDays\"", "\"orderId\":\"a b#c\",\"retryDays\"", None),
+        // Idempotency-Key: "Key size can be between 1 to 40 characters. Key must
+        // not contain '#', '?', '/' or '\\'"; the spaces around a header value
+        // are not part of it (RFC 9112 §5), so spaces only are an empty key.
+        header("Recurring Idempotency-Key of spaces", "POST", AGR_CHARGE, CHARGE, &["Idempotency-Key"], &[("Idempotency-Key", "   ")], Some(MissingIdempotencyKey)),
+        header("Recurring Idempotency-Key with inner spaces", "POST", AGR_CHARGE, CHARGE, &["Idempotency-Key"], &[("Idempotency-Key", "a key with spaces")], None),
+        header("Recurring Idempotency-Key of 40", "POST", AGR_CHARGE, CHARGE, &["Idempotency-Key"], &[("Idempotency-Key", "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")], None),
+        header("Recurring Idempotency-Key of 41", "POST", AGR_CHARGE, CHARGE, &["Idempotency-Key"], &[("Idempotency-Key", "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")], Some(MissingIdempotencyKey)),
+        header("Recurring Idempotency-Key with #", "POST", AGR_CHARGE, CHARGE, &["Idempotency-Key"], &[("Idempotency-Key", "key#1")], Some(MissingIdempotencyKey)),
+        header("Recurring update Idempotency-Key with /", "PATCH", AGR_ONE, UPDATE, &["Idempotency-Key"], &[("Idempotency-Key", "key/1")], Some(MissingIdempotencyKey)),
         field("Recurring URL 1024", "POST", AGR, AGREEMENT, "https://example.com/agreement", &url(1024), None),
         field("Recurring URL 1025", "POST", AGR, AGREEMENT, "https://example.com/agreement", &url(1025), Some(InvalidUrl)),
         field("Recurring phone 15", "POST", AGR, AGREEMENT, "4791234567", "479123456789012", None),

@@ -45,6 +45,8 @@ pub enum Endpoint {
     RecurringCreateAgreement,
     /// `GET /recurring/v3/agreements/{agreementId}`.
     RecurringGetAgreement,
+    /// `PATCH /recurring/v3/agreements/{agreementId}`.
+    RecurringUpdateAgreement,
     /// `PATCH /recurring/v3/agreements/{agreementId}/accept` (test only).
     RecurringAcceptAgreement,
     /// `POST /recurring/v3/agreements/{agreementId}/charges`.
@@ -69,7 +71,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 26] = [
+    pub const ALL: [Endpoint; 27] = [
         Endpoint::AccessToken,
         Endpoint::CreatePayment,
         Endpoint::GetPayment,
@@ -86,6 +88,7 @@ impl Endpoint {
         Endpoint::LoginDiscovery,
         Endpoint::RecurringCreateAgreement,
         Endpoint::RecurringGetAgreement,
+        Endpoint::RecurringUpdateAgreement,
         Endpoint::RecurringAcceptAgreement,
         Endpoint::RecurringCreateCharge,
         Endpoint::RecurringGetCharge,

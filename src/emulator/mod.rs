@@ -66,6 +66,7 @@
 //! | `GET /access-management-1.0/access/userinfo` | the user's claims for a user token from the token endpoint, until its `expires_in` (3,599 s) has passed on the emulator's clock; `401` `request_unauthorized` otherwise |
 //! | `POST /recurring/v3/agreements` | `201` `{"agreementId", "uuid", "vippsConfirmationUrl", "chargeId"}`; the agreement is `PENDING` until accepted |
 //! | `GET /recurring/v3/agreements/{agreementId}` | the agreement (`AgreementResponseV3`) |
+//! | `PATCH /recurring/v3/agreements/{agreementId}` | `204`: the agreement updated, or `STOPPED` (its open charges `CANCELLED`); a `STOPPED` agreement cannot be updated |
 //! | `PATCH /recurring/v3/agreements/{agreementId}/accept` | test only: the user accepts (`204`); or [`Emulator::accept_agreement`] |
 //! | `POST /recurring/v3/agreements/{agreementId}/charges` | `201` `{"chargeId"}` on an `ACTIVE` agreement, `due` one day to two years ahead |
 //! | `GET /recurring/v3/agreements/{agreementId}/charges/{chargeId}` | the charge (`ChargeResponseV3`) |

@@ -309,6 +309,7 @@ fn route(
         }
         Endpoint::RecurringCreateAgreement
         | Endpoint::RecurringGetAgreement
+        | Endpoint::RecurringUpdateAgreement
         | Endpoint::RecurringAcceptAgreement
         | Endpoint::RecurringCreateCharge
         | Endpoint::RecurringGetCharge => {

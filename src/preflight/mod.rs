@@ -271,7 +271,7 @@ rules! {
     /// over 100. Refuse.
     RecurringTexts => recurring::texts, Refuse;
     /// Recurring `interval` missing on a draft, or its `unit`/`count` (1 to 31)
-    /// invalid. Refuse.
+    /// invalid (a draft's `interval`, an update's required `interval.period`). Refuse.
     RecurringInterval => recurring::interval, Refuse;
     /// `bearer` (not `Bearer`) on a Recurring call: Recurring declares HTTP bearer
     /// auth, case-insensitive, and its official Postman collections sent

@@ -10,11 +10,25 @@ use super::epayment::text_problem;
 use crate::context::Api;
 use crate::{Cause, Diagnosis};
 
-/// No `Idempotency-Key` (or an empty one) on a Recurring v3 draft agreement,
-/// update agreement, create, capture or refund charge: each of these operations
-/// of `recurring.yaml` (DraftAgreementV3, UpdateAgreementPatchV3, CreateChargeV3,
-/// CaptureChargeV3, RefundChargeV3) declares the header `required: true`. The
-/// spec sets no length, so none is checked.
+/// No `Idempotency-Key`, or one the spec refuses, on a Recurring v3 draft
+/// agreement, update agreement, create, capture or refund charge: each of these
+/// operations of `recurring.yaml` (DraftAgreementV3, UpdateAgreementPatchV3,
+/// CreateChargeV3, CaptureChargeV3, RefundChargeV3) takes the parameter
+///
+/// ```yaml
+/// Idempotency-Key:
+///   in: header
+///   description: An Idempotency key must be provided to ensure idempotent requests.
+///     Key size can be between 1 to 40 characters.
+///     Key must not contain '#', '?', '/' or '\\'
+///   required: true
+///   schema: {type: string}
+/// ```
+///
+/// A key of only spaces or tabs is an empty key: HTTP takes the whitespace
+/// around a field value off before the value is read (RFC 9112 §5, `field-line
+/// = field-name ":" OWS field-value OWS`; RFC 9110 §5.5), so the API reads 0
+/// characters, below the spec's 1. Spaces inside a key are allowed.
 pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
     if f.api != Api::Recurring || !super::body::is_recurring_v3(f.uri.path()) {
         return None;
@@ -26,7 +40,27 @@ pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
     };
     let what = format!("the Recurring {op} call");
     let evidence =
-        super::missing_header(&f.headers, Known::IDEMPOTENCY_KEY, "Idempotency-Key", &what)?;
+        super::missing_header(&f.headers, Known::IDEMPOTENCY_KEY, "Idempotency-Key", &what)
+            .or_else(|| {
+                let key = f.headers.first(Known::IDEMPOTENCY_KEY)?.as_bytes();
+                // Counted as UTF-8, a stray byte as one character: no reading
+                // of the bytes counts fewer, so only a key over 40 in every
+                // reading is refused.
+                let key = String::from_utf8_lossy(key);
+                let key = key.trim_matches([' ', '\t']);
+                let n = key.chars().count();
+                if n > 40 {
+                    Some(format!(
+                        "the `Idempotency-Key` is {n} characters long; recurring.yaml allows 1 to 40"
+                    ))
+                } else {
+                    key.chars().find(|c| matches!(c, '#' | '?' | '/' | '\\')).map(|c| {
+                        format!(
+                            "the `Idempotency-Key` holds `{c}`; recurring.yaml forbids '#', '?', '/' and '\\'"
+                        )
+                    })
+                }
+            })?;
     Some(Diagnosis::new(Cause::MissingIdempotencyKey).with_evidence(evidence))
 }
 
@@ -62,13 +96,40 @@ pub(super) fn texts(f: &Facts<'_>) -> Option<Diagnosis> {
 
 const UNITS: [&str; 4] = ["YEAR", "MONTH", "WEEK", "DAY"];
 
-/// `interval` missing on a draft, or its `unit` not one of `YEAR`, `MONTH`,
-/// `WEEK`, `DAY`, or its `count` not an integer from 1 to 31 (`recurring.yaml`
-/// DraftAgreementV3 `interval`: required, `count` `minimum: 1`, `maximum: 31`;
-/// UpdateAgreementPatchV3 `interval.period`).
+/// A draft's `interval`, or an update's `interval.period`, that is not a
+/// `TimePeriod`; a draft without `interval`; an update's `interval` without its
+/// `period`.
+///
+/// `recurring.yaml` (2.6.17), `TimePeriod` (DraftAgreementV3 `interval`,
+/// required on a draft):
+///
+/// ```yaml
+/// required: [unit, count]
+/// unit:  {type: string, enum: [YEAR, MONTH, WEEK, DAY]}
+/// count: {type: integer, format: int32, minimum: 1, maximum: 31}
+/// ```
+///
+/// and `PatchAgreementV3.interval` (UpdateAgreementPatchV3):
+///
+/// ```yaml
+/// interval:
+///   type: object
+///   description: The interval is specified by the `type` and `period` properties.
+///     When the type is `RECURRING`, then the property `period` is required.
+///   properties:
+///     type: {type: string, default: RECURRING, enum: [RECURRING]}
+///     period: {$ref: '#/components/schemas/TimePeriod'}
+/// ```
+///
+/// `type` defaults to `RECURRING`, so an update's `interval` needs a `period`
+/// unless it names another `type`. A `type` string other than `RECURRING` is
+/// left alone: the spec's authors had a `FLEXIBLE` type (without `period`) in
+/// the draft of this schema and took it out before release (vipps-recurring-api
+/// commits 0b63faf, 1721ad7, October 2023), so it may be live: the emulator
+/// refuses it, as the spec does; Preflight does not claim it can only fail.
 pub(super) fn interval(f: &Facts<'_>) -> Option<Diagnosis> {
     let (kind, json) = known(f)?;
-    let (path, value) = match kind {
+    let problem = match kind {
         Kind::RecurringAgreement => match at(json, "interval") {
             None | Some(Value::Null) => {
                 return Some(
@@ -76,37 +137,56 @@ pub(super) fn interval(f: &Facts<'_>) -> Option<Diagnosis> {
                         .with_evidence("no `interval`: it is required on a draft agreement"),
                 );
             }
-            Some(v) => ("interval", v),
+            Some(v) => period_problem("interval", v),
         },
-        // `interval.period` of an update: the sparse parse keeps only the kept
-        // keys, so `period` is read when present under `interval`.
-        Kind::RecurringUpdate => ("interval", at(json, "interval")?),
+        Kind::RecurringUpdate => update_problem(at(json, "interval")?),
         _ => return None,
-    };
-    let problem = interval_problem(value, kind == Kind::RecurringAgreement)?;
-    Some(Diagnosis::new(Cause::InvalidInterval).with_evidence(format!("`{path}` {problem}")))
+    }?;
+    Some(Diagnosis::new(Cause::InvalidInterval).with_evidence(problem))
 }
 
-fn interval_problem(v: Value<'_>, draft: bool) -> Option<String> {
+/// An update's `interval` (`PatchAgreementV3.interval`): an object whose `type`
+/// is `RECURRING` (the default) and whose `period` is a `TimePeriod`.
+fn update_problem(v: Value<'_>) -> Option<String> {
     let Value::Object(_) = v else {
-        return Some("is not an object".to_owned());
+        return Some("`interval` is not an object".to_owned());
     };
-    match v.get("unit") {
-        Some(Value::String(u)) if UNITS.contains(&u) => {}
-        // An update sends `interval.period` (not read): nothing to judge.
-        None | Some(Value::Null) if !draft && v.get("count").is_none() => return None,
-        None | Some(Value::Null) => return Some("has no `unit`".to_owned()),
-        Some(_) => return Some("has a `unit` other than YEAR, MONTH, WEEK, DAY".to_owned()),
+    match v.get("type") {
+        None | Some(Value::Null | Value::String("RECURRING")) => {}
+        // Another type: not judged (see `interval`).
+        Some(Value::String(_)) => return None,
+        Some(_) => return Some("`interval.type` is not a string".to_owned()),
     }
-    match v.get("count") {
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(c) if (1..=31).contains(&c) => None,
-            Some(c) => Some(format!("has `count` {c}; 1 to 31 are allowed")),
-            None => Some(format!("has `count` {n}, not an integer")),
+    match v.get("period") {
+        None | Some(Value::Null) => Some(
+            "`interval` has no `period`: it is required when `interval.type` is RECURRING (the default); \
+             an update takes `{\"period\": {\"unit\": …, \"count\": …}}`, not `unit` and `count` directly"
+                .to_owned(),
+        ),
+        Some(period) => period_problem("interval.period", period),
+    }
+}
+
+/// A `TimePeriod` at `path`: `unit` one of `YEAR`, `MONTH`, `WEEK`, `DAY`;
+/// `count` an integer from 1 to 31; both required.
+fn period_problem(path: &str, v: Value<'_>) -> Option<String> {
+    let Value::Object(_) = v else {
+        return Some(format!("`{path}` is not an object"));
+    };
+    let problem = match v.get("unit") {
+        Some(Value::String(u)) if UNITS.contains(&u) => match v.get("count") {
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(c) if (1..=31).contains(&c) => return None,
+                Some(c) => format!("has `count` {c}; 1 to 31 are allowed"),
+                None => format!("has `count` {n}, not an integer"),
+            },
+            None | Some(Value::Null) => "has no `count`".to_owned(),
+            Some(_) => "has a `count` that is not a number".to_owned(),
         },
-        None | Some(Value::Null) => Some("has no `count`".to_owned()),
-        Some(_) => Some("has a `count` that is not a number".to_owned()),
-    }
+        None | Some(Value::Null) => "has no `unit`".to_owned(),
+        Some(_) => "has a `unit` other than YEAR, MONTH, WEEK, DAY".to_owned(),
+    };
+    Some(format!("`{path}` {problem}"))
 }
 
 /// Lower-case `bearer` on a Recurring call: sent as a warning, not refused.

@@ -50,6 +50,8 @@ const KEPT: &[&str] = &[
     "productName",
     "productDescription",
     "interval",
+    "period",
+    "type",
     "count",
     "unit",
     "transactionText",

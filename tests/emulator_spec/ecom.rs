@@ -326,8 +326,48 @@ async fn ecom_answers_validate_and_errors_are_arrays() {
         )
         .await;
     assert_eq!(status, 400, "{answer}");
+    // The error corpus' body for this very input: InvalidRequest on the field.
+    assert_eq!(
+        (
+            answer[0]["errorGroup"].as_str(),
+            answer[0]["errorCode"].as_str(),
+            answer[0]["errorMessage"].as_str()
+        ),
+        (
+            Some("InvalidRequest"),
+            Some("mobileNumber"),
+            Some("Invalid MSISDN: 004712345678")
+        ),
+        "{answer}"
+    );
     check(
         "mobile number 0047",
+        status,
+        &answer,
+        Cause::InvalidPhoneNumber,
+    );
+    // `+47` and spaces are corrected: the number is READY_USER's.
+    let ready = emulator::READY_USER.strip_prefix("47").unwrap();
+    let (status, answer) = c
+        .send(
+            Method::POST,
+            ECOM,
+            Some(&initiate(
+                "acme-ecom-6b",
+                Some(&format!("+47 {} {}", &ready[..3], &ready[3..])),
+            )),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    // Not a string at all (the schema's `type: string`): an InvalidRequest on
+    // the field too.
+    let mut not_a_string = initiate("acme-ecom-6c", None);
+    not_a_string["customerInfo"] = json!({"mobileNumber": true});
+    let (status, answer) = c.send(Method::POST, ECOM, Some(&not_a_string), &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    check(
+        "mobile number not a string",
         status,
         &answer,
         Cause::InvalidPhoneNumber,

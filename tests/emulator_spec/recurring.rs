@@ -217,7 +217,12 @@ async fn recurring_answers_validate_and_follow_the_guide() {
         (201, Some("acme-chg-02"))
     );
 
-    // The due date: not today, not beyond two years.
+    // The due date: not today, not beyond two years; tomorrow is enough (the
+    // 1-day lead time of today's docs; the spec's two days are production's).
+    let (status, answer) = c
+        .send(Method::POST, &charges, Some(&charge(&date_in(1))), &[])
+        .await;
+    assert_eq!(status, 201, "{answer}");
     let (status, answer) = c
         .send(Method::POST, &charges, Some(&charge(&date_in(0))), &[])
         .await;
@@ -353,6 +358,198 @@ async fn recurring_answers_validate_and_follow_the_guide() {
         status,
         &answer,
         Cause::ChargeAmountTooHigh,
+    );
+
+    // A charge orderId: recurring.yaml CreateChargeV3 `orderId` is `minLength:
+    // 1`, `maxLength: 50`, `pattern: "^[a-zA-Z\\d-]+"`, a pattern not anchored
+    // at its end: only the first character is held to it.
+    for (order_id, ok) in [
+        ("a b#c", true),
+        (&*"o".repeat(50), true),
+        (&*"o".repeat(51), false),
+        (" abc", false),
+        ("#abc", false),
+        ("", false),
+    ] {
+        let mut body = charge(&date_in(6));
+        body["orderId"] = json!(order_id);
+        let (status, answer) = c.send(Method::POST, &charges, Some(&body), &[]).await;
+        if ok {
+            assert_eq!(status, 201, "orderId {order_id:?}: {answer}");
+        } else {
+            assert_eq!(status, 400, "orderId {order_id:?}: {answer}");
+            check("charge orderId", status, &answer, Cause::InvalidField);
+        }
+    }
+
+    // Idempotency-Key: "Key size can be between 1 to 40 characters. Key must
+    // not contain '#', '?', '/' or '\\'" (recurring.yaml). Spaces around a
+    // header value are not part of it (RFC 9112 §5), so a key of spaces only
+    // is empty; spaces inside one are allowed, and 40 characters are.
+    for (key, ok) in [
+        ("   ", false),
+        ("a key with spaces", true),
+        (&*"k".repeat(40), true),
+        ("key#1", false),
+        ("key/1", false),
+    ] {
+        let (status, answer) = c
+            .send(
+                Method::POST,
+                &charges,
+                Some(&charge(&date_in(7))),
+                &[("Idempotency-Key", key)],
+            )
+            .await;
+        if ok {
+            assert_eq!(status, 201, "key {key:?}: {answer}");
+        } else {
+            assert_eq!(status, 400, "key {key:?}: {answer}");
+            check(
+                "Idempotency-Key",
+                status,
+                &answer,
+                Cause::MissingIdempotencyKey,
+            );
+        }
+    }
+
+    // Update (PATCH, PatchAgreementV3): an `interval` is `{type, period}`,
+    // `type` only RECURRING (the default), and then `period`, a TimePeriod
+    // (`unit` YEAR/MONTH/WEEK/DAY, `count` 1 to 31, both required), required.
+    let (status, answer) = c
+        .send(
+            Method::PATCH,
+            &format!("{AGREEMENTS}/agr_unknown"),
+            Some(&json!({"productName": "x"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    check("update unknown", status, &answer, Cause::ReferenceNotFound);
+    for (interval, ok) in [
+        (json!({"period": {"unit": "WEEK", "count": 2}}), true),
+        (
+            json!({"type": "RECURRING", "period": {"unit": "DAY", "count": 31}}),
+            true,
+        ),
+        (
+            json!({"type": "RECURRING", "period": {"unit": "YEAR", "count": 1}}),
+            true,
+        ),
+        (json!({"unit": "MONTH", "count": 1}), false),
+        (json!({"type": "RECURRING"}), false),
+        (json!({}), false),
+        (json!({"period": {"unit": "DAY", "count": 32}}), false),
+        (json!({"period": {"unit": "DAY", "count": 0}}), false),
+        (json!({"period": {"unit": "FORTNIGHT", "count": 1}}), false),
+        (json!({"period": {"count": 1}}), false),
+        (json!({"period": {"unit": "DAY"}}), false),
+        (json!({"type": "FLEXIBLE"}), false),
+        (json!(null), false),
+    ] {
+        let (status, answer) = c
+            .send(
+                Method::PATCH,
+                &one,
+                Some(&json!({"interval": interval})),
+                &[],
+            )
+            .await;
+        if ok {
+            assert_eq!(status, 204, "interval {interval}: {answer}");
+        } else {
+            assert_eq!(status, 400, "interval {interval}: {answer}");
+            check("update interval", status, &answer, Cause::InvalidField);
+        }
+    }
+    let (_, got) = c.send(Method::GET, &one, None, &[]).await;
+    s.assert_valid("get updated", s.response(AGREEMENT, "get", "200"), &got);
+    assert_eq!(
+        (&got["interval"]["unit"], &got["interval"]["count"]),
+        (&json!("YEAR"), &json!(1))
+    );
+    let update = json!({
+        "productName": "A new name",
+        "productDescription": "A new description",
+        "merchantAgreementUrl": "https://example.com/vipps-subscriptions/1234/",
+        "pricing": {"amount": 25000, "suggestedMaxAmount": 300000},
+    });
+    let (status, answer) = c.send(Method::PATCH, &one, Some(&update), &[]).await;
+    assert_eq!(status, 204, "{answer}");
+    let (_, got) = c.send(Method::GET, &one, None, &[]).await;
+    s.assert_valid("get updated", s.response(AGREEMENT, "get", "200"), &got);
+    assert_eq!(
+        (&got["productName"], &got["pricing"]["amount"]),
+        (&json!("A new name"), &json!(25000))
+    );
+    let (status, answer) = c
+        .send(
+            Method::PATCH,
+            &one,
+            Some(&json!({"productName": "n".repeat(46)})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check(
+        "update productName 46",
+        status,
+        &answer,
+        Cause::InvalidField,
+    );
+    let (status, answer) = c
+        .send(Method::PATCH, &one, Some(&json!({"status": "ACTIVE"})), &[])
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check("update status ACTIVE", status, &answer, Cause::InvalidField);
+    // Stopping takes no other change; then the agreement is STOPPED for good.
+    let (status, answer) = c
+        .send(
+            Method::PATCH,
+            &one,
+            Some(&json!({"status": "STOPPED", "productName": "x"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check("stop and rename", status, &answer, Cause::InvalidField);
+    let (status, answer) = c
+        .send(
+            Method::PATCH,
+            &one,
+            Some(&json!({"status": "STOPPED"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 204, "{answer}");
+    let (_, got) = c.send(Method::GET, &one, None, &[]).await;
+    s.assert_valid("get stopped", s.response(AGREEMENT, "get", "200"), &got);
+    assert_eq!(got["status"], "STOPPED");
+    assert!(got["stop"].is_string(), "{got}");
+    let (_, got) = c
+        .send(Method::GET, &format!("{charges}/{charge_id}"), None, &[])
+        .await;
+    assert_eq!(got["status"], "CANCELLED", "{got}");
+    let (status, answer) = c
+        .send(
+            Method::PATCH,
+            &one,
+            Some(&json!({"productName": "Back again"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check("update stopped", status, &answer, Cause::AgreementNotActive);
+    let (status, answer) = c
+        .send(Method::POST, &charges, Some(&charge(&date_in(3))), &[])
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    check(
+        "charge on stopped",
+        status,
+        &answer,
+        Cause::AgreementNotActive,
     );
 
     let wrong: Vec<_> = errors

@@ -5,18 +5,21 @@
 //!   `{agreementId, uuid, vippsConfirmationUrl, chargeId}`; the agreement is
 //!   `PENDING` until the user accepts it.
 //! - `GET /recurring/v3/agreements/{agreementId}` → `AgreementResponseV3`.
+//! - `PATCH /recurring/v3/agreements/{agreementId}` (`UpdateAgreementPatchV3`,
+//!   `PatchAgreementV3`) → `204`: see [`update`].
 //! - `PATCH /recurring/v3/agreements/{agreementId}/accept` `{phoneNumber}` (test
 //!   environment only, as in the spec) → `204`: the agreement is `ACTIVE`, its
 //!   initial charge `CHARGED` (or `RESERVED` for `RESERVE_CAPTURE`).
 //! - `POST /recurring/v3/agreements/{agreementId}/charges` (`CreateChargeV3`) →
 //!   `201` `{chargeId}`; only on an `ACTIVE` agreement, `due` at least one day
-//!   ahead (the 1-day lead time of the current charge guide; the spec's "two days
-//!   in production" is older) and at most two years, `retryDays` 0 to 14, at most
+//!   ahead (the 1-day lead time of today's charge guide; the spec's "two days in
+//!   production" is older, and the docs win: see `charges::DUE_MIN_DAYS`) and at
+//!   most two years, `retryDays` 0 to 14, at most
 //!   the user's `maxAmount` on a `VARIABLE` agreement.
 //! - `GET /recurring/v3/agreements/{agreementId}/charges/{chargeId}` →
 //!   `ChargeResponseV3`.
 //!
-//! The POSTs and the PATCH take an `Idempotency-Key` (1 to 40 characters, none of
+//! The POSTs and the PATCHes take an `Idempotency-Key` (1 to 40 characters, none of
 //! `#?/\`): the same key and body answer the first success again, another body is
 //! `409`. Errors are the API's problem details (`ErrorV3`: `type`
 //! `…/recurring-api-problems#<identifier>`, `title`, `status`, `detail`,
@@ -33,6 +36,7 @@ use http::{Method, Response};
 use serde_json::{Map, Value, json};
 
 mod charges;
+mod update;
 
 use super::bodies::{self, Body};
 use super::dates::rfc3339;
@@ -53,6 +57,10 @@ const PROBLEMS: &str =
 enum Status {
     Pending,
     Active,
+    /// Stopped by an update; it cannot be changed again (`recurring.yaml`
+    /// UpdateAgreementPatchV3: "when updating the status to `STOPPED`, you can
+    /// not re-activate it").
+    Stopped,
 }
 
 impl Status {
@@ -60,6 +68,7 @@ impl Status {
         match self {
             Status::Pending => "PENDING",
             Status::Active => "ACTIVE",
+            Status::Stopped => "STOPPED",
         }
     }
 }
@@ -83,6 +92,7 @@ struct Agreement {
     confirmation_url: String,
     created: u64,
     start: Option<u64>,
+    stop: Option<u64>,
     charges: Vec<Charge>,
 }
 
@@ -108,7 +118,7 @@ impl Agreement {
             "productName": self.product_name,
             "created": rfc3339(self.created),
             "start": self.start.map(rfc3339),
-            "stop": null,
+            "stop": self.stop.map(rfc3339),
             "campaign": null,
             "merchantAgreementUrl": self.merchant_agreement_url,
             "merchantRedirectUrl": self.merchant_redirect_url,
@@ -154,6 +164,7 @@ pub(crate) fn endpoint(method: &Method, segments: &[&str]) -> Option<Endpoint> {
     Some(match (method.as_str(), rest) {
         ("POST", []) => Endpoint::RecurringCreateAgreement,
         ("GET", [a]) if !a.is_empty() => Endpoint::RecurringGetAgreement,
+        ("PATCH", [a]) if !a.is_empty() => Endpoint::RecurringUpdateAgreement,
         ("PATCH", [a, "accept"]) if !a.is_empty() => Endpoint::RecurringAcceptAgreement,
         ("POST", [a, "charges"]) if !a.is_empty() => Endpoint::RecurringCreateCharge,
         ("GET", [a, "charges", c]) if !a.is_empty() && !c.is_empty() => {
@@ -305,13 +316,19 @@ impl Agreements {
     }
 
     fn idempotent(&mut self, call: &Call<'_>, headers: &http::HeaderMap) -> Response<Body> {
-        let key = headers
+        // `recurring.yaml` `Idempotency-Key` (required): "Key size can be
+        // between 1 to 40 characters. Key must not contain '#', '?', '/' or
+        // '\\'". HTTP takes the spaces and tabs around a field value off
+        // before it is read (RFC 9112 §5: `field-name ":" OWS field-value
+        // OWS`), so a key of only whitespace is an empty key: refused.
+        let raw = headers
             .get(crate::headers::IDEMPOTENCY_KEY)
-            .and_then(|v| v.to_str().ok())
+            .map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let key = raw
+            .as_deref()
+            .map(|k| k.trim_matches([' ', '\t']))
             .filter(|k| {
-                (1..=40).contains(&k.chars().count())
-                    && !k.trim().is_empty()
-                    && !k.contains(['#', '?', '/', '\\'])
+                (1..=40).contains(&k.chars().count()) && !k.contains(['#', '?', '/', '\\'])
             });
         let Some(key) = key else {
             return problem(
@@ -347,6 +364,7 @@ impl Agreements {
         let response = match call.endpoint {
             Endpoint::RecurringCreateAgreement => self.draft(call),
             Endpoint::RecurringAcceptAgreement => self.accept(call, key),
+            Endpoint::RecurringUpdateAgreement => self.update(call, key),
             _ => self.create_charge(call, key),
         };
         self.replays.store(scope, body_hash, JSON_UTF8, &response);
@@ -394,19 +412,9 @@ impl Agreements {
         let Some(interval) = body.get("interval").and_then(Value::as_object) else {
             return invalid(instance, "interval", "must not be null");
         };
-        let unit = match interval.get("unit").and_then(Value::as_str) {
-            Some(u @ ("YEAR" | "MONTH" | "WEEK" | "DAY")) => u.to_owned(),
-            _ => {
-                return invalid(
-                    instance,
-                    "interval.unit",
-                    "must be YEAR, MONTH, WEEK or DAY",
-                );
-            }
-        };
-        let count = match interval.get("count").and_then(Value::as_u64) {
-            Some(c) if (1..=31).contains(&c) => c,
-            _ => return invalid(instance, "interval.count", "must be from 1 to 31"),
+        let (unit, count) = match time_period(interval, instance, "interval") {
+            Ok(period) => period,
+            Err(res) => return res,
         };
         let is_app = body.get("isApp").and_then(Value::as_bool) == Some(true);
         // `isApp`: "URLs passed to us will not be validated as regular URLs".
@@ -499,6 +507,7 @@ impl Agreements {
             confirmation_url: confirmation_url.clone(),
             created: call.now,
             start: None,
+            stop: None,
             charges: initial.into_iter().collect(),
         };
         self.agreements.insert(key, agreement);
@@ -536,7 +545,10 @@ impl Agreements {
             return not_found(call.instance, "Agreement");
         };
         if !agreement.activate(call.now, key) {
-            return illegal_update(call.instance);
+            return illegal_update(
+                call.instance,
+                "Cannot modify an agreement which is not pending.",
+            );
         }
         bodies::respond(204, JSON_UTF8, "")
     }
@@ -584,15 +596,44 @@ impl Agreement {
     }
 }
 
-fn illegal_update(instance: &str) -> Response<Body> {
+/// The `illegal-agreement-update` problem ("Agreement cannot be updated. Might
+/// be stopped or pending.", the Recurring problems page); `text` says why.
+fn illegal_update(instance: &str, text: &str) -> Response<Body> {
     problem(
         400,
         "illegal-agreement-update",
         "Bad Request",
         "Illegal update",
         instance,
-        &[("status", "Cannot modify an agreement which is not pending.")],
+        &[("status", text)],
     )
+}
+
+/// A `TimePeriod` at `path` (`recurring.yaml`: `required: [unit, count]`, `unit`
+/// one of `YEAR`, `MONTH`, `WEEK`, `DAY`, `count` an integer from 1 to 31).
+fn time_period(
+    period: &Map<String, Value>,
+    instance: &str,
+    path: &str,
+) -> Result<(String, u64), Response<Body>> {
+    let unit = match period.get("unit").and_then(Value::as_str) {
+        Some(u @ ("YEAR" | "MONTH" | "WEEK" | "DAY")) => u.to_owned(),
+        _ => {
+            return Err(invalid(
+                instance,
+                &format!("{path}.unit"),
+                "must be YEAR, MONTH, WEEK or DAY",
+            ));
+        }
+    };
+    match period.get("count").and_then(Value::as_u64) {
+        Some(c) if (1..=31).contains(&c) => Ok((unit, c)),
+        _ => Err(invalid(
+            instance,
+            &format!("{path}.count"),
+            "must be from 1 to 31",
+        )),
+    }
 }
 
 /// An optional string field of at most `max` characters: `Err` when it is not a
