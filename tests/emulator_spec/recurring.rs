@@ -216,6 +216,15 @@ async fn recurring_answers_validate_and_follow_the_guide() {
         (status, answer["chargeId"].as_str()),
         (201, Some("acme-chg-02"))
     );
+    // An empty initial charge orderId: the spec sets no length, so the charge
+    // gets a generated id, as with none.
+    reused["initialCharge"]["orderId"] = json!("");
+    let (status, answer) = c.send(Method::POST, AGREEMENTS, Some(&reused), &[]).await;
+    assert_eq!(status, 201, "{answer}");
+    assert!(
+        answer["chargeId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{answer}"
+    );
 
     // The due date: not today, not beyond two years; tomorrow is enough (the
     // 1-day lead time of today's docs; the spec's two days are production's).

@@ -291,9 +291,12 @@ pub(super) fn initial_charge(
             ));
         }
     };
+    // `InitialChargeV3.orderId` is `{type: string}` with no length: an empty one
+    // is taken as none given ("If no `orderId` is specified, the `chargeId` will
+    // be automatically generated"), not refused.
     let id = match c.get("orderId") {
         Some(Value::String(o)) if !o.is_empty() => o.clone(),
-        None | Some(Value::Null) => charge_id(),
+        None | Some(Value::Null | Value::String(_)) => charge_id(),
         Some(_) => {
             return Err(invalid(
                 instance,
