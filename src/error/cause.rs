@@ -348,10 +348,10 @@ causes! {
         docs: EPAYMENT_ERRORS,
         transient: false,
     },
-    /// A POST that needs an `Idempotency-Key` has none, or one too long.
+    /// A POST that needs an `Idempotency-Key` has none, or one its API refuses.
     MissingIdempotencyKey => {
         code: "vipps::missing_idempotency_key",
-        summary: "This request needs an `Idempotency-Key` header of at most 50 characters.",
+        summary: "This request needs an `Idempotency-Key` header its API accepts: ePayment at most 50 characters; Recurring 1 to 40, without `#`, `?`, `/` or `\\`.",
         steps: ["Send a unique `Idempotency-Key` (a UUID) per logical operation, and reuse it when you retry the same operation.", "Or add `IdempotencyLayer` to the stack."],
         docs: IDEMPOTENCY,
         transient: false,
