@@ -4,7 +4,7 @@
 //! Without the feature every recording function is empty and compiles away. With
 //! it, each goes to the recorder installed through the `metrics` facade (none
 //! installed: a no-op). Labels are `&'static str`, and each distinct set of them
-//! is gathered once per process into a static slice ([`key`]): a recording builds
+//! is gathered once per process into a static slice: a recording builds
 //! no string and allocates nothing (the `metrics` macros would gather the labels
 //! into a new vector every time). See the [module docs](super) for the table of
 //! metrics and labels.
