@@ -75,7 +75,7 @@ fn index_key(env: Environment, msn: Msn) -> u64 {
 
 impl Core {
     pub(super) fn new(keyring: Keyring, cache: TokenCache, replay: bool) -> Core {
-        let mut merchants = HashMap::with_hasher(KeyHasherBuilder(fastrand::u64(..)));
+        let mut merchants = HashMap::with_hasher(KeyHasherBuilder::default());
         let mut partners = [Partner::None, Partner::None];
         for keys in keyring.key_sets() {
             match keys.scope() {

@@ -97,14 +97,13 @@ impl TokenCacheBuilder {
 
     /// Builds the cache.
     pub fn build(self) -> TokenCache {
-        let seed = fastrand::u64(..);
         let now = Ticks::now();
         TokenCache {
             inner: Arc::new(Inner {
                 // Many shards: the workers of a runtime rarely read-lock the same
                 // one at once (a read lock writes its shard's lock word).
-                slots: DashMap::with_hasher_and_shard_amount(KeyHasherBuilder(seed), SHARDS),
-                tokens: DashMap::with_hasher(KeyHasherBuilder(seed.rotate_left(17))),
+                slots: DashMap::with_hasher_and_shard_amount(KeyHasherBuilder::default(), SHARDS),
+                tokens: DashMap::with_hasher(KeyHasherBuilder::default()),
                 token_hasher: Default::default(),
                 config: self.config,
                 epoch: now,
@@ -112,7 +111,7 @@ impl TokenCacheBuilder {
                 next_fetch_id: AtomicU64::new(1),
                 fetches: AtomicU64::new(0),
                 store: self.store,
-                rejected: DashMap::with_hasher(KeyHasherBuilder(0)),
+                rejected: DashMap::with_hasher(KeyHasherBuilder::default()),
             }),
         }
     }
