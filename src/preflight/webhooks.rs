@@ -6,22 +6,13 @@ use super::sparse::Value;
 
 use super::Facts;
 use super::body::{Kind, at, known};
-use crate::{Cause, Diagnosis};
-
-/// Whether the request is a Webhooks API call (`/webhooks/…`).
-fn is_webhooks(f: &Facts<'_>) -> bool {
-    f.uri
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .is_some_and(|s| s.eq_ignore_ascii_case("webhooks"))
-}
+use crate::{Api, Cause, Diagnosis};
 
 /// No `Ocp-Apim-Subscription-Key` on a Webhooks call: every operation of
 /// `webhooks.yaml` declares it `required: true`.
 pub(super) fn subscription_key(f: &Facts<'_>) -> Option<Diagnosis> {
-    if !is_webhooks(f) || f.headers.has(Known::SUBSCRIPTION_KEY) {
+    // The API is the path's first segment, matched once for every rule.
+    if f.api != Api::Webhooks || f.headers.has(Known::SUBSCRIPTION_KEY) {
         return None;
     }
     Some(
