@@ -411,6 +411,7 @@ fn cases() -> Vec<Case> {
         field("Recurring update interval without period", "PATCH", AGR_ONE, UPDATE, ",\"period\":{\"unit\":\"MONTH\",\"count\":1}", "", Some(InvalidInterval)),
         field("Recurring update interval of a draft's shape", "PATCH", AGR_ONE, UPDATE, "\"type\":\"RECURRING\",\"period\":{\"unit\":\"MONTH\",\"count\":1}", "\"unit\":\"MONTH\",\"count\":1", Some(InvalidInterval)),
         field("Recurring update without interval", "PATCH", AGR_ONE, UPDATE, ",\"interval\":{\"type\":\"RECURRING\",\"period\":{\"unit\":\"MONTH\",\"count\":1}}", "", None),
+        field("Recurring update interval null", "PATCH", AGR_ONE, UPDATE, "{\"type\":\"RECURRING\",\"period\":{\"unit\":\"MONTH\",\"count\":1}}", "null", None),
         // A charge orderId (CreateChargeV3): `pattern: "^[a-zA-Z\\d-]+"`, not
         // anchored at its end; Preflight checks no charge orderId.
         field("Recurring charge orderId, first character in the pattern", "POST", AGR_CHARGE, CHARGE, "\"retryDays\"", "\"orderId\":\"a b#c\",\"retryDays\"", None),

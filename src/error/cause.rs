@@ -348,7 +348,7 @@ causes! {
         docs: EPAYMENT_ERRORS,
         transient: false,
     },
-    /// A POST that needs an `Idempotency-Key` has none, or one its API refuses.
+    /// A request that needs an `Idempotency-Key` has none, or one its API refuses.
     MissingIdempotencyKey => {
         code: "vipps::missing_idempotency_key",
         summary: "This request needs an `Idempotency-Key` header its API accepts: ePayment at most 50 characters; Recurring 1 to 40, without `#`, `?`, `/` or `\\`.",
@@ -746,8 +746,8 @@ causes! {
     /// Recurring `interval` (or campaign period) out of bounds.
     InvalidInterval => {
         code: "vipps::invalid_interval",
-        summary: "The Recurring agreement `interval` is invalid: `unit` is one of `YEAR`, `MONTH`, `WEEK`, `DAY` and `count` 1 to 31.",
-        steps: ["Send `interval` as `{\"unit\": \"MONTH\", \"count\": 1}` with a count of 1 to 31."],
+        summary: "The Recurring agreement `interval` is invalid: `unit` is one of `YEAR`, `MONTH`, `WEEK`, `DAY` and `count` 1 to 31 (on an update, inside `period`).",
+        steps: ["On a draft, send `interval` as `{\"unit\": \"MONTH\", \"count\": 1}` with a count of 1 to 31.", "On an update, send it as `{\"type\": \"RECURRING\", \"period\": {\"unit\": \"MONTH\", \"count\": 1}}`."],
         docs: RECURRING,
         transient: false,
     },

@@ -41,9 +41,11 @@ mod keys {
 
     use metrics::{Key, Label, Level, Metadata};
 
-    /// What the `metrics` macros would give the recorder for this module.
+    /// What the `metrics` macros gave the recorder from this module (its parent:
+    /// `module_path!()` here would name `keys`).
+    const MODULE: &str = "tower_vipps::observe::metrics";
     pub(super) static METADATA: Metadata<'static> =
-        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+        Metadata::new(MODULE, Level::INFO, Some(MODULE));
 
     /// The most distinct label sets kept (the labels are drawn from the crate's
     /// own finite tables, so this is a bound that is never reached in practice).
@@ -265,6 +267,13 @@ mod tests {
             key(super::TOKEN_WAIT, &[]),
             metrics::Key::from_name(super::TOKEN_WAIT)
         );
+    }
+
+    #[test]
+    fn the_recorder_hears_from_this_module_as_from_the_macros() {
+        let module = module_path!().trim_end_matches("::tests");
+        assert_eq!(super::keys::METADATA.target(), module);
+        assert_eq!(super::keys::METADATA.module_path(), Some(module));
     }
 
     #[test]

@@ -260,7 +260,8 @@ rules! {
     /// Refuse.
     EPaymentQrFormat => epayment::qr_format, Refuse;
     /// No `Idempotency-Key` on a Recurring draft/update agreement or
-    /// create/capture/refund charge (`recurring.yaml`: required). Refuse.
+    /// create/capture/refund charge (`recurring.yaml`: required), or one over 40
+    /// characters or holding `#`, `?`, `/` or `\`. Refuse.
     RecurringIdempotencyKey => recurring::idempotency_key, Refuse;
     /// Recurring `productName` missing or over 45 characters, `productDescription`
     /// over 100. Refuse.

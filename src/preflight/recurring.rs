@@ -139,7 +139,12 @@ pub(super) fn interval(f: &Facts<'_>) -> Option<Diagnosis> {
             }
             Some(v) => period_problem("interval", v),
         },
-        Kind::RecurringUpdate => update_problem(at(json, "interval")?),
+        // An update's `interval` is optional: `null` is taken as absent (as the
+        // emulator takes it), not judged.
+        Kind::RecurringUpdate => match at(json, "interval")? {
+            Value::Null => return None,
+            v => update_problem(v),
+        },
         _ => return None,
     }?;
     Some(Diagnosis::new(Cause::InvalidInterval).with_evidence(problem))

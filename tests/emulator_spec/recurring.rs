@@ -455,7 +455,8 @@ async fn recurring_answers_validate_and_follow_the_guide() {
         (json!({"period": {"count": 1}}), false),
         (json!({"period": {"unit": "DAY"}}), false),
         (json!({"type": "FLEXIBLE"}), false),
-        (json!(null), false),
+        // Optional, and `null` taken as absent, as for every other property.
+        (json!(null), true),
     ] {
         let (status, answer) = c
             .send(
@@ -478,6 +479,30 @@ async fn recurring_answers_validate_and_follow_the_guide() {
         (&got["interval"]["unit"], &got["interval"]["count"]),
         (&json!("YEAR"), &json!(1))
     );
+    // `externalId`: `^.{1,64}$`, and `.` matches no line break.
+    for (external, ok) in [
+        ("e".repeat(64), true),
+        ("e".repeat(65), false),
+        (String::new(), false),
+        ("a\nb".to_owned(), false),
+        ("a\u{2028}b".to_owned(), false),
+        ("a b\t#".to_owned(), true),
+    ] {
+        let (status, answer) = c
+            .send(
+                Method::PATCH,
+                &one,
+                Some(&json!({"externalId": external})),
+                &[],
+            )
+            .await;
+        if ok {
+            assert_eq!(status, 204, "externalId {external:?}: {answer}");
+        } else {
+            assert_eq!(status, 400, "externalId {external:?}: {answer}");
+            check("update externalId", status, &answer, Cause::InvalidField);
+        }
+    }
     let update = json!({
         "productName": "A new name",
         "productDescription": "A new description",

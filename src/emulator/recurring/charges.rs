@@ -5,8 +5,8 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Agreement, Agreements, Call, Status, alphanumeric, invalid, json_answer, not_found, problem,
-    string,
+    Agreement, Agreements, Call, EXTERNAL_ID, Status, alphanumeric, external_id, invalid,
+    json_answer, not_found, problem, string,
 };
 use crate::emulator::bodies::Body;
 use crate::emulator::dates::{epoch_day, rfc3339};
@@ -143,12 +143,8 @@ impl Agreements {
                 );
             }
         };
-        let external_id = match string(&body, "externalId", 64) {
-            Ok(Some(e)) if e.is_empty() => {
-                return invalid(instance, "externalId", "size must be between 1 and 64");
-            }
-            Ok(e) => e,
-            Err(()) => return invalid(instance, "externalId", "size must be between 1 and 64"),
+        let Ok(external_id) = external_id(&body, "externalId") else {
+            return invalid(instance, "externalId", EXTERNAL_ID);
         };
         let today = i64::try_from(call.now / 86_400).unwrap_or(i64::MAX);
         if due_day < today.saturating_add(DUE_MIN_DAYS) {
@@ -280,16 +276,8 @@ pub(super) fn initial_charge(
             ));
         }
     };
-    let external_id = match string(c, "externalId", 64) {
-        Ok(Some(e)) if !e.is_empty() => Some(e),
-        Ok(None) => None,
-        _ => {
-            return Err(invalid(
-                instance,
-                "initialCharge.externalId",
-                "size must be between 1 and 64",
-            ));
-        }
+    let Ok(external_id) = external_id(c, "externalId") else {
+        return Err(invalid(instance, "initialCharge.externalId", EXTERNAL_ID));
     };
     // `InitialChargeV3.orderId` is `{type: string}` with no length: an empty one
     // is taken as none given ("If no `orderId` is specified, the `chargeId` will

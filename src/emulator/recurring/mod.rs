@@ -337,7 +337,10 @@ impl Agreements {
                 "Bad Request",
                 "Missing or invalid Idempotency-Key header: 1 to 40 characters, none of '#', '?', '/' or '\\'",
                 call.instance,
-                &[("Idempotency-Key", "must be 1 to 40 characters")],
+                &[(
+                    "Idempotency-Key",
+                    "must be 1 to 40 characters, none of '#', '?', '/' or '\\'",
+                )],
             );
         };
         let operation = match call.endpoint {
@@ -451,12 +454,8 @@ impl Agreements {
         if string(&body, "phoneNumber", 15).is_err() {
             return invalid(instance, "phoneNumber", "size must be at most 15");
         }
-        let external_id = match string(&body, "externalId", 64) {
-            Ok(Some(e)) if e.is_empty() => {
-                return invalid(instance, "externalId", "size must be between 1 and 64");
-            }
-            Ok(e) => e,
-            Err(()) => return invalid(instance, "externalId", "size must be between 1 and 64"),
+        let Ok(external_id) = external_id(&body, "externalId") else {
+            return invalid(instance, "externalId", EXTERNAL_ID);
         };
         match body.get("countryCode") {
             None | Some(Value::Null) => {}
@@ -645,6 +644,19 @@ fn string(body: &Map<String, Value>, field: &str, max: usize) -> Result<Option<S
         Some(_) => Err(()),
     }
 }
+
+/// An `externalId` (agreement or charge): every one in `recurring.yaml` is
+/// `{minLength: 1, maxLength: 64, pattern: '^.{1,64}$'}`, and `.` matches no line
+/// terminator (`\n`, `\r`, U+2028, U+2029). `Ok(None)` when absent or `null`.
+fn external_id(body: &Map<String, Value>, field: &str) -> Result<Option<String>, ()> {
+    match string(body, field, 64)? {
+        Some(e) if e.is_empty() || e.contains(['\n', '\r', '\u{2028}', '\u{2029}']) => Err(()),
+        e => Ok(e),
+    }
+}
+
+/// What an invalid `externalId` is told.
+const EXTERNAL_ID: &str = "must match \"^.{1,64}$\" (1 to 64 characters, no line breaks)";
 
 /// `len` random ASCII letters and digits.
 fn alphanumeric(len: usize) -> String {

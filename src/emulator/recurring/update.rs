@@ -33,7 +33,8 @@ use http::Response;
 use serde_json::{Map, Value};
 
 use super::{
-    Agreements, Call, JSON_UTF8, Status, illegal_update, invalid, not_found, string, time_period,
+    Agreements, Call, EXTERNAL_ID, JSON_UTF8, Status, external_id, illegal_update, invalid,
+    not_found, string, time_period,
 };
 use crate::emulator::bodies::{self, Body};
 use crate::emulator::epayment::valid_url;
@@ -140,16 +141,8 @@ fn patch(body: &Map<String, Value>, call: &Call<'_>) -> Result<Patch, Response<B
             ));
         }
     };
-    let external_id = match string(body, "externalId", 64) {
-        Ok(Some(e)) if !e.is_empty() => Some(e),
-        Ok(None) => None,
-        _ => {
-            return Err(invalid(
-                instance,
-                "externalId",
-                "size must be between 1 and 64",
-            ));
-        }
+    let Ok(external_id) = external_id(body, "externalId") else {
+        return Err(invalid(instance, "externalId", EXTERNAL_ID));
     };
     let stop = match body.get("status") {
         None | Some(Value::Null) => false,
@@ -164,8 +157,11 @@ fn patch(body: &Map<String, Value>, call: &Call<'_>) -> Result<Patch, Response<B
         ),
         Some(_) => return Err(invalid(instance, "pricing", "must be an object")),
     };
+    // A `null` is taken as absent, as for every other property here: nothing in
+    // `PatchAgreementV3` is required, and the emulator reads `null` as a JSON
+    // binder reads a non-nullable property it does not require.
     let interval = match body.get("interval") {
-        None => None,
+        None | Some(Value::Null) => None,
         Some(Value::Object(interval)) => {
             match interval.get("type") {
                 None | Some(Value::Null) => {}
@@ -186,7 +182,6 @@ fn patch(body: &Map<String, Value>, call: &Call<'_>) -> Result<Patch, Response<B
                 Some(_) => return Err(invalid(instance, "interval.period", "must be an object")),
             }
         }
-        // `interval` is `type: object`, not `nullable`.
         Some(_) => return Err(invalid(instance, "interval", "must be an object")),
     };
     Ok(Patch {
