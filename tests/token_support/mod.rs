@@ -138,6 +138,24 @@ pub fn decode(token: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// Reads up to the end of a request's head (at most 64 KiB, 5 s), then drops
+/// the connection.
+async fn read_head_then_close(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    drop(stream);
+}
+
 fn respond(status: u16, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
@@ -174,7 +192,10 @@ pub async fn start(env: Environment, known: Known) -> VippsServer {
                 continue;
             };
             if *st.mode.lock().unwrap() == Mode::Close {
-                drop(stream);
+                // Read the request's head (so it was sent, whole: a token request
+                // has no body), then close without an answer. Closing at once
+                // raced the client's write: it could see the close first.
+                tokio::spawn(read_head_then_close(stream));
                 continue;
             }
             let st = st.clone();
