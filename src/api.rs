@@ -8,7 +8,7 @@
 //! subscription key only where the API needs one.
 //!
 //! ```
-//! use tower_vipps::api::{ApiSpec, Credentials};
+//! use tower_vipps::api::{ApiSpec, Credentials, IdempotencyHeader};
 //! use tower_vipps::Api;
 //!
 //! let spec = ApiSpec::of_path("/checkout/v3/session");
@@ -18,7 +18,7 @@
 //! // The Login API's OIDC endpoints keep the caller's own credentials.
 //! let spec = ApiSpec::of_path("/access-management-1.0/access/oauth2/token");
 //! assert_eq!(spec.credentials, Credentials::Own);
-//! assert!(!spec.idempotency_key);
+//! assert_eq!(spec.idempotency, IdempotencyHeader::None);
 //! ```
 //!
 //! # The table
@@ -209,8 +209,9 @@ pub struct ApiSpec {
     pub api: Api,
     /// The credentials it takes.
     pub credentials: Credentials,
-    /// Whether its state-changing calls take an `Idempotency-Key` (`idempotency ==
-    /// IdempotencyHeader::Key`).
+    /// Whether its state-changing calls take an `Idempotency-Key`: the same as
+    /// `idempotency == IdempotencyHeader::Key`, which also says what eCom takes.
+    #[deprecated(note = "read `idempotency`: `IdempotencyHeader::Key` is an `Idempotency-Key`")]
     pub idempotency_key: bool,
     /// The header that makes its state-changing calls safe to repeat, if any.
     pub idempotency: IdempotencyHeader,
@@ -250,6 +251,7 @@ macro_rules! apis {
     ($( $prefix:literal => $api:ident, $cred:ident, idempotency: $idem:ident, msn: $msn:literal; )*) => {
         /// The table of APIs, one row per first path segment; see the
         /// [module docs](self).
+        #[allow(deprecated)] // The deprecated column is filled for compatibility.
         pub const APIS: &[ApiSpec] = &[$(
             ApiSpec {
                 prefix: $prefix,
@@ -292,6 +294,7 @@ const PREFIX_MAX: usize = 24;
 
 /// What a path the table does not know takes: the conservative default (see the
 /// [module docs](self)).
+#[allow(deprecated)] // The deprecated column is filled for compatibility.
 pub const DEFAULT_SPEC: ApiSpec = ApiSpec {
     prefix: "",
     api: Api::Other,
@@ -373,6 +376,14 @@ mod tests {
     fn prefixes_are_unique_and_lowercase() {
         for (i, spec) in APIS.iter().enumerate() {
             assert!(spec.prefix.len() <= PREFIX_MAX, "{}", spec.prefix);
+            #[allow(deprecated)]
+            let key = spec.idempotency_key;
+            assert_eq!(
+                key,
+                spec.idempotency == IdempotencyHeader::Key,
+                "{}",
+                spec.prefix
+            );
             assert_eq!(spec.prefix, spec.prefix.to_ascii_lowercase());
             assert!(APIS[..i].iter().all(|s| s.prefix != spec.prefix));
         }
