@@ -245,6 +245,15 @@ impl IdempotencyHeader {
             IdempotencyHeader::None => None,
         }
     }
+
+    /// The header's name as the docs write it (`""` for none).
+    pub fn shown(self) -> &'static str {
+        match self {
+            IdempotencyHeader::Key => "Idempotency-Key",
+            IdempotencyHeader::RequestId => "X-Request-Id",
+            IdempotencyHeader::None => "",
+        }
+    }
 }
 
 macro_rules! apis {

@@ -92,7 +92,10 @@ pub struct RequestContext {
     pub environment: Option<Environment>,
     /// The MSN of the `Merchant-Serial-Number` header or the `Msn` extension.
     pub msn: Option<Msn>,
-    /// The `Idempotency-Key` header, if any (cut at 128 bytes).
+    /// The idempotency header the request's API reads, if the request carries it
+    /// (cut at 128 bytes): `Idempotency-Key`, or eCom v2's `X-Request-Id` (see
+    /// [`ApiSpec::idempotency`](crate::api::ApiSpec)); for an API that reads none,
+    /// the `Idempotency-Key` as sent.
     pub idempotency_key: Option<String>,
 }
 
@@ -153,13 +156,15 @@ impl ContextSeed {
     pub(crate) fn of<B>(request: &Request<B>, hosts: &Hosts) -> ContextSeed {
         // One pass comparing names (a request has few headers) rather than two
         // hashed lookups; the first value of each, as `HeaderMap::get` gives it.
-        let (mut msn, mut idempotency_key) = (None, None);
+        let (mut msn, mut key, mut request_id) = (None, None, None);
         for (name, value) in request.headers() {
             let name = name.as_str();
             if msn.is_none() && name == MERCHANT_SERIAL_NUMBER.as_str() {
                 msn = Some(value);
-            } else if idempotency_key.is_none() && name == IDEMPOTENCY_KEY.as_str() {
-                idempotency_key = Some(value);
+            } else if key.is_none() && name == IDEMPOTENCY_KEY.as_str() {
+                key = Some(value);
+            } else if request_id.is_none() && name == crate::headers::X_REQUEST_ID.as_str() {
+                request_id = Some(value);
             }
         }
         ContextSeed {
@@ -169,7 +174,7 @@ impl ContextSeed {
             msn: msn
                 .and_then(|v| Msn::from_header(v).ok())
                 .or_else(|| request.extensions().get::<Msn>().copied()),
-            idempotency_key: idempotency_key.cloned(),
+            idempotency_key: idempotency_value(request.uri().path(), key, request_id).cloned(),
         }
     }
 
@@ -190,6 +195,24 @@ impl ContextSeed {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| cut(v, 128)),
         }
+    }
+}
+
+/// Of a request's `Idempotency-Key` and `X-Request-Id` (their first values), the
+/// one its API reads ([`ApiSpec::idempotency`](crate::api::ApiSpec)): eCom v2's
+/// `X-Request-Id`, else the `Idempotency-Key` (for an API that reads none, as
+/// sent). The path is looked at only when the request carries either.
+pub(crate) fn idempotency_value<'a>(
+    path: &str,
+    key: Option<&'a http::HeaderValue>,
+    request_id: Option<&'a http::HeaderValue>,
+) -> Option<&'a http::HeaderValue> {
+    if key.is_none() && request_id.is_none() {
+        return None;
+    }
+    match crate::api::ApiSpec::of_path(path).idempotency {
+        crate::api::IdempotencyHeader::RequestId => request_id,
+        _ => key,
     }
 }
 
@@ -238,6 +261,36 @@ impl fmt::Display for RequestContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_idempotency_key_is_the_header_the_api_reads() {
+        let req = |path: &str| {
+            http::Request::post(format!("https://api.vipps.no{path}"))
+                .header("Idempotency-Key", "idem-1")
+                .header("X-Request-Id", "req-1")
+                .body(())
+                .unwrap()
+        };
+        let key = |path: &str| RequestContext::of(&req(path), &Hosts::default()).idempotency_key;
+        assert_eq!(
+            key("/ecomm/v2/payments/o-1/capture").as_deref(),
+            Some("req-1")
+        );
+        assert_eq!(
+            key("/epayment/v1/payments/r-1/capture").as_deref(),
+            Some("idem-1")
+        );
+        // An API that reads none: what was sent.
+        assert_eq!(key("/webhooks/v1/webhooks").as_deref(), Some("idem-1"));
+        let plain = http::Request::get("https://api.vipps.no/ecomm/v2/payments/o-1/details")
+            .header("Idempotency-Key", "idem-1")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            RequestContext::of(&plain, &Hosts::default()).idempotency_key,
+            None
+        );
+    }
 
     #[test]
     fn segments_are_those_of_split() {

@@ -62,7 +62,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::api::{ApiSpec, IdempotencyHeader};
-use crate::context::{IDEMPOTENCY_KEY, RequestContext};
+use crate::context::RequestContext;
 use crate::{BoxError, VippsError};
 
 /// Whether requests of this method get an `Idempotency-Key`: `POST`, `PUT`,
@@ -158,21 +158,16 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let header = key_header(req.method(), req.uri().path());
-        let key = match header {
-            Some(header) => match req.headers().get(&header) {
+        let key = match key_header(req.method(), req.uri().path()) {
+            Some((header, name)) => match req.headers().get(&name) {
                 // A reference count; made into text only if an error comes back.
                 Some(own) => Some(own.clone()),
                 None => {
                     let key = fresh_key();
-                    let shown = if header == IDEMPOTENCY_KEY {
-                        "Idempotency-Key"
-                    } else {
-                        "X-Request-Id"
-                    };
-                    if req.headers_mut().try_insert(header, key.clone()).is_err() {
+                    if req.headers_mut().try_insert(name, key.clone()).is_err() {
                         // A full header map: refused, unsent, rather than a panic.
-                        let diagnosis = crate::headers::too_many_headers(req.headers(), shown);
+                        let diagnosis =
+                            crate::headers::too_many_headers(req.headers(), header.shown());
                         return ResponseFuture {
                             inner: None,
                             key: None,
@@ -198,7 +193,7 @@ where
 /// takes it; eCom v2's `X-Request-Id` on a capture or refund, the calls
 /// `ecom-v2.yaml` declares it on (`required: true`; at most 40 characters, and a
 /// key is 36). None elsewhere.
-fn key_header(method: &Method, path: &str) -> Option<http::HeaderName> {
+fn key_header(method: &Method, path: &str) -> Option<(IdempotencyHeader, http::HeaderName)> {
     if !needs_key(method) {
         return None;
     }
@@ -212,7 +207,7 @@ fn key_header(method: &Method, path: &str) -> Option<http::HeaderName> {
         {
             None
         }
-        header => header.header(),
+        header => Some((header, header.header()?)),
     }
 }
 
@@ -260,6 +255,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::IDEMPOTENCY_KEY;
     use crate::{Cause, Diagnosis};
     use tower::{ServiceExt, service_fn};
 

@@ -11,10 +11,13 @@
 //!   Every other status, `4xx` above all, is final, and so is a permanent
 //!   transport failure: a certificate that is not trusted, expired or for another
 //!   name, a failed TLS handshake, a client that cannot do HTTPS.
-//! - **the request is safe to repeat**: a `GET` or `HEAD`, or any request with an
-//!   `Idempotency-Key` (Vipps MobilePay carries out a request once per key; the
-//!   [`IdempotencyLayer`](crate::idempotency::IdempotencyLayer) gives every `POST`,
-//!   `PUT`, `PATCH` and `DELETE` one). The one exception: a connection that could
+//! - **the request is safe to repeat**: a `GET` or `HEAD`, or a request carrying
+//!   the idempotency header its API reads ([`safe_to_repeat`]: an
+//!   `Idempotency-Key`, eCom v2's `X-Request-Id`; Vipps MobilePay carries out a
+//!   request once per key; the
+//!   [`IdempotencyLayer`](crate::idempotency::IdempotencyLayer) writes one on the
+//!   calls that take it). An `Idempotency-Key` on an eCom or Webhooks call does not
+//!   count: those APIs do not read it. The one exception: a connection that could
 //!   not be opened (DNS failure, refused, unreachable, reset while connecting:
 //!   nothing was sent) is retried for any request, since the server never saw it. A timeout or a connection reset after
 //!   the request went out is *not* such a case: the payment may have been made, so

@@ -231,11 +231,13 @@ fn record_vipps<B>(span: &Span, request: &Request<B>, hosts: &Hosts, called: Cal
 }
 
 fn record_idempotency_key<B>(span: &Span, request: &Request<B>) {
-    if let Some(key) = request
-        .headers()
-        .get(IDEMPOTENCY_KEY)
-        .and_then(|v| v.to_str().ok())
-    {
+    let headers = request.headers();
+    let value = crate::context::idempotency_value(
+        request.uri().path(),
+        headers.get(IDEMPOTENCY_KEY),
+        headers.get(crate::headers::X_REQUEST_ID),
+    );
+    if let Some(key) = value.and_then(|v| v.to_str().ok()) {
         span.record("vipps.idempotency_key", cut(key, 128));
     }
 }

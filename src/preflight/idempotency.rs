@@ -12,9 +12,10 @@ pub(crate) const MAX_IDEMPOTENCY_KEY: usize = 50;
 
 /// An ePayment create, capture, refund or cancel (the `POST`s the reference names)
 /// without an `Idempotency-Key`, with an empty one, one longer than 50
-/// characters, or two. Other calls are not checked: the reference documents the
-/// requirement for these only (the test-only force-approve, Recurring charges and
-/// eCom calls are left alone rather than risk a false refusal).
+/// characters, or two. Other ePayment calls are not checked: the reference
+/// documents the requirement for these only (the test-only force-approve is left
+/// alone rather than risk a false refusal). Recurring's key is checked by its own
+/// rule ([`super::recurring::idempotency_key`]); eCom reads no `Idempotency-Key`.
 pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
     if f.api != Api::EPayment || f.method != Method::POST {
         return None;
