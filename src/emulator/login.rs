@@ -31,7 +31,8 @@ use crate::Environment;
 pub(crate) struct LoginState {
     /// Code -> (environment, client id).
     codes: HashMap<String, (Environment, String)>,
-    /// (environment, token) -> when it expires, in the emulator's epoch seconds.
+    /// (environment, token) -> when it expires, in the emulator's epoch
+    /// milliseconds.
     tokens: HashMap<(Environment, String), u64>,
 }
 
@@ -194,7 +195,11 @@ fn token(shared: &Shared, environment: Environment, parts: &Parts, body: &Bytes)
     let access_token = format!("ory_at_{:032x}", fastrand::u128(..));
     state.tokens.insert(
         (environment, access_token.clone()),
-        shared.now().saturating_add(TOKEN_LIFETIME_SECS),
+        // To the millisecond (as access tokens are): a token issued late in a
+        // second lives its whole `expires_in`, not up to a second less.
+        shared
+            .now_ms()
+            .saturating_add(TOKEN_LIFETIME_SECS.saturating_mul(1000)),
     );
     let body = json!({
         "access_token": access_token,
@@ -213,7 +218,7 @@ fn userinfo(shared: &Shared, environment: Environment, parts: &Parts) -> Respons
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     // A token it issued, until `expires_in` has passed.
-    let now = shared.now();
+    let now = shared.now_ms();
     let known = token.is_some_and(|token| {
         shared.login.lock().is_ok_and(|state| {
             state
