@@ -66,7 +66,7 @@ mod headers;
 mod idempotency;
 mod layer;
 pub(crate) mod msn;
-mod recurring;
+pub(crate) mod recurring;
 mod service;
 mod sparse;
 mod subscription_key;

@@ -42,26 +42,34 @@ pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
     let evidence =
         super::missing_header(&f.headers, Known::IDEMPOTENCY_KEY, "Idempotency-Key", &what)
             .or_else(|| {
-                let key = f.headers.first(Known::IDEMPOTENCY_KEY)?.as_bytes();
-                // Counted as UTF-8, a stray byte as one character: no reading
-                // of the bytes counts fewer, so only a key over 40 in every
-                // reading is refused.
-                let key = String::from_utf8_lossy(key);
-                let key = key.trim_matches([' ', '\t']);
-                let n = key.chars().count();
-                if n > 40 {
-                    Some(format!(
-                        "the `Idempotency-Key` is {n} characters long; recurring.yaml allows 1 to 40"
-                    ))
-                } else {
-                    key.chars().find(|c| matches!(c, '#' | '?' | '/' | '\\')).map(|c| {
-                        format!(
-                            "the `Idempotency-Key` holds `{c}`; recurring.yaml forbids '#', '?', '/' and '\\'"
-                        )
-                    })
-                }
+                idempotency_key_problem(f.headers.first(Known::IDEMPOTENCY_KEY)?.as_bytes())
             })?;
     Some(Diagnosis::new(Cause::MissingIdempotencyKey).with_evidence(evidence))
+}
+
+/// What is wrong with a Recurring `Idempotency-Key` value, if anything (see
+/// [`idempotency_key`]): the emulator checks the same.
+///
+/// Counted as UTF-8, a stray byte as one character: no reading of the bytes
+/// counts fewer, so only a key over 40 in every reading is refused; the spaces
+/// and tabs around it are not part of it.
+pub(crate) fn idempotency_key_problem(key: &[u8]) -> Option<String> {
+    let key = String::from_utf8_lossy(key);
+    let key = key.trim_matches([' ', '\t']);
+    let n = key.chars().count();
+    if n == 0 {
+        Some("the `Idempotency-Key` is empty; recurring.yaml allows 1 to 40 characters".to_owned())
+    } else if n > 40 {
+        Some(format!(
+            "the `Idempotency-Key` is {n} characters long; recurring.yaml allows 1 to 40"
+        ))
+    } else {
+        key.chars().find(|c| matches!(c, '#' | '?' | '/' | '\\')).map(|c| {
+            format!(
+                "the `Idempotency-Key` holds `{c}`; recurring.yaml forbids '#', '?', '/' and '\\'"
+            )
+        })
+    }
 }
 
 /// `productName` missing on a draft or longer than 45 characters, or

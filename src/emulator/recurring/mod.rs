@@ -326,10 +326,10 @@ impl Agreements {
             .map(|v| String::from_utf8_lossy(v.as_bytes()));
         let key = raw
             .as_deref()
-            .map(|k| k.trim_matches([' ', '\t']))
             .filter(|k| {
-                (1..=40).contains(&k.chars().count()) && !k.contains(['#', '?', '/', '\\'])
-            });
+                crate::preflight::recurring::idempotency_key_problem(k.as_bytes()).is_none()
+            })
+            .map(|k| k.trim_matches([' ', '\t']));
         let Some(key) = key else {
             return problem(
                 400,
