@@ -251,7 +251,7 @@ const SYSTEM_HEADERS: usize = 4;
 
 /// What a request's own header is to [`outgoing`].
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Own {
+enum HeaderRole {
     /// `Merchant-Serial-Number`.
     Msn,
     /// [`COMMON`]`[j]`.
@@ -263,15 +263,15 @@ enum Own {
 }
 
 #[inline]
-fn own(name: &HeaderName) -> Own {
+fn role(name: &HeaderName) -> HeaderRole {
     if *name == MERCHANT_SERIAL_NUMBER {
-        Own::Msn
+        HeaderRole::Msn
     } else if let Some(j) = COMMON.iter().position(|c| name == c) {
-        Own::Common(j)
+        HeaderRole::Common(j)
     } else if set_by_auth(name) {
-        Own::Replaced
+        HeaderRole::Replaced
     } else {
-        Own::Other
+        HeaderRole::Other
     }
 }
 
@@ -311,10 +311,10 @@ pub(super) fn outgoing(
     let mut common: [Option<&HeaderValue>; COMMON_LEN] = [None; COMMON_LEN];
     let mut rest = false;
     for (name, value) in original {
-        match own(name) {
-            Own::Msn if msn.is_none() => msn = Some(value),
-            Own::Common(j) if common[j].is_none() => common[j] = Some(value),
-            Own::Replaced => {}
+        match role(name) {
+            HeaderRole::Msn if msn.is_none() => msn = Some(value),
+            HeaderRole::Common(j) if common[j].is_none() => common[j] = Some(value),
+            HeaderRole::Replaced => {}
             _ => rest = true,
         }
     }
@@ -347,11 +347,11 @@ pub(super) fn outgoing(
         // The values after each placeholder's first, and every other header.
         let (mut seen_msn, mut seen) = (false, [false; COMMON_LEN]);
         for (name, value) in original {
-            let first = match own(name) {
-                Own::Msn => !std::mem::replace(&mut seen_msn, true),
-                Own::Common(j) => !std::mem::replace(&mut seen[j], true),
-                Own::Replaced => continue,
-                Own::Other => false,
+            let first = match role(name) {
+                HeaderRole::Msn => !std::mem::replace(&mut seen_msn, true),
+                HeaderRole::Common(j) => !std::mem::replace(&mut seen[j], true),
+                HeaderRole::Replaced => continue,
+                HeaderRole::Other => false,
             };
             if !first {
                 headers.try_append(name.clone(), value.clone())?;
@@ -407,13 +407,9 @@ pub(super) fn client_credentials(
             headers.try_insert(MERCHANT_SERIAL_NUMBER, msn.to_header_value())?;
         }
     }
-    for (name, value) in core.templates[0].iter() {
-        if *name != AUTHORIZATION
-            && *name != OCP_APIM_SUBSCRIPTION_KEY
-            && *name != MERCHANT_SERIAL_NUMBER
-        {
-            headers.try_insert(name.clone(), value.clone())?;
-        }
+    // The `Vipps-System-*` headers open every template (see [`templates`]).
+    for (name, value) in core.templates[0].iter().take(SYSTEM_HEADERS) {
+        headers.try_insert(name.clone(), value.clone())?;
     }
     Ok(())
 }

@@ -211,12 +211,9 @@ where
         let cache = &shared.cache;
         let key = cache.key(&target.keys, target.msn);
         let now = Ticks::now();
-        let mut found = cache.lookup_authorization(key, now, target.verified);
-        if matches!(found, Fast::Miss) && !target.verified && target.covered() {
-            // The key set lists the MSN, though the cache entry cannot say so (a
-            // partner token shared by every MSN): the cached token serves it.
-            found = cache.lookup_authorization(key, now, true);
-        }
+        // The key set is asked whether it lists the MSN only when neither Auth
+        // nor the cache entry knows (a partner token shared by every MSN).
+        let found = cache.lookup_authorization(key, now, || target.covered());
         let (authorization, generation) = match found {
             Fast::Hit(found) => {
                 observe::token_lookup(&req, TokenFrom::Cached, None);

@@ -187,20 +187,21 @@ impl TokenCache {
     /// The hot path: never awaits, never allocates.
     #[inline]
     pub(crate) fn lookup(&self, key: CacheKey, now: Ticks) -> Fast<Arc<AccessToken>> {
-        self.lookup_with(key, now, true, Arc::clone)
+        self.lookup_with(key, now, || true, Arc::clone)
     }
 
     /// The hot path of `Auth`: the `Authorization` value and the token's generation.
+    /// `covers`: whether the key set covers the MSN, asked only when the entry
+    /// cannot say (a token shared by a partner's listed MSNs): one probe of the
+    /// cache either way.
     #[inline]
-    /// `verified`: whether the caller knows the key set covers the MSN; if not,
-    /// only an entry that knows it hits.
     pub(crate) fn lookup_authorization(
         &self,
         key: CacheKey,
         now: Ticks,
-        verified: bool,
+        covers: impl FnOnce() -> bool,
     ) -> Fast<(http::HeaderValue, u64)> {
-        self.lookup_with(key, now, verified, |token| {
+        self.lookup_with(key, now, covers, |token| {
             (token.authorization().clone(), token.generation)
         })
     }
@@ -210,13 +211,13 @@ impl TokenCache {
         &self,
         key: CacheKey,
         now: Ticks,
-        verified: bool,
+        covers: impl FnOnce() -> bool,
         take: impl FnOnce(&Arc<AccessToken>) -> T,
     ) -> Fast<T> {
         let Some(slot) = self.inner.slots.get(&key) else {
             return Fast::Miss;
         };
-        if !verified && !slot.covered {
+        if !slot.covered && !covers() {
             return Fast::Miss;
         }
         let Some(token) = slot.token.as_ref().filter(|t| now < t.expires_ticks()) else {
