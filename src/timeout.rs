@@ -251,12 +251,16 @@ where
     }
 }
 
-/// `duration` from now; a duration too long to add is a deadline about 30 years
-/// away (never reached), not a panic.
+/// `duration` from now; see [`saturating_add`].
 fn deadline_after(duration: Duration) -> tokio::time::Instant {
-    let now = tokio::time::Instant::now();
-    now.checked_add(duration)
-        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+    saturating_add(tokio::time::Instant::now(), duration)
+}
+
+/// `at + duration`; a duration too long to add (a caller's `Duration::MAX`) is a
+/// time about 30 years away (never reached), not a panic.
+pub(crate) fn saturating_add(at: tokio::time::Instant, duration: Duration) -> tokio::time::Instant {
+    at.checked_add(duration)
+        .unwrap_or_else(|| at + Duration::from_secs(30 * 365 * 86_400))
 }
 
 /// The total deadline of the call being made on this thread, set by a scoped

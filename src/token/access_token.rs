@@ -192,9 +192,7 @@ impl AccessToken {
         let mut authorization = HeaderValue::from_maybe_shared(bytes::Bytes::from(buf))
             .map_err(|_| InvalidToken::NotHeaderSafe)?;
         authorization.set_sensitive(true);
-        let expires_at = issued_at
-            .checked_add(expires_in)
-            .unwrap_or_else(|| issued_at + Duration::from_secs(365 * 24 * 3600));
+        let expires_at = crate::timeout::saturating_add(issued_at, expires_in);
         let expires_at = Ticks::of(expires_at);
         Ok(AccessToken {
             shape_ok: crate::preflight::authorization::token_shape(raw.as_bytes()).is_none(),

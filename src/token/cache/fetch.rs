@@ -192,9 +192,7 @@ impl Inner {
         // A retry layer below must not wait out a `Retry-After` past this: the
         // caller gets the 429 (`vipps::rate_limited`, with its wait) instead.
         let now = Instant::now();
-        let deadline = now
-            .checked_add(limit)
-            .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400));
+        let deadline = crate::timeout::saturating_add(now, limit);
         let fetch = async {
             let Some(store) = &self.store else {
                 return client.fetch_before(request, Some(deadline)).await;

@@ -174,11 +174,7 @@ impl RedisStore {
         // left (at most its holder's lease, or twice ours).
         let margin = Duration::from_millis(50);
         // Saturating: a caller's `Duration::MAX` lease is a long wait, not a panic.
-        let after = |d: Duration| {
-            started
-                .checked_add(d.saturating_add(margin))
-                .unwrap_or_else(|| started + Duration::from_secs(365 * 86_400))
-        };
+        let after = |d: Duration| crate::timeout::saturating_add(started, d.saturating_add(margin));
         let mut deadline = after(self.inner.lease);
         let longest = after(self.inner.lease.saturating_mul(2));
         let mut pause = Duration::from_millis(5);
