@@ -114,8 +114,12 @@ where
             http.response.status_code = Empty,
             error.type = Empty,
         );
-        if !span.is_disabled() {
-            record_http(&span, &request, crate::Api::from_path(request.uri().path()));
+        // The API, worked out once for the span and the rate-limit counter, and
+        // only if either is there.
+        let api = (cfg!(feature = "metrics") || !span.is_disabled())
+            .then(|| crate::Api::from_path(request.uri().path()));
+        if let (false, Some(api)) = (span.is_disabled(), api) {
+            record_http(&span, &request, api);
         }
         if let Some(observer) = CallObserver::of(&request) {
             let attempt = observer.next_attempt();
@@ -125,7 +129,7 @@ where
                 record_idempotency_key(observer.span(), &request);
             }
         }
-        let api = ApiLabel::of(&request);
+        let api = ApiLabel::of(api);
         let future = {
             let _entered = span.enter();
             self.inner.call(request)
@@ -191,14 +195,14 @@ struct ApiLabel {
 
 impl ApiLabel {
     #[inline]
-    fn of<B>(request: &Request<B>) -> Self {
+    fn of(api: Option<Api>) -> Self {
         #[cfg(feature = "metrics")]
         return ApiLabel {
-            api: Api::from_path(request.uri().path()),
+            api: api.unwrap_or(Api::Other),
         };
         #[cfg(not(feature = "metrics"))]
         {
-            let _ = request;
+            let _ = api;
             ApiLabel {}
         }
     }

@@ -82,17 +82,18 @@ pub(super) fn kind(api: Api, op: Option<&str>) -> Option<Kind> {
 pub(super) fn known<'f>(f: &'f Facts<'_>) -> Option<(Kind, Value<'f>)> {
     let kind = f.kind?;
     // The Recurring rules follow v3; v2 bodies have another shape.
-    if f.api == Api::Recurring && !is_recurring_v3(f.uri.path()) {
+    if f.api == Api::Recurring && !is_recurring_v3(f) {
         return None;
     }
     Some((kind, f.json.as_ref()?.root()))
 }
 
-/// A Recurring v3 path (`/recurring/v3/…`).
-pub(super) fn is_recurring_v3(path: &str) -> bool {
-    path.trim_start_matches('/')
-        .split('/')
-        .nth(1)
+/// A Recurring v3 path (`/recurring/v3/…`), from the path's segments, split once.
+pub(super) fn is_recurring_v3(f: &Facts<'_>) -> bool {
+    let (segments, len) = &f.segments;
+    segments
+        .get(..*len)
+        .and_then(|s| s.get(1))
         .is_some_and(|v| v.eq_ignore_ascii_case("v3"))
 }
 

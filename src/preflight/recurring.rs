@@ -30,7 +30,7 @@ use crate::{Cause, Diagnosis};
 /// = field-name ":" OWS field-value OWS`; RFC 9110 §5.5), so the API reads 0
 /// characters, below the spec's 1. Spaces inside a key are allowed.
 pub(super) fn idempotency_key(f: &Facts<'_>) -> Option<Diagnosis> {
-    if f.api != Api::Recurring || !super::body::is_recurring_v3(f.uri.path()) {
+    if f.api != Api::Recurring || !super::body::is_recurring_v3(f) {
         return None;
     }
     let op = match f.operation? {
