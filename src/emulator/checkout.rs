@@ -2,8 +2,9 @@
 //!
 //! Credentials as in the official API reference
 //! (<https://developer.vippsmobilepay.com/api/checkout>): `client_id`,
-//! `client_secret`, `Ocp-Apim-Subscription-Key` and `Merchant-Serial-Number`
-//! headers. A Bearer access token minted for the same keys is accepted too (the
+//! `client_secret` and `Ocp-Apim-Subscription-Key` headers, and
+//! `Merchant-Serial-Number` when sent (`checkout.yaml` does not require it: a
+//! merchant's keys name their MSN). A Bearer access token minted for the same keys is accepted too (the
 //! official WooCommerce plugin polls sessions that way), so the emulator is never
 //! stricter than the real API. Errors are `CheckoutProblemDetails`
 //! (`application/json`, with `errorCode` and an `errors` map).

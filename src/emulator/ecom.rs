@@ -106,8 +106,8 @@ type PaymentKey = (Environment, Msn, String);
 /// `MerchantInfo`'s URLs: `maxLength: 255`.
 const URL_MAX: usize = 255;
 
-/// A capture, refund or cancel's `transactionText`: required, at most 100
-/// characters (`Transaction`, `CancelTransaction`).
+/// A `transactionText`: required, at most 100 characters, no minimum
+/// (`TransactionInfoInitiate`, `Transaction`, `CancelTransaction`).
 fn transaction_text(text: Option<&Value>) -> Result<(), Response<Body>> {
     match text.and_then(Value::as_str) {
         None => Err(invalid_request(
@@ -121,6 +121,15 @@ fn transaction_text(text: Option<&Value>) -> Result<(), Response<Body>> {
         Some(_) => Ok(()),
     }
 }
+
+/// An amount in øre: at least 100 (`pattern: '^\d{3,}$'`), an int32.
+fn amount_ok(amount: u64) -> bool {
+    (100..=i32::MAX as u64).contains(&amount)
+}
+
+/// `MerchantInfo`'s other strings, each `maxLength: 255` when given.
+const MERCHANT_INFO_STRINGS: [&str; 3] =
+    ["consentRemovalPrefix", "shippingDetailsPrefix", "authToken"];
 
 /// Every eCom payment of an emulator, by environment, MSN and `orderId`.
 #[derive(Default)]
@@ -307,15 +316,25 @@ impl EcomPayments {
                     && (is_app || valid_return_url(url, call.environment)) => {}
             _ => return invalid_request("fallBack", "fallBack is not valid"),
         }
+        for field in MERCHANT_INFO_STRINGS {
+            match info.get(field) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) if s.chars().count() <= URL_MAX => {}
+                Some(_) => return invalid_request(field, &format!("{field} is not valid")),
+            }
+        }
         let Some(customer) = body.get("customerInfo").and_then(Value::as_object) else {
             return invalid_request("customerInfo", "customerInfo must not be null");
         };
         let Some(tx) = body.get("transaction").and_then(Value::as_object) else {
             return invalid_request("transaction", "transaction must not be null");
         };
-        let amount = match tx.get("amount").and_then(Value::as_u64) {
-            Some(a) if (100..=i32::MAX as u64).contains(&a) => a,
-            _ => return invalid_request("amount", "Invalid amount"),
+        let Some(amount) = tx
+            .get("amount")
+            .and_then(Value::as_u64)
+            .filter(|a| amount_ok(*a))
+        else {
+            return invalid_request("amount", "Invalid amount");
         };
         let order_id = match tx.get("orderId").and_then(Value::as_str) {
             Some(o)
@@ -326,10 +345,14 @@ impl EcomPayments {
             }
             _ => return error(400, "Merchant", "21", "Reference orderId is not valid"),
         };
-        let text = match tx.get("transactionText").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() && t.chars().count() <= 100 => t.to_owned(),
-            _ => return invalid_request("transactionText", "Invalid transactionText"),
-        };
+        if let Err(res) = transaction_text(tx.get("transactionText")) {
+            return res;
+        }
+        let text = tx
+            .get("transactionText")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         // A number still malformed after the API's corrections is refused on
         // the field, as the error corpus records the API answering
         // 004712345678: `[{"errorGroup": "InvalidRequest", "errorCode":
@@ -461,7 +484,7 @@ impl EcomPayments {
             None | Some(Value::Null) => None,
             Some(v) => match v.as_u64() {
                 Some(0) => None,
-                Some(a) if (100..=i32::MAX as u64).contains(&a) => Some(a),
+                Some(a) if amount_ok(a) => Some(a),
                 _ => return invalid_request("amount", "Invalid amount"),
             },
         };

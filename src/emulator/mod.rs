@@ -59,7 +59,7 @@
 //! | `POST /webhooks/v1/webhooks` `{"url", "events"}` | `201` `{"id", "secret"}` (at most 25 registrations per event type and MSN) |
 //! | `GET /webhooks/v1/webhooks` | `200` `{"webhooks": [{"id", "url", "events"}]}` of the MSN |
 //! | `DELETE /webhooks/v1/webhooks/{id}` | `204`; `404` for an id of no registration of the MSN |
-//! | `POST /checkout/v3/session` | `200` `{"token", "checkoutFrontendUrl", "pollingUrl"}`; `client_id`, `client_secret` (or a Bearer token of the same keys), subscription key and MSN checked; `CheckoutProblemDetails` errors (`400`, `401`, `403`, `409` for a reference taken) |
+//! | `POST /checkout/v3/session` | `200` `{"token", "checkoutFrontendUrl", "pollingUrl"}`; `client_id`, `client_secret` (or a Bearer token of the same keys) and subscription key checked, and the MSN when sent (a merchant's keys need none); `CheckoutProblemDetails` errors (`400`, `401`, `403`, `409` for a reference taken) |
 //! | `GET /checkout/v3/session/{reference}` | the session (`sessionState` `SessionCreated`), or `404` |
 //! | `GET /access-management-1.0/access/.well-known/openid-configuration` | the OIDC discovery document, no credentials |
 //! | `POST /access-management-1.0/access/oauth2/token` | Login: `client_secret_basic` or `_post`, a code from [`Emulator::login_code`] (single use); OIDC errors `invalid_client` (`401`), `invalid_grant`, `invalid_request`, `unsupported_grant_type` (`400`) |

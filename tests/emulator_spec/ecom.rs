@@ -411,8 +411,9 @@ async fn ecom_answers_validate_and_errors_are_arrays() {
 }
 
 /// The limits of `ecom-v2.yaml` the emulator keeps: `MerchantInfo` URLs of at
-/// most 255 characters, a `transactionText` of at most 100 on captures, refunds
-/// and cancels, a `Transaction.amount` of at least 100, and no cancel of a fully
+/// most 255 characters, a `transactionText` of at most 100 on initiates,
+/// captures and refunds (cancels share the check), with no minimum on initiates,
+/// a `Transaction.amount` of at least 100, and no cancel of a fully
 /// captured payment ("you cannot cancel a captured payment").
 #[tokio::test]
 async fn ecom_limits_on_both_sides() {
@@ -430,6 +431,24 @@ async fn ecom_limits_on_both_sides() {
     long_url["merchantInfo"]["fallBack"] = json!(url(255));
     let (status, answer) = c.send(Method::POST, ECOM, Some(&long_url), &[]).await;
     assert_eq!(status, 200, "{answer}");
+    // The other `MerchantInfo` strings: at most 255 too.
+    for field in ["consentRemovalPrefix", "shippingDetailsPrefix", "authToken"] {
+        let mut other = initiate(&format!("acme-ecom-limits-{field}"), Some(ready));
+        other["merchantInfo"][field] = json!(url(256));
+        let (status, answer) = c.send(Method::POST, ECOM, Some(&other), &[]).await;
+        assert_eq!(status, 400, "{field} 256: {answer}");
+        assert_eq!(answer[0]["errorCode"], field, "{answer}");
+        other["merchantInfo"][field] = json!(url(255));
+        let (status, answer) = c.send(Method::POST, ECOM, Some(&other), &[]).await;
+        assert_eq!(status, 200, "{field} 255: {answer}");
+    }
+    // An initiate's `transactionText`: at most 100, no minimum.
+    for (n, expected) in [(0, 200), (100, 200), (101, 400)] {
+        let mut texted = initiate(&format!("acme-ecom-limits-text-{n}"), Some(ready));
+        texted["transaction"]["transactionText"] = json!("t".repeat(n));
+        let (status, answer) = c.send(Method::POST, ECOM, Some(&texted), &[]).await;
+        assert_eq!(status, expected, "initiate text {n}: {answer}");
+    }
 
     let one = format!("{ECOM}/acme-ecom-limits-0");
     let rid = [("X-Request-Id", "limits-1")];
@@ -445,6 +464,20 @@ async fn ecom_limits_on_both_sides() {
     text["transaction"]["transactionText"] = json!("t".repeat(100));
     let (status, answer) = c.send(Method::POST, &capture, Some(&text), &rid).await;
     assert_eq!(status, 200, "text 100, the whole amount: {answer}");
+    // A refund: the same limits.
+    let refund = format!("{one}/refund");
+    let rid = [("X-Request-Id", "limits-2")];
+    text["transaction"]["transactionText"] = json!("t".repeat(101));
+    let (status, answer) = c.send(Method::POST, &refund, Some(&text), &rid).await;
+    assert_eq!(status, 400, "refund text 101: {answer}");
+    let (status, answer) = c
+        .send(Method::POST, &refund, Some(&action(Some(99))), &rid)
+        .await;
+    assert_eq!(status, 400, "refund amount 99: {answer}");
+    let (status, answer) = c
+        .send(Method::POST, &refund, Some(&action(Some(100))), &rid)
+        .await;
+    assert_eq!(status, 200, "refund amount 100: {answer}");
 
     // Fully captured: nothing left to release, so no cancel.
     let mut cancel = action(None);

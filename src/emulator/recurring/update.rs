@@ -3,7 +3,8 @@
 //!
 //! Every property is optional. Each is checked against `recurring.yaml`
 //! (2.6.17): `productName` at most 45 characters, `productDescription` at most
-//! 100, `merchantAgreementUrl` at most 1024 (an `https` URL, as on the draft),
+//! 100, `merchantAgreementUrl` at most 1024 (an `https` URL, as on a draft that
+//! is not `isApp`),
 //! `externalId` 1 to 64, `status` only `STOPPED`, `pricing.amount` at least 100,
 //! `pricing.suggestedMaxAmount` 100 to 2,000,000, and `interval`:
 //!
