@@ -744,9 +744,11 @@ fn main() {
         memory(1200);
         return;
     }
+    // Rounds scale with the measurement time (about 3 s per table at the default).
+    let rounds = ((secs * 5.0) as usize).max(5) | 1;
     if std::env::var("STACK_ONLY").is_ok_and(|o| o == "throughput") {
         // The 2-worker throughput table only.
-        throughput(436, (((secs * 5.0) as usize).max(5) | 1).min(7));
+        throughput(436, rounds.min(7));
         return;
     }
     let only = std::env::var("STACK_ONLY").is_ok();
@@ -754,8 +756,6 @@ fn main() {
     let token: Option<usize> = std::env::var("STACK_TOKEN")
         .ok()
         .and_then(|s| s.parse().ok());
-    // Rounds scale with the measurement time (about 3 s per table at the default).
-    let rounds = ((secs * 5.0) as usize).max(5) | 1;
     for len in [436usize, 1200] {
         if token.is_some_and(|t| t != len) {
             continue;

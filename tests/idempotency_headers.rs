@@ -9,8 +9,6 @@ mod common;
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tower_vipps::emulator::{Emulator, Endpoint, READY_USER, TEST_MSN};
@@ -26,7 +24,7 @@ fn preset(
     Error = VippsError,
     Future = impl Send,
 > + Clone {
-    let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let hyper = common::client::<Full<Bytes>>();
     tower_vipps::layer(emu.keyring())
         .token_client(TokenClient::new(hyper.clone()))
         .retry(

@@ -53,8 +53,6 @@ pub(crate) struct Facts<'a> {
 }
 
 impl<'a> Facts<'a> {
-    /// `None` when the request is not a Vipps MobilePay call at all (an unknown host
-    /// without keys or tokens): no rule applies.
     /// The environment of the request and whether its host is unknown, or `None`
     /// when an unknown host carries no secret (not a Vipps MobilePay call: not checked).
     pub(super) fn scope<B>(
@@ -94,13 +92,13 @@ impl<'a> Facts<'a> {
         let env_key_set = sub_key_sets
             .iter()
             .find(|k| Some(k.environment()) == environment);
-        // The cache holds one token for the key set and MSN the request names: the
-        // request carries it, or it gets every check below.
         // The first `Merchant-Serial-Number`, parsed once for every rule.
         let header_msn = headers
             .first(Known::MERCHANT_SERIAL_NUMBER)
             .map(crate::Msn::from_header);
         let msn = header_msn.as_ref().and_then(|m| m.as_ref().ok()).copied();
+        // The cache holds one token for the key set and MSN the request names: the
+        // request carries it, or it gets every check below.
         let token = match (&config.known_tokens, authorization_value, env_key_set) {
             (Some(known), Some(value), Some(keys)) => known.identify(value, keys, msn),
             _ => None,

@@ -242,9 +242,15 @@ impl TokenCache {
         client: &TokenClient,
         request: &TokenRequest,
     ) -> Result<Arc<AccessToken>, VippsError> {
+        let key = self.key(&request.keys, request.msn);
+        let found = self.lookup(key, Ticks::now());
+        if let Fast::Hit(token) = found {
+            return Ok(token);
+        }
         // The MSN the token is fetched for is the one it is cached under: with
         // shared partner tokens, none (a token fetched for one MSN is not the
-        // shared one, and says nothing of the others).
+        // shared one, and says nothing of the others). A copy of the request
+        // only when a fetch needs it.
         let normalized;
         let token_msn = self.token_msn(&request.keys, request.msn);
         let request = if token_msn == request.msn {
@@ -255,13 +261,12 @@ impl TokenCache {
             normalized = copy;
             &normalized
         };
-        let key = self.key(&request.keys, request.msn);
-        match self.lookup(key, Ticks::now()) {
-            Fast::Hit(token) => Ok(token),
+        match found {
             Fast::Refresh(token) => {
                 self.start_refresh(key, client, request);
                 Ok(token)
             }
+            Fast::Hit(token) => Ok(token),
             Fast::Miss => self.wait(key, client, request).await,
         }
     }
